@@ -1,0 +1,44 @@
+# The front door: `make help` lists every target.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= config
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint typecheck check bench golden clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null || PY=python3; $${PY:-$(PY)} -m venv $(VENV) 2>/dev/null || python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP) ## set up .venv and serve the example config (embedded SQLite outbox)
+	@mkdir -p var
+	TAGLESS_ADMIN_TOKEN=$${TAGLESS_ADMIN_TOKEN:-change-me-admin-token} $(BIN)/tagless serve --config $(CONFIG)
+
+test: $(STAMP) ## set up .venv and run the whole test suite
+	$(BIN)/pytest -q
+
+lint: $(STAMP) ## ruff over the code and tests
+	$(BIN)/ruff check router destinations tests bench
+	$(BIN)/ruff format --check router destinations tests bench
+
+typecheck: $(STAMP) ## mypy --strict on router/ and destinations/
+	$(BIN)/mypy
+
+check: $(STAMP) ## validate the example config and every config/examples/*.yaml
+	TAGLESS_ADMIN_TOKEN=$${TAGLESS_ADMIN_TOKEN:-check-token} $(BIN)/tagless check --config $(CONFIG)
+
+bench: $(STAMP) ## measure durable ingest and end-to-end delivery against a bare baseline
+	$(BIN)/python bench/run.py
+
+golden: $(STAMP) ## regenerate golden mapping files (review the diff)
+	TAGLESS_REGEN_GOLDEN=1 $(BIN)/pytest -q tests -k golden
+
+clean: ## remove .venv and var/
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Built-in destinations, each loaded through the ``tagless.destinations`` entry-point group."""

@@ -1,0 +1,5 @@
+"""The ``tagless`` command line."""
+
+
+def main() -> None:
+    raise SystemExit("not yet")

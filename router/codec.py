@@ -1,0 +1,112 @@
+"""Canonical events to JSON and back: the outbox's stored form and the wire form."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+import attrs
+import orjson
+
+from router.event import EVENT_FIELDS, Consent, Event, Item
+
+_MONEY_FIELDS: Final = frozenset({"value", "tax", "shipping", "discount"})
+_TIME_FIELDS: Final = frozenset({"occurred_at", "received_at"})
+_ITEM_FIELDS: Final = tuple(f.name for f in attrs.fields(Item))
+_CONSENT_FIELDS: Final = tuple(f.name for f in attrs.fields(Consent))
+
+
+def _item_dict(item: Item) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in zip(_ITEM_FIELDS, _item_values(item), strict=True):
+        if value is not None:
+            out[name] = value
+    return out
+
+
+_event_values: Final = operator.attrgetter(*EVENT_FIELDS)
+_item_values: Final = operator.attrgetter(*_ITEM_FIELDS)
+_consent_values: Final = operator.attrgetter(*_CONSENT_FIELDS)
+_UNKNOWN_CONSENT: Final = Consent()
+
+
+def to_dict(event: Event, *, compact: bool = True) -> dict[str, Any]:
+    """The event as a JSON-ready dict with canonical snake_case keys.
+
+    ``compact`` leaves out empty fields (the stored form); otherwise every key is present, with
+    ``null`` or an empty value, so a consumer sees one stable schema. Times and money stay
+    ``datetime`` and ``Decimal``: :func:`dumps` writes them as RFC 3339 UTC and decimal strings.
+    """
+    out: dict[str, Any] = {}
+    for name, value in zip(EVENT_FIELDS, _event_values(event), strict=True):
+        if value is None or (compact and not value and not isinstance(value, int)):
+            if not compact:
+                out[name] = value
+            continue
+        kind = _KINDS.get(name)
+        if kind is None:
+            out[name] = value
+        elif kind == "items":
+            out[name] = [_item_dict(item) for item in value]
+        elif not compact or value != _UNKNOWN_CONSENT:  # consent
+            out[name] = dict(zip(_CONSENT_FIELDS, _consent_values(value), strict=True))
+    return out
+
+
+_KINDS: Final = {
+    "items": "items",
+    "consent": "consent",
+}
+
+
+def _default(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def dumps(data: object) -> bytes:
+    """JSON bytes, with datetimes as RFC 3339 UTC (``Z``) and ``Decimal`` as a decimal string."""
+    return orjson.dumps(data, default=_default, option=orjson.OPT_UTC_Z)
+
+
+def encode(event: Event) -> bytes:
+    """The stored form of an event: compact canonical JSON."""
+    return dumps(to_dict(event))
+
+
+def _money(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _item(data: Mapping[str, Any]) -> Item:
+    fields = dict(data)
+    if "price" in fields:
+        fields["price"] = _money(fields["price"])
+    return Item(**fields)
+
+
+def from_dict(data: Mapping[str, Any]) -> Event:
+    """Rebuild an event from :func:`to_dict` output (either form)."""
+    fields: dict[str, Any] = dict(data)
+    for name in _TIME_FIELDS:
+        fields[name] = datetime.fromisoformat(fields[name])
+    for name in _MONEY_FIELDS:
+        if name in fields:
+            fields[name] = _money(fields[name])
+    for name in ("emails", "phones"):
+        if name in fields:
+            fields[name] = tuple(fields[name])
+    if "items" in fields:
+        fields["items"] = tuple(_item(item) for item in fields["items"])
+    if "consent" in fields:
+        fields["consent"] = Consent(**fields["consent"])
+    return Event(**fields)
+
+
+def decode(raw: bytes | str) -> Event:
+    """Rebuild an event from its stored form."""
+    return from_dict(orjson.loads(raw))

@@ -1,0 +1,227 @@
+"""The dispatcher: one loop per (store, destination) that claims, maps, sends and settles."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any, Final
+
+import structlog
+
+from router import codec
+from router.clock import Clock
+from router.destination import Destination, MappingError, Outcome
+from router.outbox.base import Claim, Claimed, Outbox, OutboxError
+from router.outbox.policy import RetryPolicy
+
+log = structlog.get_logger("tagless.dispatch")
+
+#: How long a destination rests after refusing credentials, doubling up to the cap.
+AUTH_PAUSE_SECS: Final = 5.0
+MAX_PAUSE_SECS: Final = 300.0
+
+Pair = tuple[Claimed, Any]
+
+
+class LaneDispatcher:
+    """Delivers one store's events to one destination, never blocking any other destination.
+
+    It wakes on newly committed events (no polling) or when the next retry falls due, keeps up
+    to ``concurrency`` batches in flight, settles every event by its own outcome, splits a batch
+    the platform rejected as a whole, and rests the whole destination when the platform asks
+    (429, ``Retry-After``) or refuses the credentials (401/403).
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        store: str,
+        destination_id: str,
+        destination: Destination[Any],
+        policy: RetryPolicy,
+        clock: Clock,
+        *,
+        concurrency: int = 4,
+    ) -> None:
+        self.outbox = outbox
+        self.store = store
+        self.destination_id = destination_id
+        self.destination = destination
+        self.policy = policy
+        self.clock = clock
+        self.concurrency = concurrency
+        self.paused_until = 0.0
+        self._auth_pause = AUTH_PAUSE_SECS
+        self._wake = outbox.subscribe(store)
+        self._stopping = False
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._log = log.bind(store=store, destination=destination_id)
+        self.delivered = 0
+        self.retried = 0
+        self.dead = 0
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Claim and send until :meth:`stop`; then wait for or give back what is in flight."""
+        while not self._stopping:
+            if await self._rest_if_paused():
+                continue
+            await self._slots.acquire()
+            self._wake.clear()
+            try:
+                claim = await self.outbox.claim(
+                    self.store, self.destination_id, self.destination.max_batch_size
+                )
+            except OutboxError as error:
+                self._slots.release()
+                self._log.warning("claim_failed", error=str(error))
+                await self.clock.wait(self._wake, 1.0)
+                continue
+            if claim is None:
+                self._slots.release()
+                await self._idle()
+                continue
+            task = asyncio.create_task(self._deliver(claim))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _rest_if_paused(self) -> bool:
+        remaining = self.paused_until - self.clock.now()
+        if remaining <= 0:
+            return False
+        self._wake.clear()
+        await self.clock.wait(self._wake, remaining)
+        return True
+
+    async def _idle(self) -> None:
+        due = await self.outbox.next_due(self.store, self.destination_id)
+        timeout = None if due is None else max(0.0, due - self.clock.now())
+        if timeout == 0.0:
+            await asyncio.sleep(0)  # a due retry is leased by another claim; let it settle
+            timeout = 0.05
+        await self.clock.wait(self._wake, timeout)
+
+    def stop(self) -> None:
+        """Stop claiming; in-flight batches finish (see :meth:`drain`)."""
+        self._stopping = True
+        self._wake.set()
+
+    async def drain(self, grace_secs: float) -> None:
+        """Wait up to ``grace_secs`` for in-flight batches, then cancel and give them back."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=grace_secs)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
+    # -- one batch ---------------------------------------------------------------------------
+
+    async def _deliver(self, claim: Claim) -> None:
+        try:
+            results = await self._map_and_send(claim.items)
+            await self._settle(claim, results)
+        except asyncio.CancelledError:
+            with contextlib.suppress(OutboxError):
+                await asyncio.shield(self.outbox.release(claim))
+            raise
+        finally:
+            self._slots.release()
+
+    async def _map_and_send(self, items: Sequence[Claimed]) -> list[tuple[Claimed, Outcome]]:
+        results: list[tuple[Claimed, Outcome]] = []
+        pairs: list[Pair] = []
+        for item in items:
+            try:
+                pairs.append((item, self.destination.map(codec.decode(item.body))))
+            except MappingError as error:
+                results.append((item, Outcome("rejected", error.reason, detail=str(error))))
+            except Exception as error:  # a mapping bug: dead-letter it, never loop on it
+                self._log.error("mapping_crashed", event_id=item.event_id, error=repr(error))
+                reason = f"mapping_crashed: {type(error).__name__}"
+                results.append((item, Outcome("rejected", reason, detail=repr(error))))
+        if pairs:
+            results.extend(await self._send(pairs))
+        return results
+
+    async def _send(self, pairs: list[Pair]) -> list[tuple[Claimed, Outcome]]:
+        await self._rest_before_send()
+        try:
+            outcomes = list(await self.destination.send([payload for _, payload in pairs]))
+        except Exception as error:  # an adapter bug: classified errors never raise
+            self._log.error("send_crashed", error=repr(error), events=len(pairs))
+            crashed = Outcome(
+                "rejected", f"send_crashed: {type(error).__name__}", detail=repr(error)
+            )
+            outcomes = [crashed] * len(pairs)
+        if len(outcomes) != len(pairs):
+            bad = Outcome(
+                "rejected", "bad_outcome_count", detail=f"{len(outcomes)} for {len(pairs)}"
+            )
+            outcomes = [bad] * len(pairs)
+        if len(pairs) > 1 and all(o.whole_batch and o.kind == "rejected" for o in outcomes):
+            half = len(pairs) // 2
+            self._log.info("batch_split", events=len(pairs), reason=outcomes[0].reason)
+            return await self._send(pairs[:half]) + await self._send(pairs[half:])
+        self._note_pauses(outcomes)
+        return [(item, outcome) for (item, _), outcome in zip(pairs, outcomes, strict=True)]
+
+    async def _rest_before_send(self) -> None:
+        """A batch claimed before the destination was paused waits out the pause unsent."""
+        while not self._stopping and (remaining := self.paused_until - self.clock.now()) > 0:
+            never = asyncio.Event()
+            await self.clock.wait(never, remaining)
+
+    def _note_pauses(self, outcomes: Sequence[Outcome]) -> None:
+        pause = next((o for o in outcomes if o.pause), None)
+        if pause is None:
+            if any(o.kind == "delivered" for o in outcomes):
+                self._auth_pause = AUTH_PAUSE_SECS
+            return
+        if pause.retry_after is not None:
+            seconds = pause.retry_after
+        else:
+            seconds, self._auth_pause = self._auth_pause, min(self._auth_pause * 2, MAX_PAUSE_SECS)
+        until = self.clock.now() + seconds
+        if until > self.paused_until:
+            self.paused_until = until
+            self._log.warning(
+                "destination_paused", reason=pause.reason, status=pause.status, seconds=seconds
+            )
+
+    async def _settle(self, claim: Claim, results: list[tuple[Claimed, Outcome]]) -> None:
+        while True:
+            try:
+                await self.outbox.settle(claim, results, self.policy)
+                break
+            except OutboxError as error:  # e.g. disk full: the claim must not be lost
+                self._log.error("settle_failed", error=str(error), events=len(results))
+                await self.clock.wait(asyncio.Event(), error.retry_after)
+        self._count(results)
+
+    def _count(self, results: list[tuple[Claimed, Outcome]]) -> None:
+        for item, outcome in results:
+            if outcome.kind == "delivered":
+                self.delivered += 1
+            elif outcome.kind == "retry":
+                self.retried += 1
+                self._log.info(
+                    "delivery_retry",
+                    event_id=item.event_id,
+                    attempt=item.attempts + 1,
+                    reason=outcome.reason,
+                    status=outcome.status,
+                )
+            else:
+                self.dead += 1
+                self._log.warning(
+                    "delivery_dead",
+                    event_id=item.event_id,
+                    attempt=item.attempts + 1,
+                    reason=outcome.reason,
+                    status=outcome.status,
+                )

@@ -1,0 +1,1 @@
+"""The durable outbox: events, per-destination delivery state, retries and dead letters."""

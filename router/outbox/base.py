@@ -1,0 +1,136 @@
+"""The outbox interface every backend implements, and the records that cross it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Protocol
+
+import attrs
+
+from router.destination import Outcome
+from router.outbox.policy import RetryPolicy
+
+
+class OutboxError(Exception):
+    """The outbox could not take the write; nothing of it was stored."""
+
+    retry_after: float = 1.0
+
+
+class OutboxFull(OutboxError):
+    """More events are waiting to be committed than the configured cap allows."""
+
+
+class OutboxUnavailable(OutboxError):
+    """The database refused the write (disk full, I/O error, closed)."""
+
+
+@attrs.frozen(slots=True)
+class NewEvent:
+    """An event ready to be stored, with the destinations it is routed to."""
+
+    store: str
+    event_id: str
+    received_at: float
+    routes: tuple[str, ...]
+    body: bytes
+
+
+@attrs.frozen(slots=True)
+class Claimed:
+    """One event handed to a dispatcher for one destination."""
+
+    seq: int
+    event_id: str
+    received_at: float
+    body: bytes
+    attempts: int = 0
+    first_attempt_at: float | None = None
+
+
+@attrs.frozen(slots=True)
+class Claim:
+    """Events claimed together for one destination; settle or release every claim."""
+
+    store: str
+    destination: str
+    items: tuple[Claimed, ...]
+    token: int
+    is_retry: bool
+
+
+@attrs.frozen(slots=True)
+class DeadLetter:
+    """An event a destination will not get without an operator's replay."""
+
+    store: str
+    destination: str
+    seq: int
+    event_id: str
+    attempts: int
+    reason: str
+    last_status: int | None
+    detail: str
+    updated_at: float
+
+
+@attrs.frozen(slots=True)
+class LaneStatus:
+    """Delivery counts of one (store, destination)."""
+
+    store: str
+    destination: str
+    pending: int
+    retrying: int
+    dead: int
+    cursor: int
+
+
+class Outbox(Protocol):
+    """Durable events and per-destination delivery state; see ARCHITECTURE.md, the promise."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def append(self, events: Sequence[NewEvent]) -> None:
+        """Store events and their delivery state durably (a known ``event_id`` is ignored).
+
+        Returns only after the commit; raises :class:`OutboxError` having stored nothing.
+        """
+
+    def subscribe(self, store: str) -> asyncio.Event:
+        """A new event, set whenever events of ``store`` are committed or replayed."""
+
+    async def claim(self, store: str, destination: str, limit: int) -> Claim | None:
+        """Claim up to ``limit`` events due for ``destination``: due retries first, then new."""
+
+    async def settle(
+        self, claim: Claim, outcomes: Sequence[tuple[Claimed, Outcome]], policy: RetryPolicy
+    ) -> None:
+        """Record each event's outcome: delivered, retry at a time, or dead with a reason."""
+
+    async def release(self, claim: Claim) -> None:
+        """Give a claim back unsent (shutdown): its events are due again at once."""
+
+    async def next_due(self, store: str, destination: str) -> float | None:
+        """When the earliest retry of ``destination`` falls due, if any."""
+
+    async def dead_letters(
+        self, store: str, destination: str | None = None, limit: int = 100
+    ) -> list[DeadLetter]: ...
+
+    async def replay(
+        self,
+        store: str,
+        destination: str | None = None,
+        *,
+        seqs: Sequence[int] | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        dry_run: bool = False,
+    ) -> int:
+        """Make dead letters due again; return how many (or would be, with ``dry_run``)."""
+
+    async def status(self, store: str, destinations: Sequence[str]) -> list[LaneStatus]: ...

@@ -1,0 +1,523 @@
+"""The embedded outbox: SQLite WAL, one group-committing writer, a cursor per destination."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import sqlite3
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import aiosqlite
+import attrs
+import structlog
+
+from router.clock import Clock, SystemClock
+from router.destination import Outcome
+from router.outbox.base import (
+    Claim,
+    Claimed,
+    DeadLetter,
+    LaneStatus,
+    NewEvent,
+    OutboxFull,
+    OutboxUnavailable,
+)
+from router.outbox.lanes import Lane
+from router.outbox.policy import RetryPolicy
+
+log = structlog.get_logger("tagless.outbox")
+
+_INSERT_EVENT: Final = (
+    "INSERT OR IGNORE INTO events (store, event_id, received_at, routes, body) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+_UPSERT_DELIVERY: Final = (
+    "INSERT INTO deliveries (store, destination, seq, state, attempts, first_attempt_at, due_at,"
+    " reason, last_status, detail, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (store, destination, seq) DO UPDATE SET state = excluded.state,"
+    " attempts = excluded.attempts, due_at = excluded.due_at, reason = excluded.reason,"
+    " last_status = excluded.last_status, detail = excluded.detail,"
+    " updated_at = excluded.updated_at"
+)
+_DELETE_DELIVERY: Final = "DELETE FROM deliveries WHERE store = ? AND destination = ? AND seq = ?"
+_SAVE_CURSOR: Final = (
+    "INSERT INTO cursors (store, destination, seq) VALUES (?, ?, ?)"
+    " ON CONFLICT (store, destination) DO UPDATE SET seq = max(seq, excluded.seq)"
+)
+_MAX_DETAIL: Final = 2048
+
+Write = Callable[[aiosqlite.Connection], Awaitable[None]]
+
+
+@attrs.define
+class _Job:
+    """Work for the writer: events to append, or a write to run, inside the next group commit."""
+
+    future: asyncio.Future[None]
+    events: Sequence[NewEvent] = ()
+    write: Write | None = None
+
+
+def routes_text(routes: Sequence[str]) -> str:
+    """The stored form of a route list: space-separated and space-padded for a cheap test."""
+    return f" {' '.join(routes)} "
+
+
+class SqliteOutbox:
+    """The :class:`~router.outbox.base.Outbox` on an embedded SQLite file.
+
+    Every write goes through one writer task and one connection: appends and settlements queued
+    while the previous commit ran are committed together in one ``BEGIN IMMEDIATE`` transaction
+    and one fsync (group commit). Reads use a second connection and never block the writer.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        clock: Clock | None = None,
+        synchronous: Literal["full", "normal"] = "full",
+        max_pending_events: int = 200_000,
+        lease_secs: float = 60.0,
+        max_rows_per_commit: int = 5_000,
+    ) -> None:
+        self.path = Path(path)
+        self.clock = clock or SystemClock()
+        self.synchronous = synchronous.upper()
+        self.max_pending_events = max_pending_events
+        self.lease_secs = lease_secs
+        self.max_rows_per_commit = max_rows_per_commit
+        self._writer_db: aiosqlite.Connection | None = None
+        self._reader_db: aiosqlite.Connection | None = None
+        self._jobs: deque[_Job] = deque()
+        self._queued_events = 0
+        self._wake = asyncio.Event()
+        self._writer_task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._signals: dict[str, list[asyncio.Event]] = {}
+        self._checkpoints: deque[asyncio.Future[int]] = deque()
+        self._lanes: dict[tuple[str, str], Lane] = {}
+        self._tokens = itertools.count(1)
+        self.commits = 0
+        self.committed_events = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open both connections, apply the schema and start the writer."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await aiosqlite.connect(self.path, isolation_level=None)
+        await writer.execute("PRAGMA journal_mode=WAL")
+        await writer.execute(f"PRAGMA synchronous={self.synchronous}")
+        await writer.execute("PRAGMA busy_timeout=5000")
+        schema = resources.files("router.outbox").joinpath("schema.sql").read_text()
+        await writer.executescript(schema)
+        reader = await aiosqlite.connect(self.path, isolation_level=None)
+        await reader.execute("PRAGMA busy_timeout=5000")
+        await reader.execute("PRAGMA query_only=1")
+        self._writer_db, self._reader_db = writer, reader
+        self._writer_task = asyncio.create_task(self._run_writer(), name="outbox-writer")
+
+    async def close(self) -> None:
+        """Commit what is queued, checkpoint the WAL and close."""
+        if self._writer_task is None:
+            return
+        self._closing = True
+        self._wake.set()
+        await self._writer_task
+        self._writer_task = None
+        assert self._writer_db is not None and self._reader_db is not None
+        with contextlib.suppress(sqlite3.Error):
+            await self._writer_db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        await self._reader_db.close()
+        await self._writer_db.close()
+
+    # -- the writer --------------------------------------------------------------------------
+
+    async def append(self, events: Sequence[NewEvent]) -> None:
+        """Store events durably; return after their commit (see :class:`Outbox`)."""
+        if self._closing or self._writer_task is None:
+            raise OutboxUnavailable("the outbox is closed")
+        if self._queued_events + len(events) > self.max_pending_events:
+            raise OutboxFull(f"{self._queued_events} events already wait for a commit")
+        self._queued_events += len(events)
+        await self._submit(_Job(asyncio.get_running_loop().create_future(), events=events))
+
+    async def _submit(self, job: _Job) -> None:
+        self._jobs.append(job)
+        self._wake.set()
+        await job.future
+
+    async def _write(self, write: Write) -> None:
+        if self._writer_task is None:
+            raise OutboxUnavailable("the outbox is closed")
+        await self._submit(_Job(asyncio.get_running_loop().create_future(), write=write))
+
+    async def _run_writer(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._jobs:
+                await self._commit(self._take_group())
+            await self._run_checkpoints()
+            if self._closing and not self._jobs:
+                return
+
+    def _take_group(self) -> list[_Job]:
+        group: list[_Job] = []
+        rows = 0
+        cap = self.max_rows_per_commit
+        while self._jobs and (not group or rows + len(self._jobs[0].events) <= cap):
+            job = self._jobs.popleft()
+            rows += len(job.events)
+            group.append(job)
+        return group
+
+    async def _commit(self, group: list[_Job]) -> None:
+        db = self._writer_db
+        assert db is not None
+        rows = [
+            (e.store, e.event_id, e.received_at, routes_text(e.routes), e.body)
+            for job in group
+            for e in job.events
+        ]
+        try:
+            await db.execute("BEGIN IMMEDIATE")
+            if rows:
+                await db.executemany(_INSERT_EVENT, rows)
+            for job in group:
+                if job.write is not None:
+                    await job.write(db)
+            await db.commit()
+        except sqlite3.Error as error:
+            with contextlib.suppress(sqlite3.Error):
+                await db.rollback()
+            log.error("outbox_commit_failed", error=type(error).__name__, rows=len(rows))
+            self._finish(group, OutboxUnavailable(f"the outbox refused the write: {error}"))
+            return
+        self.commits += 1
+        self.committed_events += len(rows)
+        self._finish(group, None)
+        for store in {e.store for job in group for e in job.events}:
+            self._notify(store)
+
+    def _finish(self, group: list[_Job], error: Exception | None) -> None:
+        for job in group:
+            self._queued_events -= len(job.events)
+            if job.future.done():
+                continue
+            if error is None:
+                job.future.set_result(None)
+            else:
+                job.future.set_exception(error)
+
+    # -- claiming ----------------------------------------------------------------------------
+
+    def subscribe(self, store: str) -> asyncio.Event:
+        """A new event, set whenever events of ``store`` are committed or replayed."""
+        event = asyncio.Event()
+        self._signals.setdefault(store, []).append(event)
+        return event
+
+    def _notify(self, store: str) -> None:
+        for event in self._signals.get(store, ()):
+            event.set()
+
+    async def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        assert self._reader_db is not None
+        async with self._reader_db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def _lane(self, store: str, destination: str) -> Lane:
+        lane = self._lanes.get((store, destination))
+        if lane is None:
+            found = await self._read(
+                "SELECT seq FROM cursors WHERE store = ? AND destination = ?", (store, destination)
+            )
+            start = found[0][0] if found else 0
+            lane = self._lanes.setdefault((store, destination), Lane(cursor=start, read_pos=start))
+        return lane
+
+    async def claim(self, store: str, destination: str, limit: int) -> Claim | None:
+        """Claim due retries first, else the next routed events after the lane's position."""
+        lane = await self._lane(store, destination)
+        async with lane.lock:
+            if lane.closed:
+                return None
+            retries = await self._claim_retries(store, destination, limit)
+            if retries is not None:
+                return retries
+            return await self._claim_new(lane, store, destination, limit)
+
+    async def _claim_retries(self, store: str, destination: str, limit: int) -> Claim | None:
+        now = self.clock.now()
+        claimed: list[tuple[int, int, float]] = []
+
+        async def lease(db: aiosqlite.Connection) -> None:
+            async with db.execute(
+                "UPDATE deliveries SET due_at = ? WHERE store = ? AND destination = ?"
+                " AND state = 'retry' AND seq IN (SELECT seq FROM deliveries WHERE store = ?"
+                " AND destination = ? AND state = 'retry' AND due_at <= ? ORDER BY due_at LIMIT ?)"
+                " RETURNING seq, attempts, first_attempt_at",
+                (now + self.lease_secs, store, destination, store, destination, now, limit),
+            ) as cursor:
+                claimed.extend(tuple(row) for row in await cursor.fetchall())
+
+        due = await self._read(
+            "SELECT 1 FROM deliveries WHERE store = ? AND destination = ? AND state = 'retry'"
+            " AND due_at <= ? LIMIT 1",
+            (store, destination, now),
+        )
+        if not due:
+            return None
+        await self._write(lease)
+        if not claimed:
+            return None
+        meta = {seq: (attempts, first) for seq, attempts, first in claimed}
+        marks = ",".join("?" * len(meta))
+        rows = await self._read(
+            f"SELECT seq, event_id, received_at, body FROM events WHERE seq IN ({marks})"  # noqa: S608 - placeholders only
+            " ORDER BY seq",
+            list(meta),
+        )
+        items = tuple(
+            Claimed(seq, event_id, received_at, body, *meta[seq])
+            for seq, event_id, received_at, body in rows
+        )
+        return Claim(store, destination, items, next(self._tokens), is_retry=True)
+
+    async def _claim_new(
+        self, lane: Lane, store: str, destination: str, limit: int
+    ) -> Claim | None:
+        needle = f" {destination} "
+        items: list[Claimed] = []
+        hi = lane.read_pos
+        while len(items) < limit:
+            rows = await self._read(
+                "SELECT seq, event_id, received_at, routes, body FROM events"
+                " WHERE seq > ? AND store = ? ORDER BY seq LIMIT ?",
+                (hi, store, max(limit, 256)),
+            )
+            if not rows:
+                break
+            for seq, event_id, received_at, routes, body in rows:
+                hi = seq
+                if needle in routes:
+                    items.append(Claimed(seq, event_id, received_at, body))
+                    if len(items) == limit:
+                        break
+        if hi == lane.read_pos:
+            return None
+        token = next(self._tokens)
+        lane.hand_out(token, hi)
+        return Claim(store, destination, tuple(items), token, is_retry=False)
+
+    # -- settling ----------------------------------------------------------------------------
+
+    async def settle(
+        self, claim: Claim, outcomes: Sequence[tuple[Claimed, Outcome]], policy: RetryPolicy
+    ) -> None:
+        """Record every event's outcome and move the cursor, in one transaction."""
+        now = self.clock.now()
+        upserts: list[tuple[Any, ...]] = []
+        deletes: list[tuple[str, str, int]] = []
+        for item, outcome in outcomes:
+            row = self._settlement(claim, item, outcome, policy, now)
+            if row is None:
+                if claim.is_retry:
+                    deletes.append((claim.store, claim.destination, item.seq))
+            else:
+                upserts.append(row)
+        cursor = None
+        if not claim.is_retry:
+            lane = await self._lane(claim.store, claim.destination)
+            cursor = lane.settle(claim.token)
+
+        async def record(db: aiosqlite.Connection) -> None:
+            if upserts:
+                await db.executemany(_UPSERT_DELIVERY, upserts)
+            if deletes:
+                await db.executemany(_DELETE_DELIVERY, deletes)
+            if cursor is not None:
+                await db.execute(_SAVE_CURSOR, (claim.store, claim.destination, cursor))
+
+        if upserts or deletes or cursor is not None:
+            await self._write(record)
+
+    def _settlement(
+        self, claim: Claim, item: Claimed, outcome: Outcome, policy: RetryPolicy, now: float
+    ) -> tuple[Any, ...] | None:
+        if outcome.kind == "delivered":
+            return None
+        attempts = item.attempts + 1
+        first = item.first_attempt_at if item.first_attempt_at is not None else now
+        state, due_at, reason = "dead", None, outcome.reason
+        if outcome.kind == "retry":
+            decision = policy.decide(
+                attempts=attempts,
+                received_at=item.received_at,
+                now=now,
+                retry_after=outcome.retry_after,
+            )
+            if decision.due_at is not None:
+                state, due_at = "retry", decision.due_at
+            else:
+                reason = f"{outcome.reason}: {decision.reason}"
+        detail = outcome.detail[:_MAX_DETAIL]
+        return (
+            claim.store,
+            claim.destination,
+            item.seq,
+            state,
+            attempts,
+            first,
+            due_at,
+            reason,
+            outcome.status,
+            detail,
+            now,
+        )
+
+    async def release(self, claim: Claim) -> None:
+        """Give a claim back unsent: retries fall due now; new events wait for the next start."""
+        if not claim.is_retry:
+            (await self._lane(claim.store, claim.destination)).release()
+            return
+        now = self.clock.now()
+        rows = [(now, claim.store, claim.destination, item.seq) for item in claim.items]
+
+        async def unlease(db: aiosqlite.Connection) -> None:
+            await db.executemany(
+                "UPDATE deliveries SET due_at = ? WHERE store = ? AND destination = ? AND seq = ?",
+                rows,
+            )
+
+        with contextlib.suppress(OutboxUnavailable):
+            await self._write(unlease)
+
+    # -- reading state -----------------------------------------------------------------------
+
+    async def next_due(self, store: str, destination: str) -> float | None:
+        """When the earliest retry of ``destination`` falls due, if any."""
+        rows = await self._read(
+            "SELECT min(due_at) FROM deliveries WHERE store = ? AND destination = ?"
+            " AND state = 'retry'",
+            (store, destination),
+        )
+        value = rows[0][0] if rows else None
+        return float(value) if value is not None else None
+
+    async def dead_letters(
+        self, store: str, destination: str | None = None, limit: int = 100
+    ) -> list[DeadLetter]:
+        """The newest dead letters of a store, optionally of one destination."""
+        rows = await self._read(
+            "SELECT d.store, d.destination, d.seq, e.event_id, d.attempts, d.reason,"
+            " d.last_status, d.detail, d.updated_at"
+            " FROM deliveries d JOIN events e ON e.seq = d.seq"
+            " WHERE d.store = ? AND d.state = 'dead' AND (? IS NULL OR d.destination = ?)"
+            " ORDER BY d.updated_at DESC LIMIT ?",
+            (store, destination, destination, limit),
+        )
+        return [DeadLetter(*row) for row in rows]
+
+    async def replay(
+        self,
+        store: str,
+        destination: str | None = None,
+        *,
+        seqs: Sequence[int] | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        dry_run: bool = False,
+    ) -> int:
+        """Make matching dead letters due now with a fresh attempt budget."""
+        where = ["d.store = ?", "d.state = 'dead'"]
+        params: list[Any] = [store]
+        if destination is not None:
+            where.append("d.destination = ?")
+            params.append(destination)
+        if seqs is not None:
+            where.append(f"d.seq IN ({','.join('?' * len(seqs))})")
+            params.extend(seqs)
+        if since is not None:
+            where.append("e.received_at >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("e.received_at < ?")
+            params.append(until)
+        match = (
+            "SELECT d.destination, d.seq FROM deliveries d JOIN events e ON e.seq = d.seq"  # noqa: S608 - fixed clauses, bound values
+            f" WHERE {' AND '.join(where)}"
+        )
+        found = await self._read(match, params)
+        if dry_run or not found:
+            return len(found)
+        now = self.clock.now()
+        rows = [(now, now, store, dest, seq) for dest, seq in found]
+
+        async def revive(db: aiosqlite.Connection) -> None:
+            await db.executemany(
+                "UPDATE deliveries SET state = 'retry', attempts = 0, due_at = ?,"
+                " first_attempt_at = ?, reason = 'replayed' WHERE store = ? AND destination = ?"
+                " AND seq = ? AND state = 'dead'",
+                rows,
+            )
+
+        await self._write(revive)
+        self._notify(store)
+        return len(found)
+
+    async def status(self, store: str, destinations: Sequence[str]) -> list[LaneStatus]:
+        """Pending, retrying and dead counts per destination of a store."""
+        result = []
+        for destination in destinations:
+            lane = await self._lane(store, destination)
+            pending = await self._read(
+                "SELECT count(*) FROM events WHERE store = ? AND seq > ? AND instr(routes, ?) > 0",
+                (store, lane.cursor, f" {destination} "),
+            )
+            counts = dict(
+                await self._read(
+                    "SELECT state, count(*) FROM deliveries WHERE store = ? AND destination = ?"
+                    " GROUP BY state",
+                    (store, destination),
+                )
+            )
+            result.append(
+                LaneStatus(
+                    store,
+                    destination,
+                    pending=pending[0][0],
+                    retrying=counts.get("retry", 0),
+                    dead=counts.get("dead", 0),
+                    cursor=lane.cursor,
+                )
+            )
+        return result
+
+    async def checkpoint(self) -> int:
+        """Truncate the WAL between commits so it cannot grow without bound; return its pages."""
+        if self._writer_task is None:
+            raise OutboxUnavailable("the outbox is closed")
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._checkpoints.append(future)
+        self._wake.set()
+        return await future
+
+    async def _run_checkpoints(self) -> None:
+        db = self._writer_db
+        assert db is not None
+        while self._checkpoints:
+            future = self._checkpoints.popleft()
+            try:
+                async with db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+                    row = await cursor.fetchone()
+                future.set_result(int(row[1]) if row else 0)
+            except sqlite3.Error as error:
+                future.set_exception(OutboxUnavailable(f"checkpoint failed: {error}"))

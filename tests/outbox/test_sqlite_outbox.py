@@ -1,0 +1,185 @@
+"""The SQLite outbox keeps its promise: durable appends, claims, settlements, cursors, replay."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from router import codec
+from router.clock import FakeClock
+from router.destination import DELIVERED, Outcome
+from router.outbox.base import NewEvent
+from router.outbox.policy import RetryPolicy
+from router.outbox.sqlite import SqliteOutbox
+from router.testing.events import make_event
+
+NO_JITTER = RetryPolicy(max_attempts=3, jitter=lambda top: top)
+
+
+def new(event_id: str, routes: tuple[str, ...] = ("hook",), store: str = "shop") -> NewEvent:
+    body = codec.encode(make_event(event_id=event_id, store=store))
+    return NewEvent(store, event_id, 1_800_000_000.0, routes, body)
+
+
+async def test_append_is_durable_and_idempotent(outbox: SqliteOutbox, tmp_path: Path) -> None:
+    """An appended event is on disk once, however often the same event_id is appended."""
+    await outbox.append([new("a"), new("b")])
+    await outbox.append([new("a")])
+    with sqlite3.connect(tmp_path / "outbox.db") as db:
+        rows = db.execute("SELECT event_id FROM events ORDER BY seq").fetchall()
+    assert rows == [("a",), ("b",)]
+
+
+async def test_claim_returns_routed_events_in_order(outbox: SqliteOutbox) -> None:
+    """A claim holds only the events routed to that destination, oldest first."""
+    await outbox.append([new("a"), new("b", routes=("other",)), new("c")])
+    claim = await outbox.claim("shop", "hook", 10)
+    assert claim is not None
+    assert [item.event_id for item in claim.items] == ["a", "c"]
+    assert await outbox.claim("shop", "hook", 10) is None
+
+
+async def test_cursor_survives_restart_only_past_settled_claims(
+    outbox: SqliteOutbox, tmp_path: Path, clock: FakeClock
+) -> None:
+    """After a restart, settled events are not claimed again and unsettled ones are."""
+    await outbox.append([new("a"), new("b"), new("c")])
+    first = await outbox.claim("shop", "hook", 1)
+    second = await outbox.claim("shop", "hook", 1)
+    assert first and second
+    await outbox.settle(second, [(second.items[0], DELIVERED)], NO_JITTER)
+    await outbox.close()  # "a" is still in flight: the cursor must not pass it
+
+    again = SqliteOutbox(tmp_path / "outbox.db", clock=clock)
+    await again.open()
+    try:
+        claim = await again.claim("shop", "hook", 10)
+        assert claim is not None
+        assert [item.event_id for item in claim.items] == ["a", "b", "c"]
+        await again.settle(claim, [(i, DELIVERED) for i in claim.items], NO_JITTER)
+    finally:
+        await again.close()
+
+
+async def test_retry_is_due_after_backoff_and_counts_attempts(
+    outbox: SqliteOutbox, clock: FakeClock
+) -> None:
+    """A retried event comes back only when due, with its attempt count."""
+    await outbox.append([new("a")])
+    claim = await outbox.claim("shop", "hook", 10)
+    assert claim is not None
+    await outbox.settle(claim, [(claim.items[0], Outcome("retry", "http_503", 503))], NO_JITTER)
+    assert await outbox.claim("shop", "hook", 10) is None
+    assert await outbox.next_due("shop", "hook") == clock.now() + 1.0
+    clock.advance(1.0)
+    retry = await outbox.claim("shop", "hook", 10)
+    assert retry is not None and retry.is_retry
+    assert [(i.event_id, i.attempts) for i in retry.items] == [("a", 1)]
+
+
+async def test_retry_after_wins_over_backoff(outbox: SqliteOutbox, clock: FakeClock) -> None:
+    """A platform's Retry-After sets the next try, not the backoff."""
+    await outbox.append([new("a")])
+    claim = await outbox.claim("shop", "hook", 10)
+    assert claim is not None
+    outcome = Outcome("retry", "http_429", 429, retry_after=120.0)
+    await outbox.settle(claim, [(claim.items[0], outcome)], NO_JITTER)
+    assert await outbox.next_due("shop", "hook") == clock.now() + 120.0
+
+
+async def test_attempts_exhausted_become_dead_letters(
+    outbox: SqliteOutbox, clock: FakeClock
+) -> None:
+    """After max_attempts failures the event is a dead letter with its reason and status."""
+    await outbox.append([new("a")])
+    failing = Outcome("retry", "http_500", 500, detail="boom")
+    claim = await outbox.claim("shop", "hook", 10)
+    for _ in range(3):
+        assert claim is not None
+        await outbox.settle(claim, [(claim.items[0], failing)], NO_JITTER)
+        clock.advance(1000)
+        claim = await outbox.claim("shop", "hook", 10)
+    assert claim is None
+    [dead] = await outbox.dead_letters("shop")
+    assert (dead.event_id, dead.attempts, dead.last_status) == ("a", 3, 500)
+    assert dead.reason.startswith("http_500: gave up after 3 attempts")
+
+
+async def test_age_limit_dead_letters_before_attempts_run_out(
+    outbox: SqliteOutbox, clock: FakeClock
+) -> None:
+    """An event whose next try would pass the maximum age is dead-lettered, not retried."""
+    policy = RetryPolicy(max_attempts=100, max_age_secs=60.0, jitter=lambda top: top)
+    event = new("old")
+    await outbox.append([NewEvent("shop", "old", clock.now() - 59.5, ("hook",), event.body)])
+    claim = await outbox.claim("shop", "hook", 10)
+    assert claim is not None
+    await outbox.settle(claim, [(claim.items[0], Outcome("retry", "http_503", 503))], policy)
+    [dead] = await outbox.dead_letters("shop")
+    assert "older than 60s" in dead.reason
+
+
+async def test_rejected_is_dead_at_once_and_replay_revives(
+    outbox: SqliteOutbox, clock: FakeClock
+) -> None:
+    """A rejected event is dead on its first try; replay makes it due again, dry run counts."""
+    await outbox.append([new("a"), new("b")])
+    claim = await outbox.claim("shop", "hook", 10)
+    assert claim is not None
+    rejected = Outcome("rejected", "http_400", 400, detail='{"error":"bad"}')
+    await outbox.settle(claim, [(claim.items[0], rejected), (claim.items[1], DELIVERED)], NO_JITTER)
+    assert [d.event_id for d in await outbox.dead_letters("shop", "hook")] == ["a"]
+    assert await outbox.replay("shop", "hook", dry_run=True) == 1
+    assert await outbox.dead_letters("shop")  # a dry run changes nothing
+    assert await outbox.replay("shop", "hook") == 1
+    revived = await outbox.claim("shop", "hook", 10)
+    assert revived is not None and [i.event_id for i in revived.items] == ["a"]
+    assert revived.items[0].attempts == 0
+
+
+async def test_leased_retry_returns_after_lease_when_process_dies(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A retry claimed by a process that died is claimable again once its lease ends."""
+    box = SqliteOutbox(tmp_path / "o.db", clock=clock, lease_secs=30.0)
+    await box.open()
+    await box.append([new("a")])
+    claim = await box.claim("shop", "hook", 10)
+    assert claim is not None
+    await box.settle(claim, [(claim.items[0], Outcome("retry", "timeout"))], NO_JITTER)
+    clock.advance(5)
+    leased = await box.claim("shop", "hook", 10)
+    assert leased is not None and leased.is_retry
+    await box.close()  # dies holding the lease
+
+    box = SqliteOutbox(tmp_path / "o.db", clock=clock, lease_secs=30.0)
+    await box.open()
+    try:
+        assert await box.claim("shop", "hook", 10) is None
+        clock.advance(30)
+        again = await box.claim("shop", "hook", 10)
+        assert again is not None and [i.event_id for i in again.items] == ["a"]
+    finally:
+        await box.close()
+
+
+async def test_status_counts_pending_retrying_dead(outbox: SqliteOutbox) -> None:
+    """Status shows, per destination, what waits, what retries and what is dead."""
+    await outbox.append([new("a"), new("b"), new("c"), new("d", routes=("x",))])
+    claim = await outbox.claim("shop", "hook", 2)
+    assert claim is not None
+    retry = Outcome("retry", "http_503", 503)
+    dead = Outcome("rejected", "http_400", 400)
+    await outbox.settle(claim, [(claim.items[0], retry), (claim.items[1], dead)], NO_JITTER)
+    [hook, x] = await outbox.status("shop", ["hook", "x"])
+    assert (hook.pending, hook.retrying, hook.dead) == (1, 1, 1)
+    assert (x.pending, x.retrying, x.dead) == (1, 0, 0)
+
+
+async def test_checkpoint_truncates_the_wal(outbox: SqliteOutbox, tmp_path: Path) -> None:
+    """A checkpoint brings the -wal file back to zero bytes."""
+    await outbox.append([new(f"e{i}") for i in range(2000)])
+    wal = tmp_path / "outbox.db-wal"
+    assert wal.stat().st_size > 0
+    await outbox.checkpoint()
+    assert wal.stat().st_size == 0
