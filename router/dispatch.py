@@ -20,6 +20,8 @@ log = structlog.get_logger("tagless.dispatch")
 #: How long a destination rests after refusing credentials, doubling up to the cap.
 AUTH_PAUSE_SECS: Final = 5.0
 MAX_PAUSE_SECS: Final = 300.0
+#: The longest an idle dispatcher sleeps before looking at the outbox again.
+IDLE_RECHECK_SECS: Final = 5.0
 
 Pair = tuple[Claimed, Any]
 
@@ -98,7 +100,9 @@ class LaneDispatcher:
 
     async def _idle(self) -> None:
         due = await self.outbox.next_due(self.store, self.destination_id)
-        timeout = None if due is None else max(0.0, due - self.clock.now())
+        # Woken by commits of this process; the cap also catches replays made by the CLI.
+        timeout = IDLE_RECHECK_SECS if due is None else max(0.0, due - self.clock.now())
+        timeout = min(timeout, IDLE_RECHECK_SECS)
         if timeout == 0.0:
             await asyncio.sleep(0)  # a due retry is leased by another claim; let it settle
             timeout = 0.05

@@ -1,0 +1,167 @@
+"""Wires a config into a running Tagless: outbox, destinations, dispatchers, listeners, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from router.admin import admin_app
+from router.clock import Clock, SystemClock
+from router.config import Config, ConfigError, ConfigIssue
+from router.destination import Destination
+from router.dispatch import LaneDispatcher
+from router.http import HttpClient
+from router.ingest.auth import KeyRing
+from router.ingest.http import Ingest
+from router.outbox.policy import RetryPolicy
+from router.outbox.sqlite import SqliteOutbox
+from router.stores import StoreRuntime, build_store, write_keys
+
+log = structlog.get_logger("tagless")
+
+
+def compile_stores(
+    config: Config,
+    plugins: dict[str, type[Destination[Any]]],
+    http: HttpClient,
+) -> tuple[dict[str, StoreRuntime], dict[tuple[str, str], Destination[Any]]]:
+    """Build every store's runtime and destination instance; config mistakes raise ConfigError."""
+    stores: dict[str, StoreRuntime] = {}
+    instances: dict[tuple[str, str], Destination[Any]] = {}
+    issues: list[ConfigIssue] = []
+    for store in config.stores:
+        mine: dict[str, Destination[Any]] = {}
+        for dest in store.destinations:
+            if dest.enabled:
+                mine[dest.id] = plugins[dest.type](dest.settings, http)
+        try:
+            stores[store.store] = build_store(store, mine)
+        except ValueError as error:
+            issues.append(ConfigIssue(store.file, None, "client_ip", str(error)))
+            continue
+        instances.update({(store.store, dest_id): d for dest_id, d in mine.items()})
+    if issues:
+        raise ConfigError(issues)
+    return stores, instances
+
+
+def retry_policy(config: Any) -> RetryPolicy:
+    """The outbox's retry policy from a destination's merged ``retry`` settings."""
+    return RetryPolicy(
+        max_attempts=config.max_attempts,
+        max_age_secs=config.max_age_secs,
+        initial_backoff_secs=config.initial_backoff_secs,
+        max_backoff_secs=config.max_backoff_secs,
+    )
+
+
+class Tagless:
+    """One Tagless process: start it, let it serve, stop it gracefully."""
+
+    def __init__(
+        self,
+        config: Config,
+        plugins: dict[str, type[Destination[Any]]],
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config
+        self.plugins = plugins
+        self.clock = clock or SystemClock()
+        self.outbox = SqliteOutbox(
+            config.outbox.path,
+            clock=self.clock,
+            synchronous=config.outbox.synchronous,
+            max_pending_events=config.outbox.max_pending_events,
+            lease_secs=config.outbox.lease_secs,
+        )
+        self.dispatchers: list[LaneDispatcher] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._runners: list[web.AppRunner] = []
+        self.ingest: Ingest | None = None
+        self.http: HttpClient | None = None
+        self.ports: dict[str, int] = {}
+
+    async def start(self) -> None:
+        """Open the outbox, start one dispatcher per destination, then open the listeners."""
+        await self.outbox.open()
+        self.http = HttpClient.create()
+        stores, instances = compile_stores(self.config, self.plugins, self.http)
+        self._start_dispatchers(instances)
+        self.ingest = Ingest(
+            outbox=self.outbox,
+            stores=stores,
+            keys=KeyRing(write_keys(self.config.stores)),
+            limits=self.config.server,
+        )
+        ingest_app = web.Application(client_max_size=self.config.server.max_request_bytes)
+        ingest_app.add_routes(self.ingest.routes())
+        ingest_app.router.add_get("/healthz", self._healthz)
+        ingest_app.router.add_get("/readyz", self._readyz)
+        server = self.config.server
+        self.ports["ingest"] = await self._listen(ingest_app, server.host, server.port)
+        admin = self.config.admin
+        self.ports["admin"] = await self._listen(admin_app(self), admin.host, admin.port)
+        log.info("tagless_started", stores=len(stores), destinations=len(instances), **self.ports)
+
+    def _start_dispatchers(self, instances: dict[tuple[str, str], Destination[Any]]) -> None:
+        configs = {(s.store, d.id): d for s in self.config.stores for d in s.destinations}
+        for (store, dest_id), destination in instances.items():
+            settings = configs[(store, dest_id)].retry
+            lane = LaneDispatcher(
+                self.outbox,
+                store,
+                dest_id,
+                destination,
+                retry_policy(settings),
+                self.clock,
+                concurrency=settings.concurrency,
+            )
+            self.dispatchers.append(lane)
+            self._tasks.append(asyncio.create_task(lane.run(), name=f"dispatch:{store}:{dest_id}"))
+
+    async def _listen(self, app: web.Application, host: str, port: int) -> int:
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, backlog=1024)
+        await site.start()
+        self._runners.append(runner)
+        return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        ready = self.ingest is not None and self.ingest.accepting
+        return web.json_response({"ready": ready}, status=200 if ready else 503)
+
+    async def stop(self) -> None:
+        """Refuse new events, let in-flight requests and deliveries finish, close the outbox."""
+        grace = self.config.server.shutdown_grace_secs
+        if self.ingest is not None:
+            self.ingest.accepting = False
+        for runner in self._runners:
+            await runner.cleanup()  # stops listening, waits for in-flight requests
+        for lane in self.dispatchers:
+            lane.stop()
+        await asyncio.gather(*(lane.drain(grace) for lane in self.dispatchers))
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.http is not None:
+            await self.http.close()
+        await self.outbox.close()
+        log.info("tagless_stopped")
+
+    async def serve_until_signalled(self) -> None:
+        """Start, serve until SIGTERM or SIGINT, then stop gracefully."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        await stop.wait()
+        log.info("tagless_stopping")
+        await self.stop()

@@ -1,0 +1,228 @@
+"""The Segment-spec HTTP API: authenticate, read within limits, parse, append, answer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import attrs
+import orjson
+import structlog
+from aiohttp import web
+
+from router import codec
+from router.config import ServerConfig
+from router.ingest.auth import KeyRing, basic_username
+from router.ingest.body import gunzip, parse_json, read_body, too_large
+from router.ingest.client_ip import ResolvedIp
+from router.ingest.errors import UNAUTHORIZED, IngestError
+from router.ingest.segment import InvalidEvent, parse_message
+from router.outbox.base import NewEvent, Outbox, OutboxError
+from router.stores import StoreRuntime
+
+log = structlog.get_logger("tagless.ingest")
+
+SINGLE_TYPES: Final = ("track", "page", "screen", "identify", "group", "alias")
+OK: Final = orjson.dumps({"success": True})
+
+
+@attrs.define
+class IngestStats:
+    """Counters of the ingest path, read by /metrics."""
+
+    requests: int = 0
+    events: int = 0
+    rejected: dict[str, int] = attrs.field(factory=dict)
+
+
+class Ingest:
+    """The ingest handlers; one instance serves every store."""
+
+    def __init__(
+        self,
+        *,
+        outbox: Outbox,
+        stores: Mapping[str, StoreRuntime],
+        keys: KeyRing,
+        limits: ServerConfig,
+    ) -> None:
+        self.outbox = outbox
+        self.stores = stores
+        self.keys = keys
+        self.limits = limits
+        self.accepting = True
+        self.stats = IngestStats()
+
+    def routes(self) -> list[web.RouteDef]:
+        """``POST /v1/<type>`` for each Segment call type, ``/v1/batch``, and CORS preflights."""
+        defs = [web.post(f"/v1/{kind}", self._single(kind)) for kind in SINGLE_TYPES]
+        defs.append(web.post("/v1/batch", self.batch))
+        defs.append(web.options("/v1/{kind}", self.preflight))
+        return defs
+
+    def _single(self, kind: str) -> Any:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return await self._handle(request, kind)
+
+        return handler
+
+    async def batch(self, request: web.Request) -> web.StreamResponse:
+        return await self._handle(request, None)
+
+    # -- the request path --------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request, kind: str | None) -> web.StreamResponse:
+        self.stats.requests += 1
+        try:
+            origin = await self._accept(request, kind)
+        except IngestError as error:
+            self.stats.rejected[error.code] = self.stats.rejected.get(error.code, 0) + 1
+            response = error.response()
+            if error.status != 401:
+                self._cors(request, response)
+            return response
+        response = web.Response(body=OK, content_type="application/json")
+        if origin:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+        return response
+
+    async def _accept(self, request: web.Request, kind: str | None) -> str:
+        if not self.accepting:
+            raise IngestError(503, "shutting_down", "Tagless is shutting down", retry_after=5)
+        header_key = basic_username(request.headers)
+        store = self._store(header_key) if header_key is not None else None
+        if header_key is not None and store is None:
+            raise UNAUTHORIZED
+        document = await self._document(request)
+        if store is None:
+            body_key = document.get("writeKey") if isinstance(document, dict) else None
+            store = self._store(body_key if isinstance(body_key, str) else None)
+            if store is None:
+                raise UNAUTHORIZED
+        origin = self._check_origin(request, store)
+        events = self._events(request, store, document, kind)
+        try:
+            await self.outbox.append(events)
+        except OutboxError as error:
+            log.warning("ingest_backpressure", store=store.name, error=str(error))
+            raise IngestError(
+                503, "unavailable", str(error), retry_after=error.retry_after
+            ) from error
+        self.stats.events += len(events)
+        return origin
+
+    def _store(self, key: str | None) -> StoreRuntime | None:
+        name = self.keys.store_for(key)
+        return None if name is None else self.stores.get(name)
+
+    async def _document(self, request: web.Request) -> Any:
+        limit = self.limits.max_request_bytes
+        raw = await read_body(request, max_bytes=limit)
+        encoding = request.headers.get("Content-Encoding", "").strip().lower()
+        if encoding == "gzip":
+            raw = gunzip(raw, max_bytes=self.limits.max_decompressed_bytes)
+        elif encoding not in ("", "identity"):
+            raise IngestError(
+                415, "unsupported_encoding", f"Content-Encoding {encoding!r}; use gzip or none"
+            )
+        return parse_json(raw)
+
+    def _check_origin(self, request: web.Request, store: StoreRuntime) -> str:
+        origin = request.headers.get("Origin")
+        if not origin:
+            return ""
+        if origin not in store.allowed_origins:
+            raise IngestError(403, "origin_not_allowed", "this Origin may not send events")
+        return origin
+
+    def _events(
+        self, request: web.Request, store: StoreRuntime, document: Any, kind: str | None
+    ) -> list[NewEvent]:
+        if kind is None:
+            messages, prefix = _batch_messages(document, self.limits.max_batch_events)
+        else:
+            messages, prefix = [document], ""
+        received_at = datetime.now(UTC)
+        received = received_at.timestamp()
+        resolve_ip = _ip_resolver(store, request)
+        events: list[NewEvent] = []
+        for index, message in enumerate(messages):
+            path = f"{prefix}[{index}]" if prefix else ""
+            self._check_event_size(message, path)
+            try:
+                event = parse_message(
+                    message,
+                    store=store.name,
+                    received_at=received_at,
+                    default_type=kind,
+                    names=store.names,
+                    resolve_ip=resolve_ip,
+                    path=path,
+                )
+            except InvalidEvent as error:
+                raise IngestError(400, "invalid_event", str(error), path=error.path) from error
+            body = codec.encode(event)
+            events.append(NewEvent(store.name, event.event_id, received, store.route(event), body))
+        return events
+
+    def _check_event_size(self, message: Any, path: str) -> None:
+        limit = self.limits.max_event_bytes
+        if len(orjson.dumps(message)) > limit:
+            error = too_large(f"event {path or 'body'}", limit)
+            error.path = path or None
+            raise error
+
+    # -- CORS --------------------------------------------------------------------------------
+
+    def _cors(self, request: web.Request, response: web.StreamResponse) -> None:
+        origin = request.headers.get("Origin")
+        if origin and any(origin in store.allowed_origins for store in self.stores.values()):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+
+    async def preflight(self, request: web.Request) -> web.StreamResponse:
+        """Answer a CORS preflight: echo an allowed origin exactly, never ``*``."""
+        response = web.Response(status=204)
+        self._cors(request, response)
+        if "Access-Control-Allow-Origin" in response.headers:
+            response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = (
+                "Authorization, Content-Type, Content-Encoding"
+            )
+            response.headers["Access-Control-Max-Age"] = "600"
+        return response
+
+
+def _batch_messages(document: Any, max_events: int) -> tuple[list[Any], str]:
+    if not isinstance(document, dict) or not isinstance(document.get("batch"), list):
+        raise IngestError(
+            400, "invalid_batch", 'expected a JSON object with a "batch" array', path="batch"
+        )
+    messages: list[Any] = document["batch"]
+    if not messages:
+        raise IngestError(400, "invalid_batch", "the batch is empty", path="batch")
+    if len(messages) > max_events:
+        raise IngestError(
+            413, "too_large", f"{len(messages)} events in one batch; the limit is {max_events}"
+        )
+    return messages, "batch"
+
+
+def _ip_resolver(store: StoreRuntime, request: web.Request) -> Any:
+    peer = request.remote
+    headers = request.headers
+    policy = store.ip_policy
+    connection: list[ResolvedIp] = []
+
+    def resolve(payload_ip: str | None) -> tuple[str | None, str, str]:
+        if payload_ip is not None:
+            found = policy.resolve(peer, headers, payload_ip)
+        else:
+            if not connection:
+                connection.append(policy.resolve(peer, headers, None))
+            found = connection[0]
+        return found.ip, found.origin, found.ip_class
+
+    return resolve
