@@ -1,0 +1,306 @@
+"""Loading ``tagless.yaml`` and ``stores/*.yaml`` into frozen, validated config classes.
+
+Every problem of every file is collected first and raised once as a ``ConfigError`` whose
+issues name the file, the line and the key path. ``${VAR}`` references in values are
+replaced from the environment after safe parsing. Relative paths (``outbox.path``, a file
+destination's ``path``) are relative to the working directory, not to the config directory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from router.config._env import interpolate
+from router.config._structure import INVALID, Invalid, describe, structure_class, text_of
+from router.config._yaml import Map, Node, Report, Scalar, Seq, child_path, parse
+from router.config.model import (
+    AdminConfig,
+    ClientIpConfig,
+    Config,
+    ConfigError,
+    ConfigIssue,
+    DestinationConfig,
+    EventFilter,
+    LoggingConfig,
+    OutboxConfig,
+    RetryConfig,
+    ServerConfig,
+    StoreConfig,
+    destination_id,
+    positive,
+)
+
+__all__ = [
+    "AdminConfig",
+    "ClientIpConfig",
+    "Config",
+    "ConfigError",
+    "ConfigIssue",
+    "DestinationConfig",
+    "EventFilter",
+    "LoggingConfig",
+    "OutboxConfig",
+    "RetryConfig",
+    "ServerConfig",
+    "StoreConfig",
+    "load_config",
+]
+
+#: Keys of a destination entry that Tagless reads; every other key belongs to the plugin.
+GENERIC_DESTINATION_KEYS = ("id", "type", "enabled", "events", "retry", "concurrency")
+_HEAD_KEYS = frozenset(GENERIC_DESTINATION_KEYS) - {"retry"}
+
+
+def load_config(
+    directory: Path,
+    destination_types: Mapping[str, type],
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Read ``directory/tagless.yaml`` and every ``directory/stores/*.yaml`` (sorted).
+
+    ``destination_types`` maps a destination ``type`` to the plugin's attrs config class;
+    ``env`` (default ``os.environ``) feeds ``${VAR}`` references. Raises ``ConfigError``
+    listing every problem found.
+    """
+    loader = _Loader(Path(directory), destination_types, os.environ if env is None else env)
+    config = loader.load()
+    issues = [issue for report in loader.reports for issue in _by_line(report)]
+    if issues or config is INVALID:
+        raise ConfigError(issues)
+    return config
+
+
+@attrs.frozen(kw_only=True)
+class _DestinationHead:
+    """The generic keys of a destination entry, except ``retry`` (merged by hand)."""
+
+    id: str = attrs.field(validator=destination_id)
+    type: str
+    enabled: bool = True
+    events: EventFilter = attrs.Factory(EventFilter)
+    concurrency: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(positive)
+    )
+
+
+@attrs.frozen
+class _StoreFile:
+    """One parsed store file, kept for the checks that span files."""
+
+    tree: Map
+    report: Report
+    store: StoreConfig | Invalid
+
+
+@attrs.define
+class _Loader:
+    directory: Path
+    types: Mapping[str, type]
+    env: Mapping[str, str]
+    reports: list[Report] = attrs.Factory(list)
+
+    def load(self) -> Config | Invalid:
+        main = self._main()
+        defaults = RetryConfig() if main is INVALID else main.delivery
+        files = [self._store(path, defaults) for path in self._store_paths()]
+        parsed = [file for file in files if file is not None]
+        _check_unique(parsed)
+        stores = [file.store for file in parsed if file.store is not INVALID]
+        if main is INVALID or len(stores) != len(files):
+            return INVALID
+        return attrs.evolve(main, stores=tuple(stores))
+
+    def _main(self) -> Config | Invalid:
+        tree, report = self._read(self.directory / "tagless.yaml")
+        if tree is None:
+            return INVALID
+        given = {"stores": (), "source_dir": self.directory}
+        return structure_class(tree, Config, "", report, given=given)
+
+    def _store_paths(self) -> list[Path]:
+        folder = self.directory / "stores"
+        for ignored in sorted(folder.glob("*.yml")):
+            message = f"ignored: store files must end in .yaml (rename it to {ignored.stem}.yaml)"
+            self._report(ignored).add(None, "", message)
+        return sorted(folder.glob("*.yaml"))
+
+    def _store(self, path: Path, defaults: RetryConfig) -> _StoreFile | None:
+        tree, report = self._read(path)
+        if tree is None:
+            return None
+        destinations = self._destinations(tree.get("destinations"), defaults, report)
+        given = {
+            "destinations": () if destinations is INVALID else destinations,
+            "file": report.file,
+        }
+        store = structure_class(
+            tree, StoreConfig, "", report, given=given, extra_keys=("destinations",)
+        )
+        return _StoreFile(tree, report, INVALID if destinations is INVALID else store)
+
+    def _report(self, path: Path) -> Report:
+        report = Report(str(path))
+        self.reports.append(report)
+        return report
+
+    def _read(self, path: Path) -> tuple[Map | None, Report]:
+        report = self._report(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            report.add(None, "", "not UTF-8 text")
+            return None, report
+        except OSError as exc:
+            report.add(None, "", f"cannot read the file: {exc.strerror or exc}")
+            return None, report
+        tree = parse(text, report)
+        if tree is None:
+            return (None if report.issues else Map((), 1)), report
+        if not isinstance(tree, Map):
+            message = f"expected a mapping at the top of the file, got {describe(tree)}"
+            report.add(tree.line, "", message)
+            return None, report
+        interpolated = interpolate(tree, self.env, "", report)
+        assert isinstance(interpolated, Map)  # interpolation keeps the shape of the tree
+        return interpolated, report
+
+    def _destinations(
+        self, node: Node | None, defaults: RetryConfig, report: Report
+    ) -> tuple[DestinationConfig, ...] | Invalid:
+        if node is None or (isinstance(node, Scalar) and node.value is None):
+            return ()
+        if not isinstance(node, Seq):
+            report.add(node.line, "destinations", f"expected a list, got {describe(node)}")
+            return INVALID
+        built = [
+            self._destination(item, child_path("destinations", i), defaults, report)
+            for i, item in enumerate(node.items)
+        ]
+        _check_ids(node, report)
+        valid = [item for item in built if item is not INVALID]
+        return INVALID if len(valid) != len(built) else tuple(valid)
+
+    def _destination(
+        self, node: Node, path: str, defaults: RetryConfig, report: Report
+    ) -> DestinationConfig | Invalid:
+        if not isinstance(node, Map):
+            if not (isinstance(node, Scalar) and node.broken):
+                report.add(node.line, path, f"expected a mapping, got {describe(node)}")
+            return INVALID
+        generic = tuple(e for e in node.entries if e.key in _HEAD_KEYS)
+        head = structure_class(Map(generic, node.line), _DestinationHead, path, report)
+        retry = _retry(node, path, defaults, report)
+        settings = self._settings(node, path, report)
+        if head is INVALID or retry is INVALID or settings is INVALID:
+            return INVALID
+        return DestinationConfig(
+            id=head.id,
+            type=head.type,
+            enabled=head.enabled,
+            events=head.events,
+            retry=retry
+            if head.concurrency is None
+            else attrs.evolve(retry, concurrency=head.concurrency),
+            settings=settings,
+        )
+
+    def _settings(self, node: Map, path: str, report: Report) -> Any:
+        type_node = node.get("type")
+        name = None if type_node is None else text_of(type_node)
+        if type_node is None or name is None:
+            return INVALID  # the generic keys report a missing or non-string type
+        plugin = self.types.get(name)
+        if plugin is None:
+            known = ", ".join(sorted(self.types)) or "(none installed)"
+            message = f"unknown destination type {name!r}; known types: {known}"
+            report.add(type_node.line, child_path(path, "type"), message)
+            return INVALID
+        return structure_class(node, plugin, path, report, extra_keys=GENERIC_DESTINATION_KEYS)
+
+
+def _retry(node: Map, path: str, defaults: RetryConfig, report: Report) -> RetryConfig | Invalid:
+    """The destination's retry policy: the ``delivery`` defaults with its own keys on top."""
+    retry_node = node.get("retry")
+    if retry_node is None:
+        return defaults
+    retry_path = child_path(path, "retry")
+    parsed = structure_class(retry_node, RetryConfig, retry_path, report)
+    if parsed is INVALID:
+        return INVALID
+    given = retry_node.keys() if isinstance(retry_node, Map) else []
+    concurrency = node.get("concurrency")
+    if concurrency is not None and "concurrency" in given:
+        message = "concurrency is set both here and in retry; keep one"
+        report.add(concurrency.line, child_path(path, "concurrency"), message)
+        return INVALID
+    return attrs.evolve(defaults, **{key: getattr(parsed, key) for key in given})
+
+
+def _check_ids(node: Seq, report: Report) -> None:
+    """Destination ids are unique within a store: they key its delivery state."""
+    seen: dict[str, int] = {}
+    for i, item in enumerate(node.items):
+        id_node = item.get("id") if isinstance(item, Map) else None
+        name = None if id_node is None else text_of(id_node)
+        if id_node is None or name is None:
+            continue
+        if name in seen:
+            path = child_path(child_path("destinations", i), "id")
+            report.add(
+                id_node.line,
+                path,
+                f"duplicate destination id {name!r} (also destinations[{seen[name]}])",
+            )
+        else:
+            seen[name] = i
+
+
+def _check_unique(files: list[_StoreFile]) -> None:
+    """Store names and write keys are unique across files; messages never show a key."""
+    _check_store_names(files)
+    _check_write_keys(files)
+
+
+def _check_store_names(files: list[_StoreFile]) -> None:
+    first_file: dict[str, str] = {}
+    for file in files:
+        node = file.tree.get("store")
+        name = None if node is None else text_of(node)
+        if node is None or name is None:
+            continue
+        if name in first_file:
+            message = f"store {name!r} is already defined in {first_file[name]}"
+            file.report.add(node.line, "store", message + "; store names must be unique")
+        first_file.setdefault(name, file.report.file)
+
+
+def _check_write_keys(files: list[_StoreFile]) -> None:
+    first_use: dict[str, tuple[_StoreFile, int]] = {}
+    for file in files:
+        for i, node, key in _write_keys(file.tree):
+            if key not in first_use:
+                first_use[key] = (file, i)
+                continue
+            other, j = first_use[key]
+            where = f"write_keys[{j}]" + ("" if other is file else f" of {other.report.file}")
+            message = f"this write key is already used by {where}"
+            file.report.add(
+                node.line, child_path("write_keys", i), message + "; keys must be unique"
+            )
+
+
+def _write_keys(tree: Map) -> list[tuple[int, Node, str]]:
+    node = tree.get("write_keys")
+    if not isinstance(node, Seq):
+        return []
+    texts = [(i, item, text_of(item)) for i, item in enumerate(node.items)]
+    return [(i, item, text) for i, item, text in texts if text]
+
+
+def _by_line(report: Report) -> list[ConfigIssue]:
+    return sorted(report.issues, key=lambda issue: issue.line or 0)

@@ -1,0 +1,240 @@
+"""The config model: the frozen classes config files become, and the shape of their errors."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from router.event import CANONICAL_NAMES
+from router.secret import Secret
+
+_CANONICAL_LIST = ", ".join(sorted(CANONICAL_NAMES))
+_STORE_NAME = re.compile(r"[a-z0-9_-]{1,64}")
+_DESTINATION_ID = re.compile(r"[a-z0-9_-]+")
+_ORIGIN = re.compile(r"https?://[^/?#\s]+")
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ConfigIssue:
+    """One problem in one config file: where it is and what would be valid."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """Every problem found in a config directory, raised once after all files were read."""
+
+    def __init__(self, errors: list[ConfigIssue]) -> None:
+        super().__init__("\n".join(str(issue) for issue in errors))
+        self.errors = errors
+
+
+# --- field validators (attrs validators raising ValueError become issues at the key path) ----
+
+
+def positive(_inst: object, _attr: attrs.Attribute[Any], value: float) -> None:
+    """Reject zero, negative and NaN numbers."""
+    if not value > 0:
+        raise ValueError(f"must be greater than 0, got {value}")
+
+
+def _port(_inst: object, _attr: attrs.Attribute[int], value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise ValueError(
+            f"must be a port number from 0 to 65535 (0 picks a free port), got {value}"
+        )
+
+
+def _store_name(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:
+    if not _STORE_NAME.fullmatch(value):
+        raise ValueError(f"must be 1 to 64 characters of a-z, 0-9, '_' or '-', got {value!r}")
+
+
+def destination_id(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:
+    """Destination ids are short lowercase slugs: they appear in logs, metrics and the outbox."""
+    if not _DESTINATION_ID.fullmatch(value):
+        raise ValueError(f"must be made of a-z, 0-9, '_' or '-', got {value!r}")
+
+
+def _canonical(names: Collection[str], what: str) -> None:
+    for name in names:
+        if name not in CANONICAL_NAMES:
+            raise ValueError(
+                f"{what} {name!r} is not a canonical event name; valid names: {_CANONICAL_LIST}"
+            )
+
+
+def _canonical_list(_inst: object, _attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    _canonical(value, "event")
+
+
+def _canonical_targets(
+    _inst: object, _attr: attrs.Attribute[Any], value: Mapping[str, str]
+) -> None:
+    _canonical(value.values(), "target")
+
+
+def _non_empty(_inst: object, _attr: attrs.Attribute[Any], value: tuple[Secret, ...]) -> None:
+    if not value:
+        raise ValueError("must list at least one write key")
+
+
+def _origins(_inst: object, _attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for origin in value:
+        if not _ORIGIN.fullmatch(origin):
+            raise ValueError(
+                f"{origin!r} is not an origin; write scheme://host[:port] with no path or "
+                "trailing slash, e.g. https://shop.example"
+            )
+
+
+# --- tagless.yaml ---------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ServerConfig:
+    """The ingest listener and its request limits."""
+
+    host: str = "127.0.0.1"
+    port: int = attrs.field(default=8080, validator=_port)
+    max_request_bytes: int = attrs.field(default=512_000, validator=positive)
+    max_event_bytes: int = attrs.field(default=32_768, validator=positive)
+    max_decompressed_bytes: int = attrs.field(default=2_097_152, validator=positive)
+    max_batch_events: int = attrs.field(default=2500, validator=positive)
+    shutdown_grace_secs: float = attrs.field(default=10.0, validator=positive)
+
+
+@attrs.frozen(kw_only=True)
+class OutboxConfig:
+    """The durable outbox. A relative ``path`` is relative to the working directory Tagless
+    is started from, not to the config directory."""
+
+    path: Path = Path("var/tagless.db")
+    synchronous: Literal["full", "normal"] = "full"
+    #: Backpressure: above this many undelivered events, ingest answers 503.
+    max_pending_events: int = attrs.field(default=200_000, validator=positive)
+    lease_secs: float = attrs.field(default=60.0, validator=positive)
+    retention_hours: float = attrs.field(default=168.0, validator=positive)
+    wal_checkpoint_secs: float = attrs.field(default=30.0, validator=positive)
+
+
+@attrs.frozen(kw_only=True)
+class AdminConfig:
+    """The admin UI and API listener; ``token`` protects it and is required."""
+
+    host: str = "127.0.0.1"
+    port: int = attrs.field(default=8081, validator=_port)
+    token: Secret
+
+
+@attrs.frozen(kw_only=True)
+class LoggingConfig:
+    """Log level and renderer."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+
+
+@attrs.frozen(kw_only=True)
+class RetryConfig:
+    """How a destination is retried; ``delivery`` sets the defaults, a destination's ``retry``
+    overrides them key by key."""
+
+    max_attempts: int = attrs.field(default=8, validator=positive)
+    max_age_secs: float = attrs.field(default=86_400.0, validator=positive)
+    initial_backoff_secs: float = attrs.field(default=1.0, validator=positive)
+    max_backoff_secs: float = attrs.field(default=300.0, validator=positive)
+    timeout_secs: float = attrs.field(default=10.0, validator=positive)
+    concurrency: int = attrs.field(default=4, validator=positive)
+
+
+# --- stores/<name>.yaml ---------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class EventFilter:
+    """Which canonical events a destination receives: an empty ``allow`` admits all."""
+
+    allow: tuple[str, ...] = attrs.field(default=(), validator=_canonical_list)
+    deny: tuple[str, ...] = attrs.field(default=(), validator=_canonical_list)
+
+    def admits(self, name: str) -> bool:
+        """Whether an event with canonical ``name`` passes the filter."""
+        return (not self.allow or name in self.allow) and name not in self.deny
+
+
+@attrs.frozen(kw_only=True)
+class DestinationConfig:
+    """One destination of a store: the generic keys, and the plugin's own config in ``settings``."""
+
+    id: str = attrs.field(validator=destination_id)
+    type: str
+    enabled: bool = True
+    events: EventFilter = attrs.Factory(EventFilter)
+    #: Already merged with the ``delivery`` defaults of tagless.yaml.
+    retry: RetryConfig = attrs.Factory(RetryConfig)
+    #: An instance of the plugin's attrs config class (typed per plugin, hence ``Any``).
+    settings: Any = None
+
+
+def _networks(_inst: object, attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    from router.ingest.client_ip import ClientIpPolicy  # the resolver owns the syntax
+
+    if attr.name == "trusted_proxies":
+        ClientIpPolicy.build(value)
+    else:
+        ClientIpPolicy.build((), own_addresses=value)
+
+
+@attrs.frozen(kw_only=True)
+class ClientIpConfig:
+    """How the customer's IP is found; entries are checked by the client-IP resolver's rules."""
+
+    trusted_proxies: tuple[str, ...] = attrs.field(default=(), validator=_networks)
+    headers: tuple[Literal["cf-connecting-ip", "x-forwarded-for", "forwarded"], ...] = (
+        "cf-connecting-ip",
+        "x-forwarded-for",
+        "forwarded",
+    )
+    own_addresses: tuple[str, ...] = attrs.field(default=(), validator=_networks)
+
+
+@attrs.frozen(kw_only=True)
+class StoreConfig:
+    """One store: who may send its events and where they go. ``file`` is where it was read."""
+
+    store: str = attrs.field(validator=_store_name)
+    write_keys: tuple[Secret, ...] = attrs.field(validator=_non_empty)
+    allowed_origins: tuple[str, ...] = attrs.field(default=(), validator=_origins)
+    client_ip: ClientIpConfig = attrs.Factory(ClientIpConfig)
+    #: Sender event name -> canonical name, on top of the built-in Segment mapping.
+    event_names: dict[str, str] = attrs.field(factory=dict, validator=_canonical_targets)
+    destinations: tuple[DestinationConfig, ...] = ()
+    file: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Config:
+    """The whole configuration: tagless.yaml plus every stores/*.yaml of ``source_dir``."""
+
+    server: ServerConfig = attrs.Factory(ServerConfig)
+    outbox: OutboxConfig = attrs.Factory(OutboxConfig)
+    admin: AdminConfig
+    logging: LoggingConfig = attrs.Factory(LoggingConfig)
+    delivery: RetryConfig = attrs.Factory(RetryConfig)
+    stores: tuple[StoreConfig, ...] = ()
+    source_dir: Path = Path("config")

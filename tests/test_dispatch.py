@@ -1,0 +1,209 @@
+"""The dispatcher delivers, retries on schedule, honours Retry-After and isolates poison events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import pytest
+
+from destinations.webhook import WebhookConfig, WebhookDestination
+from router import codec
+from router.clock import FakeClock
+from router.destination import DELIVERED, Destination, Outcome
+from router.dispatch import LaneDispatcher
+from router.event import Event
+from router.http import HttpClient
+from router.outbox.base import NewEvent
+from router.outbox.policy import RetryPolicy
+from router.outbox.sqlite import SqliteOutbox
+from router.testing.events import make_event
+from router.testing.fake_platform import Answer, FakePlatform, Recorded
+
+NO_JITTER = RetryPolicy(max_attempts=8, jitter=lambda top: top)
+
+
+async def append(outbox: SqliteOutbox, ids: Sequence[str], routes: tuple[str, ...] = ("hook",)):
+    await outbox.append(
+        [
+            NewEvent("shop", i, outbox.clock.now(), routes, codec.encode(make_event(event_id=i)))
+            for i in ids
+        ]
+    )
+
+
+async def run_until(
+    check: Callable[[], bool], clock: FakeClock, *, step: float = 0.25, limit: int = 4000
+) -> None:
+    """Let real I/O happen between small steps of fake time until ``check`` holds."""
+    for _ in range(limit):
+        if check():
+            return
+        await asyncio.sleep(0.002)
+        clock.advance(step)
+    raise AssertionError("condition not reached")
+
+
+class Lanes:
+    """Runs dispatchers for a test and stops them afterwards."""
+
+    def __init__(self) -> None:
+        self.running: list[tuple[LaneDispatcher, asyncio.Task[None]]] = []
+
+    def start(self, lane: LaneDispatcher) -> LaneDispatcher:
+        self.running.append((lane, asyncio.create_task(lane.run())))
+        return lane
+
+    async def stop(self) -> None:
+        for lane, task in self.running:
+            lane.stop()
+            await lane.drain(1.0)
+            await task
+
+
+@pytest.fixture
+async def lanes() -> AsyncIterator[Lanes]:
+    runner = Lanes()
+    yield runner
+    await runner.stop()
+
+
+def webhook_lane(
+    outbox: SqliteOutbox, http: HttpClient, url: str, clock: FakeClock, **settings: Any
+) -> LaneDispatcher:
+    destination = WebhookDestination(WebhookConfig(url=url + "/hook", **settings), http)
+    return LaneDispatcher(outbox, "shop", "hook", destination, NO_JITTER, clock, concurrency=1)
+
+
+def delivered_ids(platform: FakePlatform) -> list[str]:
+    return [event["event_id"] for event in platform.delivered_events()]
+
+
+async def test_new_events_wake_the_dispatcher_without_polling(
+    outbox: SqliteOutbox, http: HttpClient, platform: FakePlatform, clock: FakeClock, lanes: Lanes
+) -> None:
+    """Events committed while the dispatcher idles are delivered with no clock movement."""
+    lanes.start(webhook_lane(outbox, http, platform.url, clock))
+    await asyncio.sleep(0.05)
+    await append(outbox, ["a", "b"])
+    for _ in range(200):
+        if len(delivered_ids(platform)) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert delivered_ids(platform) == ["a", "b"]
+
+
+async def test_outage_then_rate_limit_then_poison(
+    outbox: SqliteOutbox, http: HttpClient, platform: FakePlatform, clock: FakeClock, lanes: Lanes
+) -> None:
+    """503 ×3, then 429 Retry-After 3, then a poison event: the window is respected, good
+    events arrive once each, the poison event is dead-lettered after a few tries."""
+    script = [Answer(503), Answer(503), Answer(503), Answer(429, headers={"Retry-After": "3"})]
+    timeline: list[tuple[float, int]] = []
+
+    def answer(request: Recorded) -> Answer:
+        ids = {event["event_id"] for event in request.json()["events"]}
+        if script:
+            reply = script.pop(0)
+        else:
+            reply = Answer(400, {"error": "bad event"}) if "poison" in ids else Answer(200)
+        timeline.append((clock.now(), reply.status))
+        return reply
+
+    platform.responder = answer
+    good = [f"good-{i}" for i in range(9)]
+    await append(outbox, [*good[:4], "poison", *good[4:]])
+    lanes.start(webhook_lane(outbox, http, platform.url, clock))
+
+    await run_until(lambda: len(delivered_ids(platform)) == 9, clock)
+    await run_until(lambda: bool(outbox._jobs) is False, clock)
+
+    assert [status for _, status in timeline[:4]] == [503, 503, 503, 429]
+    rate_limited_at = timeline[3][0]
+    assert all(t >= rate_limited_at + 3.0 for t, _ in timeline[4:]), "sent inside Retry-After"
+    assert sorted(delivered_ids(platform)) == sorted(good)  # each exactly once
+    for _ in range(100):
+        if await outbox.dead_letters("shop"):
+            break
+        await asyncio.sleep(0.01)
+    [dead] = await outbox.dead_letters("shop", "hook")
+    assert dead.event_id == "poison" and dead.last_status == 400
+    assert dead.attempts <= 5
+
+
+class Blocked(Destination[None]):
+    """A destination whose platform never answers until released."""
+
+    name = "blocked"
+    config_class = object
+
+    def __init__(self) -> None:
+        super().__init__(None, None)  # type: ignore[arg-type]
+        self.release = asyncio.Event()
+
+    def map(self, event: Event) -> str:
+        return event.event_id
+
+    async def send(self, batch: Sequence[Any]) -> Sequence[Outcome]:
+        await self.release.wait()
+        return [DELIVERED] * len(batch)
+
+
+async def test_a_stuck_destination_does_not_delay_another(
+    outbox: SqliteOutbox, http: HttpClient, platform: FakePlatform, clock: FakeClock, lanes: Lanes
+) -> None:
+    """While one destination hangs, the other destination of the same store still delivers."""
+    stuck = Blocked()
+    lanes.start(LaneDispatcher(outbox, "shop", "stuck", stuck, NO_JITTER, clock))
+    lanes.start(webhook_lane(outbox, http, platform.url, clock))
+    await append(outbox, ["a", "b", "c"], routes=("stuck", "hook"))
+    for _ in range(200):
+        if len(delivered_ids(platform)) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert delivered_ids(platform) == ["a", "b", "c"]
+    [stuck_status] = await outbox.status("shop", ["stuck"])
+    assert stuck_status.pending == 3
+    stuck.release.set()
+
+
+async def test_unauthorised_pauses_the_destination_and_keeps_events(
+    outbox: SqliteOutbox, http: HttpClient, platform: FakePlatform, clock: FakeClock, lanes: Lanes
+) -> None:
+    """401 keeps the events for retry and rests the destination instead of hammering it."""
+    platform.default = Answer(401, {"error": "bad token"})
+    await append(outbox, ["a"])
+    lanes.start(webhook_lane(outbox, http, platform.url, clock))
+    await run_until(lambda: len(platform.requests) >= 1, clock)
+    before = len(platform.requests)
+    await asyncio.sleep(0.1)  # no fake time passes: a paused destination sends nothing
+    assert len(platform.requests) == before
+    assert await outbox.dead_letters("shop") == []
+    platform.default = Answer(200)
+    await run_until(lambda: delivered_ids(platform) == ["a"], clock)
+
+
+async def test_mapping_error_is_dead_lettered_and_others_go(
+    outbox: SqliteOutbox, http: HttpClient, platform: FakePlatform, clock: FakeClock, lanes: Lanes
+) -> None:
+    """An event the destination cannot map is dead at once; the rest of its batch is sent."""
+
+    class Picky(WebhookDestination):
+        def map(self, event: Event) -> dict[str, Any]:
+            if event.event_id == "odd":
+                from router.destination import MappingError
+
+                raise MappingError("unsupported_currency", "currency XXX is not accepted")
+            return super().map(event)
+
+    destination = Picky(WebhookConfig(url=platform.url + "/hook"), http)
+    lanes.start(LaneDispatcher(outbox, "shop", "hook", destination, NO_JITTER, clock))
+    await append(outbox, ["a", "odd", "b"])
+    await run_until(lambda: len(delivered_ids(platform)) == 2, clock)
+    for _ in range(100):
+        if await outbox.dead_letters("shop"):
+            break
+        await asyncio.sleep(0.01)
+    [dead] = await outbox.dead_letters("shop")
+    assert (dead.event_id, dead.reason) == ("odd", "unsupported_currency")
