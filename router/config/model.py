@@ -113,7 +113,6 @@ class ServerConfig:
     port: int = attrs.field(default=8080, validator=_port)
     max_request_bytes: int = attrs.field(default=512_000, validator=positive)
     max_event_bytes: int = attrs.field(default=32_768, validator=positive)
-    max_decompressed_bytes: int = attrs.field(default=2_097_152, validator=positive)
     max_batch_events: int = attrs.field(default=2500, validator=positive)
     shutdown_grace_secs: float = attrs.field(default=10.0, validator=positive)
 

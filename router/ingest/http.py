@@ -14,7 +14,7 @@ from aiohttp import web
 from router import codec
 from router.config import ServerConfig
 from router.ingest.auth import KeyRing, basic_username
-from router.ingest.body import gunzip, parse_json, read_body, too_large
+from router.ingest.body import parse_json, read_body, too_large
 from router.ingest.client_ip import ResolvedIp
 from router.ingest.errors import UNAUTHORIZED, IngestError
 from router.ingest.segment import InvalidEvent, parse_message
@@ -118,16 +118,7 @@ class Ingest:
         return None if name is None else self.stores.get(name)
 
     async def _document(self, request: web.Request) -> Any:
-        limit = self.limits.max_request_bytes
-        raw = await read_body(request, max_bytes=limit)
-        encoding = request.headers.get("Content-Encoding", "").strip().lower()
-        if encoding == "gzip":
-            raw = gunzip(raw, max_bytes=self.limits.max_decompressed_bytes)
-        elif encoding not in ("", "identity"):
-            raise IngestError(
-                415, "unsupported_encoding", f"Content-Encoding {encoding!r}; use gzip or none"
-            )
-        return parse_json(raw)
+        return parse_json(await read_body(request, max_bytes=self.limits.max_request_bytes))
 
     def _check_origin(self, request: web.Request, store: StoreRuntime) -> str:
         origin = request.headers.get("Origin")

@@ -1,0 +1,56 @@
+"""A Tagless started in the test's own process on a config dir, with a client aimed at it."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from router.app import Tagless
+from router.config import load_config
+from router.plugins import config_classes, discover
+
+
+def basic_auth(key: str) -> dict[str, str]:
+    """The Segment convention: the write key as the Basic-auth username, no password."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+
+
+class RunningTagless:
+    """Start with :meth:`start`, talk to it with :meth:`post`, end with :meth:`stop`."""
+
+    def __init__(self, config_dir: Path) -> None:
+        plugins = discover()
+        self.app = Tagless(load_config(config_dir, config_classes(plugins)), plugins)
+        self.session: aiohttp.ClientSession | None = None
+        self.base = ""
+
+    async def start(self) -> RunningTagless:
+        await self.app.start()
+        self.session = aiohttp.ClientSession()
+        self.base = f"http://127.0.0.1:{self.app.ports['ingest']}"
+        return self
+
+    async def stop(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+        await self.app.stop()
+
+    async def post(
+        self,
+        path: str,
+        body: Any = None,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> tuple[int, Any]:
+        """POST JSON (or ``data=``) to the ingest listener; return status and decoded answer."""
+        assert self.session is not None, "call start() first"
+        sent = {**(basic_auth(key) if key is not None else {}), **(headers or {})}
+        if body is not None:
+            kwargs["json"] = body
+        async with self.session.post(self.base + path, headers=sent, **kwargs) as response:
+            return response.status, await response.json(content_type=None)
