@@ -1,0 +1,36 @@
+"""The stored form of an event round-trips exactly; the wire form has every key."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import orjson
+
+from router import codec
+from router.event import EVENT_FIELDS, Consent
+from router.testing.events import make_event
+
+
+def test_stored_form_round_trips() -> None:
+    """decode(encode(event)) gives back an equal event, money and times intact."""
+    event = make_event(value=Decimal("1234.5600"), other_ids={"ttclid": "abc"})
+    assert codec.decode(codec.encode(event)) == event
+
+
+def test_stored_form_leaves_out_empty_fields() -> None:
+    """The stored JSON has no nulls or empty lists."""
+    stored = orjson.loads(codec.encode(make_event(phones=(), coupon=None)))
+    assert "phones" not in stored and "coupon" not in stored
+    assert stored["value"] == "59.90"
+
+
+def test_wire_form_has_every_key_and_decimal_strings() -> None:
+    """The full form lists every canonical key, money as strings, times as RFC 3339 UTC."""
+    event = make_event(consent=Consent())
+    wire = orjson.loads(codec.dumps(codec.to_dict(event, compact=False)))
+    assert list(wire) == list(EVENT_FIELDS)
+    assert wire["value"] == "59.90"
+    assert wire["items"][0] == {"id": "SKU-1", "name": "Mug", "price": "19.95", "quantity": 2}
+    assert wire["occurred_at"] == "2026-11-20T14:30:05.123000Z"
+    assert wire["consent"]["ad_user_data"] == "unknown"
+    assert codec.from_dict(wire) == event
