@@ -216,3 +216,43 @@ async def test_health_endpoints_answer(tagless: Any) -> None:
     for path in ("/healthz", "/readyz"):
         async with tagless.session.get(tagless.base + path) as response:
             assert response.status == 200
+
+
+def stored_event(running: RunningTagless, event_id: str) -> dict[str, Any]:
+    with sqlite3.connect(running.app.config.outbox.path) as db:
+        [(body,)] = db.execute("SELECT body FROM events WHERE event_id = ?", (event_id,))
+    stored: dict[str, Any] = orjson.loads(body)
+    return stored
+
+
+def no_ip(**extra: Any) -> dict[str, Any]:
+    message = track(**extra)
+    message["context"] = {"userAgent": "Mozilla/5.0"}
+    return message
+
+
+async def test_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(tagless: Any) -> None:
+    """Store `other` trusts no proxy: X-Forwarded-For is ignored and the peer is the client."""
+    headers = {"X-Forwarded-For": "1.2.3.4"}
+    await tagless.post("/v1/track", no_ip(messageId="spoof"), key="other-key", headers=headers)
+    event = stored_event(tagless, "spoof")
+    assert (event["client_ip"], event["client_ip_origin"]) == ("127.0.0.1", "peer")
+    assert event["client_ip_class"] == "loopback"
+
+
+async def test_trusted_proxy_header_is_walked_from_the_right(tagless: Any) -> None:
+    """Store `shop` trusts 127.0.0.1: the rightmost untrusted X-Forwarded-For entry wins."""
+    headers = {"X-Forwarded-For": "6.6.6.6, 203.0.113.7"}
+    await tagless.post("/v1/track", no_ip(messageId="walk"), headers=headers)
+    event = stored_event(tagless, "walk")
+    assert (event["client_ip"], event["client_ip_origin"]) == ("203.0.113.7", "header")
+    assert event["client_ip_class"] == "documentation"
+
+
+async def test_payload_ip_wins_over_headers_and_peer(tagless: Any) -> None:
+    """A server-side sender's context.ip is the customer's IP, whatever the headers say."""
+    headers = {"X-Forwarded-For": "203.0.113.7"}
+    await tagless.post("/v1/track", track(messageId="payload"), headers=headers)
+    event = stored_event(tagless, "payload")
+    assert (event["client_ip"], event["client_ip_origin"]) == ("81.2.69.142", "payload")
+    assert event["client_ip_class"] == "public"
