@@ -17,6 +17,7 @@ from router.dispatch import LaneDispatcher
 from router.http import HttpClient
 from router.ingest.auth import KeyRing
 from router.ingest.http import Ingest
+from router.outbox.base import OutboxError
 from router.outbox.policy import RetryPolicy
 from router.outbox.sqlite import SqliteOutbox
 from router.stores import StoreRuntime, build_store, write_keys
@@ -85,6 +86,7 @@ class Tagless:
         self.ingest: Ingest | None = None
         self.http: HttpClient | None = None
         self.ports: dict[str, int] = {}
+        self._stop_maintenance = asyncio.Event()
 
     async def start(self) -> None:
         """Open the outbox, start one dispatcher per destination, then open the listeners."""
@@ -92,6 +94,7 @@ class Tagless:
         self.http = HttpClient.create()
         stores, instances = compile_stores(self.config, self.plugins, self.http)
         self._start_dispatchers(instances)
+        self._tasks.append(asyncio.create_task(self._maintain(), name="outbox-maintenance"))
         self.ingest = Ingest(
             outbox=self.outbox,
             stores=stores,
@@ -124,6 +127,26 @@ class Tagless:
             self.dispatchers.append(lane)
             self._tasks.append(asyncio.create_task(lane.run(), name=f"dispatch:{store}:{dest_id}"))
 
+    async def _maintain(self) -> None:
+        """Keep the outbox bounded: purge settled events past retention, truncate the WAL."""
+        every = self.config.outbox.wal_checkpoint_secs
+        retention = self.config.outbox.retention_hours * 3600
+        wake = self._stop_maintenance
+        while not wake.is_set():
+            await self.clock.wait(wake, every)
+            if wake.is_set():
+                return
+            try:
+                for store in self.config.stores:
+                    ids = [d.id for d in store.destinations if d.enabled]
+                    before = self.clock.now() - retention
+                    purged = await self.outbox.purge(store.store, ids, before)
+                    if purged:
+                        log.info("outbox_purged", store=store.store, events=purged)
+                await self.outbox.checkpoint()
+            except OutboxError as error:
+                log.warning("outbox_maintenance_failed", error=str(error))
+
     async def _listen(self, app: web.Application, host: str, port: int) -> int:
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
@@ -146,6 +169,7 @@ class Tagless:
             self.ingest.accepting = False
         for runner in self._runners:
             await runner.cleanup()  # stops listening, waits for in-flight requests
+        self._stop_maintenance.set()
         for lane in self.dispatchers:
             lane.stop()
         await asyncio.gather(*(lane.drain(grace) for lane in self.dispatchers))

@@ -501,6 +501,32 @@ class SqliteOutbox:
             )
         return result
 
+    async def purge(self, store: str, destinations: Sequence[str], before: float) -> int:
+        """Delete events received before ``before`` that every destination has settled.
+
+        An event goes once every listed destination's cursor is past it and no retry or dead
+        letter refers to it. Its ``event_id`` may then be accepted again: retention is also
+        the de-duplication window.
+        """
+        cursors = [(await self._lane(store, d)).cursor for d in destinations]
+        horizon = min(cursors) if cursors else None
+        if horizon is None:
+            rows = await self._read("SELECT max(seq) FROM events WHERE store = ?", (store,))
+            horizon = rows[0][0] or 0
+        deleted: list[int] = []
+
+        async def delete(db: aiosqlite.Connection) -> None:
+            cursor = await db.execute(
+                "DELETE FROM events WHERE store = ? AND seq <= ? AND received_at < ?"
+                " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.store = events.store"
+                " AND d.seq = events.seq)",
+                (store, horizon, before),
+            )
+            deleted.append(cursor.rowcount)
+
+        await self._write(delete)
+        return deleted[0]
+
     async def checkpoint(self) -> int:
         """Truncate the WAL between commits so it cannot grow without bound; return its pages."""
         if self._writer_task is None:

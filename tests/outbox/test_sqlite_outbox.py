@@ -183,3 +183,21 @@ async def test_checkpoint_truncates_the_wal(outbox: SqliteOutbox, tmp_path: Path
     assert wal.stat().st_size > 0
     await outbox.checkpoint()
     assert wal.stat().st_size == 0
+
+
+async def test_purge_removes_only_settled_events_past_retention(
+    outbox: SqliteOutbox, tmp_path: Path, clock: FakeClock
+) -> None:
+    """Purge deletes old events every destination settled, keeps retries, dead and unsent."""
+    old = clock.now() - 1000
+    events = [new(i) for i in ("done", "dead", "unsent")]
+    await outbox.append([NewEvent("shop", e.event_id, old, e.routes, e.body) for e in events])
+    await outbox.append([new("recent")])
+    claim = await outbox.claim("shop", "hook", 2)
+    assert claim is not None
+    dead = Outcome("rejected", "http_400", 400)
+    await outbox.settle(claim, [(claim.items[0], DELIVERED), (claim.items[1], dead)], NO_JITTER)
+    assert await outbox.purge("shop", ["hook"], before=clock.now() - 10) == 1
+    with sqlite3.connect(tmp_path / "outbox.db") as db:
+        left = [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY seq")]
+    assert left == ["dead", "unsent", "recent"]
