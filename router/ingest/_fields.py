@@ -1,0 +1,352 @@
+"""Field coercion for Segment messages: strings, ids, money, times, items, consent, error paths."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+from router.event import UNKNOWN_CONSENT, Consent, ConsentState, Item
+
+# The ``as_*`` functions take a value that is present (not ``None``) and the path of the
+# object holding it (``base``) and its ``key``, which name the field only if it is wrong.
+# Paths here are relative to the message; ``parse_message`` prefixes ``batch[3]``.
+
+#: Longest string Tagless keeps in any one field, in characters.
+MAX_STRING: Final = 8192
+
+#: A shared empty mapping for absent objects; never mutated.
+EMPTY: Final[Mapping[str, Any]] = {}
+
+_JSON_TYPES: Final[Mapping[type, str]] = {
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    list: "array",
+    dict: "object",
+    type(None): "null",
+}
+
+
+class InvalidEvent(ValueError):
+    """A message Tagless cannot accept; ``path`` names the field, e.g. ``batch[3].event``."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(path, message)
+        self.path = path
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+    def under(self, prefix: str) -> InvalidEvent:
+        """The same error, for a message nested at ``prefix``."""
+        return InvalidEvent(f"{prefix}.{self.path}", self.message)
+
+
+def json_type(value: object) -> str:
+    """The JSON name of a parsed value's type, for error messages."""
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def at(base: str, key: str) -> str:
+    """The path of ``key`` inside the object at ``base`` (``""`` is the message itself)."""
+    return f"{base}.{key}" if base else key
+
+
+def expected(base: str, key: str, what: str, value: object) -> InvalidEvent:
+    """The error for a value of the wrong JSON type."""
+    return InvalidEvent(at(base, key), f"expected {what}, got {json_type(value)}")
+
+
+def _too_long(base: str, key: str) -> InvalidEvent:
+    return InvalidEvent(at(base, key), f"longer than {MAX_STRING} characters")
+
+
+def as_obj(v: object, base: str, key: str) -> Mapping[str, Any]:
+    """A JSON object."""
+    if type(v) is not dict:
+        raise expected(base, key, "an object", v)
+    return v
+
+
+def as_str(v: object, base: str, key: str) -> str | None:
+    """A string of at most ``MAX_STRING`` characters; ``""`` counts as not sent."""
+    if type(v) is not str:
+        raise expected(base, key, "a string", v)
+    if len(v) > MAX_STRING:
+        raise _too_long(base, key)
+    return v or None
+
+
+def as_id(v: object, base: str, key: str) -> str | None:
+    """An identifier sent as a string or an integer, as a string; ``""`` counts as not sent."""
+    if type(v) is str:
+        if len(v) > MAX_STRING:
+            raise _too_long(base, key)
+        return v or None
+    if type(v) is int:
+        return str(v)
+    if type(v) is float and v.is_integer():
+        return str(int(v))
+    raise expected(base, key, "a string or an integer", v)
+
+
+def as_strs(v: object, base: str, key: str) -> tuple[str, ...]:
+    """A string or a list of strings, stripped, without empties and duplicates."""
+    if type(v) is str:
+        v = v.strip()
+        return (v,) if v else ()
+    if type(v) is not list:
+        raise expected(base, key, "a string or a list of strings", v)
+    seen: dict[str, None] = {}
+    for i, s in enumerate(v):
+        s = as_str(s, base, f"{key}[{i}]")
+        if s is not None and (s := s.strip()):
+            seen[s] = None
+    return tuple(seen)
+
+
+def as_money(v: object, base: str, key: str) -> Decimal:
+    """An amount as ``Decimal``: from a number via its repr, or from a numeric string."""
+    if type(v) is int:
+        return Decimal(v)
+    if type(v) is float:
+        return Decimal(str(v))
+    if type(v) is str:
+        try:
+            d = Decimal(v)
+        except InvalidOperation:
+            d = Decimal("NaN")
+        if d.is_finite():
+            return d
+        raise InvalidEvent(at(base, key), f"expected a number, got {v[:40]!r}")
+    raise expected(base, key, "a number", v)
+
+
+def as_count(v: object, base: str, key: str) -> int:
+    """A count: a non-negative integer, also sent as ``2.0`` or ``"2"``."""
+    if type(v) is int and v >= 0:
+        return v
+    if (type(v) is float and v.is_integer() and v >= 0) or (
+        type(v) is str and v.isdigit() and v.isascii()
+    ):
+        return int(v)
+    raise InvalidEvent(at(base, key), f"expected a non-negative integer, got {v!r:.40}")
+
+
+def as_time(v: object, base: str, key: str) -> datetime:
+    """An ISO 8601 time in UTC; a time without an offset is taken as UTC."""
+    if type(v) is not str:
+        raise expected(base, key, "an ISO 8601 string", v)
+    try:
+        t = datetime.fromisoformat(v)
+    except ValueError:
+        raise InvalidEvent(at(base, key), f"not an ISO 8601 time: {v[:40]!r}") from None
+    if t.tzinfo is UTC:
+        return t
+    if t.tzinfo is None:
+        return t.replace(tzinfo=UTC)
+    return t.astimezone(UTC)
+
+
+def as_currency(v: object, base: str, key: str) -> str:
+    """An ISO 4217 code: three letters, uppercased."""
+    if type(v) is not str:
+        raise expected(base, key, "a three-letter currency code", v)
+    if len(v) != 3 or not (v.isascii() and v.isalpha()):
+        raise InvalidEvent(at(base, key), f"expected a three-letter currency code, got {v[:40]!r}")
+    return v.upper()
+
+
+def birth_date(v: str) -> str:
+    """``YYYY-MM-DD`` when ``v`` is an ISO date or date-time, else ``v`` as sent."""
+    try:
+        return date.fromisoformat(v).isoformat()
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(v).date().isoformat()
+    except ValueError:
+        return v
+
+
+def opt_obj(d: Mapping[str, Any], key: str, base: str) -> Mapping[str, Any]:
+    """The object at ``key``, or ``EMPTY`` when absent or null."""
+    v = d.get(key)
+    return EMPTY if v is None else as_obj(v, base, key)
+
+
+def opt_str(d: Mapping[str, Any], key: str, base: str) -> str | None:
+    """The string at ``key``; absent, null and ``""`` are all ``None``."""
+    v = d.get(key)
+    return None if v is None else as_str(v, base, key)
+
+
+def opt_money(d: Mapping[str, Any], key: str, base: str) -> Decimal | None:
+    """The amount at ``key``, or ``None`` when absent or null."""
+    v = d.get(key)
+    return None if v is None else as_money(v, base, key)
+
+
+# --- commerce ------------------------------------------------------------------------------
+
+_ORDER_VALUE: Final = ("revenue", "total", "value")
+_OTHER_VALUE: Final = ("value", "revenue", "total")
+_PRODUCT_IDS: Final = ("product_id", "sku", "id")
+_SINGLE_PRODUCT_IDS: Final = ("product_id", "sku")
+
+
+def commerce_into(kw: dict[str, Any], props: Mapping[str, Any], name: str) -> None:
+    """Order id, value, currency, tax, shipping, discount, coupon and items from ``properties``."""
+    get = props.get
+    lines = items(props)
+    if lines:
+        kw["items"] = lines
+    v = get("order_id")
+    if v is None:
+        v = get("orderId")
+        if v is not None:
+            kw["order_id"] = as_id(v, "properties", "orderId")
+    else:
+        kw["order_id"] = as_id(v, "properties", "order_id")
+    kw["value"] = _value(props, name, lines)
+    if (v := get("currency")) is not None:
+        kw["currency"] = as_currency(v, "properties", "currency")
+    for key in ("tax", "shipping", "discount"):
+        if (v := get(key)) is not None:
+            kw[key] = as_money(v, "properties", key)
+    if (v := get("coupon")) is not None:
+        kw["coupon"] = as_str(v, "properties", "coupon")
+
+
+def _value(props: Mapping[str, Any], name: str, lines: tuple[Item, ...]) -> Decimal | None:
+    """The first amount sent (orders and refunds prefer revenue), else Σ price × quantity."""
+    for key in _ORDER_VALUE if name == "purchase" or name == "refund" else _OTHER_VALUE:
+        v = props.get(key)
+        if v is not None:
+            return as_money(v, "properties", key)
+    return items_total(lines)
+
+
+def items(props: Mapping[str, Any]) -> tuple[Item, ...]:
+    """``products[]``, or the one product of a single-product event (``product_id`` or ``sku``)."""
+    products = props.get("products")
+    if products is None:
+        if "product_id" in props or "sku" in props:
+            return (item(props, "properties", _SINGLE_PRODUCT_IDS),)
+        return ()
+    if type(products) is not list:
+        raise expected("properties", "products", "an array", products)
+    out = []
+    for i, p in enumerate(products):
+        if type(p) is not dict:
+            raise expected("properties", f"products[{i}]", "an object", p)
+        try:
+            out.append(item(p, "", _PRODUCT_IDS))
+        except InvalidEvent as e:  # paths inside a product are built only on error
+            raise e.under(f"properties.products[{i}]") from None
+    return tuple(out)
+
+
+def item(p: Mapping[str, Any], base: str, id_keys: tuple[str, ...]) -> Item:
+    """One line of a cart or order from a product object."""
+    get = p.get
+    pid = None
+    for key in id_keys:
+        if (v := get(key)) is not None and (pid := as_id(v, base, key)) is not None:
+            break
+    name, price, qty = get("name"), get("price"), get("quantity")
+    brand, category, variant = get("brand"), get("category"), get("variant")
+    # Positional (a third faster than keywords here): id, name, price, quantity, brand,
+    # category, variant, in Item's field order.
+    return Item(
+        pid,
+        None if name is None else as_str(name, base, "name"),
+        None if price is None else as_money(price, base, "price"),
+        None if qty is None else as_count(qty, base, "quantity"),
+        None if brand is None else as_str(brand, base, "brand"),
+        None if category is None else as_str(category, base, "category"),
+        None if variant is None else as_str(variant, base, "variant"),
+    )
+
+
+def items_total(lines: tuple[Item, ...]) -> Decimal | None:
+    """Σ price × quantity (quantity 1 when not sent) over the lines that have a price."""
+    total = None
+    for line in lines:
+        if line.price is not None:
+            amount = line.price if line.quantity is None else line.price * line.quantity
+            total = amount if total is None else total + amount
+    return total
+
+
+# --- consent -------------------------------------------------------------------------------
+
+_STATES: Final[Mapping[str, ConsentState]] = {
+    "granted": "granted",
+    "denied": "denied",
+    "unknown": "unknown",
+    "true": "granted",
+    "false": "denied",
+}
+_VALID_STATES: Final = "granted, denied, unknown, true or false"
+#: Google consent-mode keys and their slot in (ad_user_data, ad_personalization, analytics);
+#: ``analytics`` comes last so that it wins over ``analytics_storage``.
+_GOOGLE_KEYS: Final = (
+    ("ad_user_data", 0),
+    ("ad_personalization", 1),
+    ("analytics_storage", 2),
+    ("analytics", 2),
+)
+
+
+def as_state(v: object, base: str, key: str) -> ConsentState:
+    """A consent value: granted/denied/unknown (any case) or a boolean."""
+    if v is True:
+        return "granted"
+    if v is False:
+        return "denied"
+    state = _STATES.get(v.lower()) if type(v) is str else None
+    if state is None:
+        raise InvalidEvent(at(base, key), f"expected one of {_VALID_STATES}, got {v!r:.40}")
+    return state
+
+
+def consent(ctx: Mapping[str, Any]) -> Consent:
+    """``context.consent`` (Google-style keys over Segment categories) and the TCF string."""
+    c = opt_obj(ctx, "consent", "context")
+    gdpr = opt_str(ctx, "gdpr_consent", "context")
+    if not c:
+        return UNKNOWN_CONSENT if gdpr is None else Consent(tcf_string=gdpr)
+    prefs = opt_obj(c, "categoryPreferences", "context.consent")
+    ads, analytics = _categories(prefs) if prefs else ("unknown", "unknown")
+    states = [ads, ads, analytics]
+    for key, i in _GOOGLE_KEYS:
+        if (v := c.get(key)) is not None:
+            states[i] = as_state(v, "context.consent", key)
+    tcf = opt_str(c, "tcf", "context.consent") or opt_str(c, "tcfString", "context.consent")
+    return Consent(
+        ad_user_data=states[0],
+        ad_personalization=states[1],
+        analytics=states[2],
+        tcf_string=tcf or gdpr,
+    )
+
+
+def _categories(prefs: Mapping[str, Any]) -> tuple[ConsentState, ConsentState]:
+    """Segment ``categoryPreferences`` (names in any case) as (advertising, analytics)."""
+    ads: ConsentState = "unknown"
+    analytics: ConsentState = "unknown"
+    base = "context.consent.categoryPreferences"
+    for k, v in prefs.items():
+        if v is None:
+            continue
+        folded = k.lower()
+        if folded == "advertising":
+            ads = as_state(v, base, k)
+        elif folded == "analytics":
+            analytics = as_state(v, base, k)
+    return ads, analytics

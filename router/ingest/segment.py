@@ -1,0 +1,379 @@
+"""Segment HTTP Tracking API messages (track, page, screen, identify, ...) → canonical events."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Final
+from urllib.parse import unquote_plus
+from uuid import uuid4
+
+from router.event import ACTION_SOURCES, Event, IpOrigin
+from router.ingest import _fields as f
+from router.ingest._fields import EMPTY, InvalidEvent
+from router.ingest.names import NameMap
+
+__all__ = ["MESSAGE_TYPES", "InvalidEvent", "IpResolver", "parse_message"]
+
+#: ``context.ip`` (a string, else ``None``) → (client ip, its origin, its class).
+IpResolver = Callable[[str | None], tuple[str | None, IpOrigin, str]]
+
+MESSAGE_TYPES: Final = frozenset({"track", "page", "screen", "identify", "group", "alias"})
+_TYPES_TEXT: Final = ", ".join(sorted(MESSAGE_TYPES))
+_ACTION_SOURCES_TEXT: Final = ", ".join(sorted(ACTION_SOURCES))
+_APP_DEVICES: Final = frozenset({"ios", "android"})
+_MAX_NAME: Final = 200
+_MAX_MESSAGE_ID: Final = 200
+
+# Where Tagless finds click and device ids. For each field the first value found wins, in the
+# order of the columns: context.<key>, context.click_ids.<key>, properties.<key>, then the cookie
+# in context.cookies, then the last column.
+#
+#   field              keys                       cookie  then
+#   fbc                fbc                        _fbc    page URL ?fbclid= → fb.1.<ms>.<fbclid>
+#   fbp                fbp                        _fbp
+#   gclid              gclid                              page URL ?gclid=
+#   gbraid             gbraid                             page URL ?gbraid=
+#   wbraid             wbraid                             page URL ?wbraid=
+#   ga_client_id       ga_client_id, client_id    _ga     integrations.<GA4>.clientId
+#   ga_session_id      ga_session_id, session_id          integrations.<GA4>.sessionId
+#   spotify_device_id  spotify_device_id          _spdt
+#
+# <GA4> is the key "Google Analytics 4"; <ms> is occurred_at in epoch milliseconds. A ``_ga``
+# cookie is "GA1.1.<random>.<seconds>" and holds the client id "<random>.<seconds>". Every other
+# entry of context.click_ids and context.cookies whose value looks like an id (1-256 of
+# [A-Za-z0-9._~:+/=%-]) lands in ``other_ids`` under its own name; click_ids win.
+
+#: Key (in context, click_ids or properties) → Event field, in precedence order.
+_ID_KEYS: Final[Mapping[str, str]] = {
+    "fbc": "fbc",
+    "fbp": "fbp",
+    "gclid": "gclid",
+    "gbraid": "gbraid",
+    "wbraid": "wbraid",
+    "ga_client_id": "ga_client_id",
+    "client_id": "ga_client_id",
+    "ga_session_id": "ga_session_id",
+    "session_id": "ga_session_id",
+    "spotify_device_id": "spotify_device_id",
+}
+_ID_KEY_SET: Final = frozenset(_ID_KEYS)
+_COOKIES: Final[Mapping[str, str]] = {
+    "_fbc": "fbc",
+    "_fbp": "fbp",
+    "_ga": "ga_client_id",
+    "_spdt": "spotify_device_id",
+}
+_URL_IDS: Final = frozenset({"fbclid", "gclid", "gbraid", "wbraid"})
+_URL_FIELDS: Final = frozenset({"fbc", "gclid", "gbraid", "wbraid"})
+_LOOKS_LIKE_ID: Final = re.compile(r"[A-Za-z0-9._~:+/=%-]{1,256}")
+_GA4: Final = "Google Analytics 4"
+
+
+def parse_message(
+    msg: object,
+    *,
+    store: str,
+    received_at: datetime,
+    default_type: str | None,
+    names: NameMap,
+    resolve_ip: IpResolver,
+    path: str = "",
+) -> Event:
+    """One Segment message as a canonical ``Event``; raises ``InvalidEvent`` naming the field.
+
+    ``default_type`` is the endpoint's type (``/v1/track`` → ``"track"``), ``None`` for batch
+    items, which must carry their own ``type``. ``path`` prefixes error paths (``"batch[3]"``);
+    a message that is not an object is reported at ``path``, or at ``body`` without one.
+    A message without ``messageId`` gets a generated ``tl-<hex>`` id, so retries of such a
+    message cannot be de-duplicated. Absent, null and empty-string fields count as not sent.
+    ``received_at`` must be timezone-aware UTC; every time on the event is.
+    """
+    if type(msg) is not dict:
+        raise InvalidEvent(path or "body", f"expected a JSON object, got {f.json_type(msg)}")
+    try:
+        return _parse(msg, store, received_at, default_type, names, resolve_ip)
+    except InvalidEvent as e:
+        if path:
+            raise e.under(path) from None
+        raise
+
+
+def _parse(
+    msg: Mapping[str, Any],
+    store: str,
+    received_at: datetime,
+    default_type: str | None,
+    names: NameMap,
+    resolve_ip: IpResolver,
+) -> Event:
+    """The body of ``parse_message``, with error paths relative to the message."""
+    get = msg.get
+    mtype = _message_type(get("type"), default_type)
+    user_id = None if (v := get("userId")) is None else f.as_id(v, "", "userId")
+    anon_id = None if (v := get("anonymousId")) is None else f.as_id(v, "", "anonymousId")
+    if user_id is None and anon_id is None:
+        raise InvalidEvent("userId", "userId or anonymousId is required")
+    ctx = EMPTY if (v := get("context")) is None else f.as_obj(v, "", "context")
+    props = EMPTY if (v := get("properties")) is None else f.as_obj(v, "", "properties")
+    source_name = _source_name(msg, mtype)
+    name = names.canonical(mtype, source_name)
+    kw: dict[str, Any] = {
+        "event_id": _event_id(get("messageId")),
+        "store": store,
+        "name": name,
+        "source_name": source_name,
+        "source_type": mtype,
+        "occurred_at": _occurred_at(msg, received_at),
+        "received_at": received_at,
+        "user_id": user_id,
+        "anonymous_id": anon_id,
+        "action_source": _action_source(mtype, ctx, props),
+        "properties": props or {},
+    }
+    if ctx:
+        _context_into(kw, ctx)
+        if (v := ctx.get("traits")) is not None:
+            _traits_into(kw, f.as_obj(v, "context", "traits"), "context.traits")
+        if "consent" in ctx or "gdpr_consent" in ctx:
+            kw["consent"] = f.consent(ctx)
+    ip = ctx.get("ip")
+    kw["client_ip"], kw["client_ip_origin"], kw["client_ip_class"] = resolve_ip(
+        ip if type(ip) is str else None
+    )
+    if mtype == "identify" and (v := get("traits")) is not None:
+        _traits_into(kw, f.as_obj(v, "", "traits"), "traits")
+    if props:
+        if mtype == "page" and kw.get("page_url") is None:
+            kw["page_url"] = f.opt_str(props, "url", "properties")
+        if kw.get("referrer") is None:
+            kw["referrer"] = f.opt_str(props, "referrer", "properties")
+        f.commerce_into(kw, props, name)
+    _ids_into(kw, msg, ctx, props)
+    return Event(**kw)
+
+
+def _message_type(mtype: object, default_type: str | None) -> str:
+    """The message type: the batch item's own, or the endpoint's (a stated type must match)."""
+    if mtype is None:
+        if default_type is None:
+            raise InvalidEvent("type", f"required; one of {_TYPES_TEXT}")
+        return default_type
+    if type(mtype) is not str or mtype not in MESSAGE_TYPES:
+        raise InvalidEvent("type", f"expected one of {_TYPES_TEXT}, got {mtype!r:.40}")
+    if default_type is not None and mtype != default_type:
+        raise InvalidEvent("type", f"must be {default_type!r} on this endpoint, got {mtype!r}")
+    return mtype
+
+
+def _event_id(v: object) -> str:
+    """``messageId``, or a generated ``tl-`` id when the sender gave none."""
+    if v is None:
+        return "tl-" + uuid4().hex
+    if type(v) is not str:
+        raise f.expected("", "messageId", "a string", v)
+    if not 0 < len(v) <= _MAX_MESSAGE_ID:
+        raise InvalidEvent("messageId", f"expected 1 to {_MAX_MESSAGE_ID} characters")
+    return v
+
+
+def _source_name(msg: Mapping[str, Any], mtype: str) -> str:
+    """What the sender called it: ``event`` (track), ``name`` (page, screen), else the type."""
+    if mtype == "track":
+        v = msg.get("event")
+        if type(v) is str and 0 < len(v) <= _MAX_NAME:
+            return v
+        if v is None:
+            raise InvalidEvent("event", "required for a track call")
+        if type(v) is not str:
+            raise f.expected("", "event", "a string", v)
+        raise InvalidEvent("event", f"expected 1 to {_MAX_NAME} characters")
+    if mtype == "page" or mtype == "screen":
+        return f.opt_str(msg, "name", "") or mtype
+    return mtype
+
+
+def _occurred_at(msg: Mapping[str, Any], received_at: datetime) -> datetime:
+    """``timestamp``; else ``originalTimestamp`` corrected for clock skew by ``sentAt``."""
+    if (v := msg.get("timestamp")) is not None:
+        return f.as_time(v, "", "timestamp")
+    if (v := msg.get("originalTimestamp")) is None:
+        return received_at
+    original = f.as_time(v, "", "originalTimestamp")
+    if (v := msg.get("sentAt")) is None:
+        return original
+    return received_at - (f.as_time(v, "", "sentAt") - original)
+
+
+def _action_source(mtype: str, ctx: Mapping[str, Any], props: Mapping[str, Any]) -> str:
+    """The stated ``action_source`` (context, then properties), else app or web."""
+    for d, base in ((ctx, "context"), (props, "properties")):
+        v = d.get("action_source")
+        if v is not None:
+            if type(v) is not str or v not in ACTION_SOURCES:
+                raise InvalidEvent(
+                    f"{base}.action_source",
+                    f"expected one of {_ACTION_SOURCES_TEXT}, got {v!r:.40}",
+                )
+            return v
+    if mtype == "screen" or ctx.get("app") is not None:
+        return "app"
+    device = ctx.get("device")
+    if type(device) is dict:
+        dtype = device.get("type")
+        if type(dtype) is str and dtype.lower() in _APP_DEVICES:
+            return "app"
+    return "web"
+
+
+def _context_into(kw: dict[str, Any], ctx: Mapping[str, Any]) -> None:
+    """Page URL, referrer, user agent and locale from ``context``."""
+    if (v := ctx.get("page")) is not None:
+        page = f.as_obj(v, "context", "page")
+        if (v := page.get("url")) is not None:
+            kw["page_url"] = f.as_str(v, "context.page", "url")
+        if (v := page.get("referrer")) is not None:
+            kw["referrer"] = f.as_str(v, "context.page", "referrer")
+    if (v := ctx.get("userAgent")) is not None:
+        kw["user_agent"] = f.as_str(v, "context", "userAgent")
+    if (v := ctx.get("locale")) is not None:
+        kw["locale"] = f.as_str(v, "context", "locale")
+
+
+#: Trait key → Event field for plain strings; a camelCase key wins over its snake_case twin.
+_TRAIT_STRINGS: Final = (
+    ("firstName", "first_name"),
+    ("first_name", "first_name"),
+    ("lastName", "last_name"),
+    ("last_name", "last_name"),
+    ("gender", "gender"),
+)
+_ADDRESS_STRINGS: Final = (
+    ("street", "street"),
+    ("city", "city"),
+    ("state", "region"),
+    ("postalCode", "postal_code"),
+    ("postal_code", "postal_code"),
+    ("country", "country"),
+)
+
+
+def _traits_into(kw: dict[str, Any], traits: Mapping[str, Any], base: str) -> None:
+    """The user's traits; sets only what ``traits`` holds, so a later call wins per field."""
+    get = traits.get
+    if (v := get("email")) is not None and (v := f.as_strs(v, base, "email")):
+        kw["emails"] = v
+    if (v := get("phone")) is not None and (v := f.as_strs(v, base, "phone")):
+        kw["phones"] = v
+    _strings_into(kw, traits, base, _TRAIT_STRINGS)
+    if (v := get("birthday")) is not None and (v := f.as_str(v, base, "birthday")) is not None:
+        kw["date_of_birth"] = f.birth_date(v)
+    if (v := get("address")) is not None:
+        address = f.as_obj(v, base, "address")
+        _strings_into(kw, address, f"{base}.address", _ADDRESS_STRINGS)
+
+
+def _strings_into(
+    kw: dict[str, Any], d: Mapping[str, Any], base: str, keys: tuple[tuple[str, str], ...]
+) -> None:
+    """Strings of ``d`` onto fields; of adjacent keys for one field, the first one sent wins."""
+    done = ""
+    for key, field in keys:
+        if field == done or (v := d.get(key)) is None:
+            continue
+        if (v := f.as_str(v, base, key)) is not None:
+            kw[field] = v
+            done = field
+
+
+def _ids_into(
+    kw: dict[str, Any], msg: Mapping[str, Any], ctx: Mapping[str, Any], props: Mapping[str, Any]
+) -> None:
+    """Click and device ids, searched in the order of the table above."""
+    found: dict[str, str] = {}
+    _keyed_ids(found, ctx, "context")
+    clicks = EMPTY if (v := ctx.get("click_ids")) is None else f.as_obj(v, "context", "click_ids")
+    _keyed_ids(found, clicks, "context.click_ids")
+    _keyed_ids(found, props, "properties")
+    cookies = EMPTY if (v := ctx.get("cookies")) is None else f.as_obj(v, "context", "cookies")
+    if cookies:
+        _cookie_ids(found, cookies)
+    if clicks or cookies:
+        other = _other_ids(clicks, cookies)
+        if other:
+            kw["other_ids"] = other
+    url = kw.get("page_url")
+    if url is not None and "?" in url and not found.keys() >= _URL_FIELDS:
+        _url_ids(found, url, kw["occurred_at"])
+    if "integrations" in msg and ("ga_client_id" not in found or "ga_session_id" not in found):
+        _ga4_ids(found, msg["integrations"])
+    if found:
+        kw.update(found)
+
+
+def _keyed_ids(found: dict[str, str], d: Mapping[str, Any], base: str) -> None:
+    """Ids under their own keys in one object; fields already found are kept."""
+    if not d or d.keys().isdisjoint(_ID_KEY_SET):  # the usual case, decided in C
+        return
+    for key, field in _ID_KEYS.items():
+        if field in found or (v := d.get(key)) is None:
+            continue
+        if (v := f.as_id(v, base, key)) is not None:
+            found[field] = v
+
+
+def _cookie_ids(found: dict[str, str], cookies: Mapping[str, Any]) -> None:
+    """``_fbc``, ``_fbp``, ``_ga`` and ``_spdt`` from ``context.cookies``."""
+    for cookie, field in _COOKIES.items():
+        if field not in found and (v := cookies.get(cookie)) is not None:
+            v = f.as_str(v, "context.cookies", cookie)
+            if v is not None and cookie == "_ga":
+                v = _ga_client_id(v)
+            if v is not None:
+                found[field] = v
+
+
+def _ga_client_id(cookie: str) -> str | None:
+    """The client id in a ``_ga`` cookie: "GA1.1.123.456" → "123.456"."""
+    parts = cookie.split(".")
+    return f"{parts[-2]}.{parts[-1]}" if len(parts) >= 4 else None
+
+
+def _other_ids(clicks: Mapping[str, Any], cookies: Mapping[str, Any]) -> dict[str, str]:
+    """Id-like values of click_ids and cookies that no Event field holds; click_ids win."""
+    other: dict[str, str] = {}
+    for d, known in ((clicks, _ID_KEYS), (cookies, _COOKIES)):
+        for k, v in d.items():
+            if k in known or k in other:
+                continue
+            if type(v) is int:
+                v = str(v)
+            if type(v) is str and _LOOKS_LIKE_ID.fullmatch(v):
+                other[k] = v
+    return other
+
+
+def _url_ids(found: dict[str, str], url: str, occurred_at: datetime) -> None:
+    """fbclid (as an fbc), gclid, gbraid and wbraid from the page URL's query string."""
+    query = url.partition("?")[2].partition("#")[0]
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        if key in _URL_IDS and value:
+            if "%" in value or "+" in value:
+                value = unquote_plus(value)
+            if key == "fbclid":
+                key, value = "fbc", f"fb.1.{int(occurred_at.timestamp() * 1000)}.{value}"
+            found.setdefault(key, value)
+
+
+def _ga4_ids(found: dict[str, str], integrations: object) -> None:
+    """``integrations["Google Analytics 4"]`` clientId and sessionId (any other value is a flag)."""
+    ga4 = integrations.get(_GA4) if type(integrations) is dict else None
+    if type(ga4) is dict:
+        base = f'integrations["{_GA4}"]'
+        for key, field in (("clientId", "ga_client_id"), ("sessionId", "ga_session_id")):
+            if field in found or (v := ga4.get(key)) is None:
+                continue
+            if (v := f.as_id(v, base, key)) is not None:
+                found[field] = v
