@@ -11,6 +11,11 @@ if TYPE_CHECKING:
     from router.app import Tagless
 
 
+#: No token: health for orchestrators, metrics for Prometheus (counts and store names only;
+#: the admin listener is bound to 127.0.0.1 by default).
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
 def _authorised(request: web.Request, app: Tagless) -> bool:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -18,17 +23,21 @@ def _authorised(request: web.Request, app: Tagless) -> bool:
 
 
 def admin_app(tagless: Tagless) -> web.Application:
-    """Health without a token; everything else needs ``Authorization: Bearer <admin token>``."""
+    """Health and metrics are open; the rest needs ``Authorization: Bearer <admin token>``."""
 
     @web.middleware
     async def require_token(request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path in ("/healthz", "/readyz") or _authorised(request, tagless):
+        if request.path in OPEN_PATHS or _authorised(request, tagless):
             response: web.StreamResponse = await handler(request)
             return response
         return web.json_response({"error": "an admin token is required"}, status=401)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
+
+    async def metrics(request: web.Request) -> web.Response:
+        body = tagless.metrics.exposition()
+        return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
     async def status(request: web.Request) -> web.Response:
         lanes: list[dict[str, Any]] = []
@@ -45,6 +54,8 @@ def admin_app(tagless: Tagless) -> web.Application:
 
     app = web.Application(middlewares=[require_token])
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", healthz)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/status", status)
     app.router.add_get("/api/stores/{store}/dead-letters", dead_letters)
     return app

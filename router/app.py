@@ -17,6 +17,7 @@ from router.dispatch import LaneDispatcher
 from router.http import HttpClient
 from router.ingest.auth import KeyRing
 from router.ingest.http import Ingest
+from router.metrics import Metrics
 from router.outbox.base import OutboxError
 from router.outbox.policy import RetryPolicy
 from router.outbox.sqlite import SqliteOutbox
@@ -80,6 +81,7 @@ class Tagless:
             max_pending_events=config.outbox.max_pending_events,
             lease_secs=config.outbox.lease_secs,
         )
+        self.metrics = Metrics()
         self.dispatchers: list[LaneDispatcher] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._runners: list[web.AppRunner] = []
@@ -100,6 +102,7 @@ class Tagless:
             stores=stores,
             keys=KeyRing(write_keys(self.config.stores)),
             limits=self.config.server,
+            metrics=self.metrics,
         )
         ingest_app = web.Application(client_max_size=self.config.server.max_request_bytes)
         ingest_app.add_routes(self.ingest.routes())
@@ -123,6 +126,7 @@ class Tagless:
                 retry_policy(settings),
                 self.clock,
                 concurrency=settings.concurrency,
+                metrics=self.metrics,
             )
             self.dispatchers.append(lane)
             self._tasks.append(asyncio.create_task(lane.run(), name=f"dispatch:{store}:{dest_id}"))

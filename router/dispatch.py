@@ -12,6 +12,7 @@ import structlog
 from router import codec
 from router.clock import Clock
 from router.destination import Destination, MappingError, Outcome
+from router.metrics import Metrics
 from router.outbox.base import Claim, Claimed, Outbox, OutboxError
 from router.outbox.policy import RetryPolicy
 
@@ -45,6 +46,7 @@ class LaneDispatcher:
         clock: Clock,
         *,
         concurrency: int = 4,
+        metrics: Metrics | None = None,
     ) -> None:
         self.outbox = outbox
         self.store = store
@@ -60,9 +62,8 @@ class LaneDispatcher:
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._log = log.bind(store=store, destination=destination_id)
-        self.delivered = 0
-        self.retried = 0
-        self.dead = 0
+        self.metrics = metrics or Metrics()
+        self.counts = {"delivered": 0, "retry": 0, "dead": 0}
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -93,6 +94,7 @@ class LaneDispatcher:
     async def _rest_if_paused(self) -> bool:
         remaining = self.paused_until - self.clock.now()
         if remaining <= 0:
+            self.metrics.paused.labels(self.store, self.destination_id).set(0)
             return False
         self._wake.clear()
         await self.clock.wait(self._wake, remaining)
@@ -193,6 +195,7 @@ class LaneDispatcher:
         until = self.clock.now() + seconds
         if until > self.paused_until:
             self.paused_until = until
+            self.metrics.paused.labels(self.store, self.destination_id).set(1)
             self._log.warning(
                 "destination_paused", reason=pause.reason, status=pause.status, seconds=seconds
             )
@@ -200,19 +203,18 @@ class LaneDispatcher:
     async def _settle(self, claim: Claim, results: list[tuple[Claimed, Outcome]]) -> None:
         while True:
             try:
-                await self.outbox.settle(claim, results, self.policy)
+                states = await self.outbox.settle(claim, results, self.policy)
                 break
             except OutboxError as error:  # e.g. disk full: the claim must not be lost
                 self._log.error("settle_failed", error=str(error), events=len(results))
                 await self.clock.wait(asyncio.Event(), error.retry_after)
-        self._count(results)
+        self._count(results, states)
 
-    def _count(self, results: list[tuple[Claimed, Outcome]]) -> None:
-        for item, outcome in results:
-            if outcome.kind == "delivered":
-                self.delivered += 1
-            elif outcome.kind == "retry":
-                self.retried += 1
+    def _count(self, results: list[tuple[Claimed, Outcome]], states: list[str]) -> None:
+        tally = dict.fromkeys(self.counts, 0)
+        for (item, outcome), state in zip(results, states, strict=True):
+            tally[state] += 1
+            if state == "retry":
                 self._log.info(
                     "delivery_retry",
                     event_id=item.event_id,
@@ -220,8 +222,7 @@ class LaneDispatcher:
                     reason=outcome.reason,
                     status=outcome.status,
                 )
-            else:
-                self.dead += 1
+            elif state == "dead":
                 self._log.warning(
                     "delivery_dead",
                     event_id=item.event_id,
@@ -229,3 +230,7 @@ class LaneDispatcher:
                     reason=outcome.reason,
                     status=outcome.status,
                 )
+        for state, count in tally.items():
+            if count:
+                self.counts[state] += count
+                self.metrics.deliveries.labels(self.store, self.destination_id, state).inc(count)

@@ -8,7 +8,6 @@ import attrs
 
 from router.config import StoreConfig
 from router.destination import Destination
-from router.event import Event
 from router.ingest.client_ip import ClientIpPolicy
 from router.ingest.names import NameMap
 
@@ -41,9 +40,9 @@ class StoreRuntime:
     routes: tuple[Route, ...]
     allowed_origins: frozenset[str]
 
-    def route(self, event: Event) -> tuple[str, ...]:
-        """The destinations this event goes to, decided once, at append time."""
-        return tuple(route.id for route in self.routes if route.admits(event.name))
+    def route(self, name: str) -> tuple[str, ...]:
+        """The destinations an event of canonical ``name`` goes to, decided at append time."""
+        return tuple(route.id for route in self.routes if route.admits(name))
 
 
 def build_store(

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import attrs
 import orjson
 import structlog
 from aiohttp import web
@@ -17,7 +16,8 @@ from router.ingest.auth import KeyRing, basic_username
 from router.ingest.body import parse_json, read_body, too_large
 from router.ingest.client_ip import ResolvedIp
 from router.ingest.errors import UNAUTHORIZED, IngestError
-from router.ingest.segment import InvalidEvent, parse_message
+from router.ingest.segment import InvalidEvent, parse_fields
+from router.metrics import Metrics
 from router.outbox.base import NewEvent, Outbox, OutboxError
 from router.stores import StoreRuntime
 
@@ -25,15 +25,7 @@ log = structlog.get_logger("tagless.ingest")
 
 SINGLE_TYPES: Final = ("track", "page", "screen", "identify", "group", "alias")
 OK: Final = orjson.dumps({"success": True})
-
-
-@attrs.define
-class IngestStats:
-    """Counters of the ingest path, read by /metrics."""
-
-    requests: int = 0
-    events: int = 0
-    rejected: dict[str, int] = attrs.field(factory=dict)
+Tally = tuple[str, str, str, bool]
 
 
 class Ingest:
@@ -46,13 +38,14 @@ class Ingest:
         stores: Mapping[str, StoreRuntime],
         keys: KeyRing,
         limits: ServerConfig,
+        metrics: Metrics | None = None,
     ) -> None:
         self.outbox = outbox
         self.stores = stores
         self.keys = keys
         self.limits = limits
         self.accepting = True
-        self.stats = IngestStats()
+        self.metrics = metrics or Metrics()
 
     def routes(self) -> list[web.RouteDef]:
         """``POST /v1/<type>`` for each Segment call type, ``/v1/batch``, and CORS preflights."""
@@ -73,11 +66,10 @@ class Ingest:
     # -- the request path --------------------------------------------------------------------
 
     async def _handle(self, request: web.Request, kind: str | None) -> web.StreamResponse:
-        self.stats.requests += 1
         try:
             origin = await self._accept(request, kind)
         except IngestError as error:
-            self.stats.rejected[error.code] = self.stats.rejected.get(error.code, 0) + 1
+            self.metrics.rejected.labels(error.code).inc()
             response = error.response()
             if error.status != 401:
                 self._cors(request, response)
@@ -102,7 +94,7 @@ class Ingest:
             if store is None:
                 raise UNAUTHORIZED
         origin = self._check_origin(request, store)
-        events = self._events(request, store, document, kind)
+        events, tallies = self._events(request, store, document, kind)
         try:
             await self.outbox.append(events)
         except OutboxError as error:
@@ -110,7 +102,7 @@ class Ingest:
             raise IngestError(
                 503, "unavailable", str(error), retry_after=error.retry_after
             ) from error
-        self.stats.events += len(events)
+        self.metrics.count_received(store.name, tallies)
         return origin
 
     def _store(self, key: str | None) -> StoreRuntime | None:
@@ -130,7 +122,8 @@ class Ingest:
 
     def _events(
         self, request: web.Request, store: StoreRuntime, document: Any, kind: str | None
-    ) -> list[NewEvent]:
+    ) -> tuple[list[NewEvent], list[Tally]]:
+        """Every event of the request ready to store, and what metrics count of each."""
         if kind is None:
             messages, prefix = _batch_messages(document, self.limits.max_batch_events)
         else:
@@ -139,11 +132,12 @@ class Ingest:
         received = received_at.timestamp()
         resolve_ip = _ip_resolver(store, request)
         events: list[NewEvent] = []
+        tallies: list[Tally] = []
         for index, message in enumerate(messages):
             path = f"{prefix}[{index}]" if prefix else ""
             self._check_event_size(message, path)
             try:
-                event = parse_message(
+                fields = parse_fields(
                     message,
                     store=store.name,
                     received_at=received_at,
@@ -154,9 +148,12 @@ class Ingest:
                 )
             except InvalidEvent as error:
                 raise IngestError(400, "invalid_event", str(error), path=error.path) from error
-            body = codec.encode(event)
-            events.append(NewEvent(store.name, event.event_id, received, store.route(event), body))
-        return events
+            routes = store.route(fields["name"])
+            body = codec.encode_fields(fields)
+            events.append(NewEvent(store.name, fields["event_id"], received, routes, body))
+            ip = (fields["client_ip_class"], fields["client_ip_origin"])
+            tallies.append((fields["name"], *ip, bool(routes)))
+        return events, tallies
 
     def _check_event_size(self, message: Any, path: str) -> None:
         limit = self.limits.max_event_bytes

@@ -81,7 +81,34 @@ def parse_message(
     resolve_ip: IpResolver,
     path: str = "",
 ) -> Event:
-    """One Segment message as a canonical ``Event``; raises ``InvalidEvent`` naming the field.
+    """One Segment message as a canonical ``Event``; see :func:`parse_fields`."""
+    return Event(
+        **parse_fields(
+            msg,
+            store=store,
+            received_at=received_at,
+            default_type=default_type,
+            names=names,
+            resolve_ip=resolve_ip,
+            path=path,
+        )
+    )
+
+
+def parse_fields(
+    msg: object,
+    *,
+    store: str,
+    received_at: datetime,
+    default_type: str | None,
+    names: NameMap,
+    resolve_ip: IpResolver,
+    path: str = "",
+) -> dict[str, Any]:
+    """One Segment message as canonical ``Event`` fields; raises ``InvalidEvent`` naming the field.
+
+    The ingest path stores these fields as they are (``codec.encode_fields``) and never builds
+    the ``Event`` itself: ``Event(**fields)`` is what the dispatcher gets back from the outbox.
 
     ``default_type`` is the endpoint's type (``/v1/track`` → ``"track"``), ``None`` for batch
     items, which must carry their own ``type``. ``path`` prefixes error paths (``"batch[3]"``);
@@ -107,8 +134,8 @@ def _parse(
     default_type: str | None,
     names: NameMap,
     resolve_ip: IpResolver,
-) -> Event:
-    """The body of ``parse_message``, with error paths relative to the message."""
+) -> dict[str, Any]:
+    """The body of ``parse_fields``, with error paths relative to the message."""
     get = msg.get
     mtype = _message_type(get("type"), default_type)
     user_id = None if (v := get("userId")) is None else f.as_id(v, "", "userId")
@@ -151,7 +178,7 @@ def _parse(
             kw["referrer"] = f.opt_str(props, "referrer", "properties")
         f.commerce_into(kw, props, name)
     _ids_into(kw, msg, ctx, props)
-    return Event(**kw)
+    return kw
 
 
 def _message_type(mtype: object, default_type: str | None) -> str:

@@ -108,8 +108,11 @@ class Outbox(Protocol):
 
     async def settle(
         self, claim: Claim, outcomes: Sequence[tuple[Claimed, Outcome]], policy: RetryPolicy
-    ) -> None:
-        """Record each event's outcome: delivered, retry at a time, or dead with a reason."""
+    ) -> list[str]:
+        """Record each event's outcome; return its final state: delivered, retry or dead.
+
+        A retry the policy gives up on (attempts or age) is dead, with both reasons.
+        """
 
     async def release(self, claim: Claim) -> None:
         """Give a claim back unsent (shutdown): its events are due again at once."""

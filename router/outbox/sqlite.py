@@ -321,17 +321,20 @@ class SqliteOutbox:
 
     async def settle(
         self, claim: Claim, outcomes: Sequence[tuple[Claimed, Outcome]], policy: RetryPolicy
-    ) -> None:
+    ) -> list[str]:
         """Record every event's outcome and move the cursor, in one transaction."""
         now = self.clock.now()
         upserts: list[tuple[Any, ...]] = []
         deletes: list[tuple[str, str, int]] = []
+        states: list[str] = []
         for item, outcome in outcomes:
             row = self._settlement(claim, item, outcome, policy, now)
             if row is None:
+                states.append("delivered")
                 if claim.is_retry:
                     deletes.append((claim.store, claim.destination, item.seq))
             else:
+                states.append(row[3])
                 upserts.append(row)
         cursor = None
         if not claim.is_retry:
@@ -348,6 +351,7 @@ class SqliteOutbox:
 
         if upserts or deletes or cursor is not None:
             await self._write(record)
+        return states
 
     def _settlement(
         self, claim: Claim, item: Claimed, outcome: Outcome, policy: RetryPolicy, now: float
