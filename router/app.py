@@ -176,8 +176,8 @@ class Tagless:
         self._stop_maintenance.set()
         for lane in self.dispatchers:
             lane.stop()
+        await asyncio.gather(*self._tasks, return_exceptions=True)  # loops return promptly
         await asyncio.gather(*(lane.drain(grace) for lane in self.dispatchers))
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.http is not None:
             await self.http.close()
         await self.outbox.close()

@@ -27,6 +27,10 @@ IDLE_RECHECK_SECS: Final = 5.0
 Pair = tuple[Claimed, Any]
 
 
+class _GiveBack(Exception):
+    """A claimed batch that should go back to the outbox unsent (stopping while paused)."""
+
+
 class LaneDispatcher:
     """Delivers one store's events to one destination, never blocking any other destination.
 
@@ -59,7 +63,8 @@ class LaneDispatcher:
         self._auth_pause = AUTH_PAUSE_SECS
         self._wake = outbox.subscribe(store)
         self._stopping = False
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slot_freed = asyncio.Event()
+        self._stopped_signal = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._log = log.bind(store=store, destination=destination_id)
         self.metrics = metrics or Metrics()
@@ -68,28 +73,46 @@ class LaneDispatcher:
     # -- the loop ----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Claim and send until :meth:`stop`; then wait for or give back what is in flight."""
+        """Claim and send until :meth:`stop`; then return at once (see :meth:`drain`).
+
+        Every wait ends on :meth:`stop`: ``_wake`` is cleared only right before looking for
+        work, and ``_stopping`` is checked after each clear, so a stop is never swallowed.
+        """
         while not self._stopping:
-            if await self._rest_if_paused():
+            if await self._rest_if_paused() or await self._wait_for_slot():
                 continue
-            await self._slots.acquire()
             self._wake.clear()
+            if self._stopping:
+                break
             try:
                 claim = await self.outbox.claim(
                     self.store, self.destination_id, self.destination.max_batch_size
                 )
             except OutboxError as error:
-                self._slots.release()
                 self._log.warning("claim_failed", error=str(error))
                 await self.clock.wait(self._wake, 1.0)
                 continue
             if claim is None:
-                self._slots.release()
                 await self._idle()
-                continue
-            task = asyncio.create_task(self._deliver(claim))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            elif self._stopping:  # stopped while claiming: hand it back unsent
+                await self.outbox.release(claim)
+            else:
+                task = asyncio.create_task(self._deliver(claim))
+                self._tasks.add(task)
+                task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slot_freed.set()
+
+    async def _wait_for_slot(self) -> bool:
+        """Wait while ``concurrency`` batches are in flight; True if it had to wait."""
+        if len(self._tasks) < self.concurrency:
+            return False
+        self._slot_freed.clear()
+        if len(self._tasks) >= self.concurrency and not self._stopping:
+            await self._slot_freed.wait()
+        return True
 
     async def _rest_if_paused(self) -> bool:
         remaining = self.paused_until - self.clock.now()
@@ -97,7 +120,8 @@ class LaneDispatcher:
             self.metrics.paused.labels(self.store, self.destination_id).set(0)
             return False
         self._wake.clear()
-        await self.clock.wait(self._wake, remaining)
+        if not self._stopping:
+            await self.clock.wait(self._wake, remaining)
         return True
 
     async def _idle(self) -> None:
@@ -111,9 +135,11 @@ class LaneDispatcher:
         await self.clock.wait(self._wake, timeout)
 
     def stop(self) -> None:
-        """Stop claiming; in-flight batches finish (see :meth:`drain`)."""
+        """Stop claiming: the loop returns promptly; in-flight batches go on (see :meth:`drain`)."""
         self._stopping = True
         self._wake.set()
+        self._slot_freed.set()
+        self._stopped_signal.set()
 
     async def drain(self, grace_secs: float) -> None:
         """Wait up to ``grace_secs`` for in-flight batches, then cancel and give them back."""
@@ -130,13 +156,15 @@ class LaneDispatcher:
     async def _deliver(self, claim: Claim) -> None:
         try:
             results = await self._map_and_send(claim.items)
-            await self._settle(claim, results)
+        except _GiveBack:
+            with contextlib.suppress(OutboxError):
+                await self.outbox.release(claim)
+            return
         except asyncio.CancelledError:
             with contextlib.suppress(OutboxError):
                 await asyncio.shield(self.outbox.release(claim))
             raise
-        finally:
-            self._slots.release()
+        await self._settle(claim, results)
 
     async def _map_and_send(self, items: Sequence[Claimed]) -> list[tuple[Claimed, Outcome]]:
         results: list[tuple[Claimed, Outcome]] = []
@@ -177,10 +205,16 @@ class LaneDispatcher:
         return [(item, outcome) for (item, _), outcome in zip(pairs, outcomes, strict=True)]
 
     async def _rest_before_send(self) -> None:
-        """A batch claimed before the destination was paused waits out the pause unsent."""
-        while not self._stopping and (remaining := self.paused_until - self.clock.now()) > 0:
-            never = asyncio.Event()
-            await self.clock.wait(never, remaining)
+        """A batch claimed before the destination was paused waits out the pause unsent.
+
+        If Tagless stops meanwhile, the batch is given back rather than sent.
+        """
+        while (remaining := self.paused_until - self.clock.now()) > 0:
+            if self._stopping:
+                raise _GiveBack
+            await self.clock.wait(self._stopped_signal, remaining)
+        if self._stopping and self.paused_until > 0 and remaining > 0:
+            raise _GiveBack
 
     def _note_pauses(self, outcomes: Sequence[Outcome]) -> None:
         pause = next((o for o in outcomes if o.pause), None)

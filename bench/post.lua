@@ -1,0 +1,61 @@
+-- wrk script: POST a JSON template whose messageId slots get fresh ids on every request.
+--
+-- Environment:
+--   BODY_FILE  template body; every "@@MID@@" in it becomes a unique id per request
+--   BENCH_PATH request path, e.g. /v1/track
+--   RUN_ID     prefix that makes ids unique across wrk runs against the same server
+--   AUTH       value of the Authorization header
+-- done() prints one machine-readable line: WRK_RESULT {json}.
+
+local SLOT = "@@MID@@"
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+
+function init(args)
+  local f = assert(io.open(assert(os.getenv("BODY_FILE"), "BODY_FILE unset"), "rb"))
+  local template = f:read("*a")
+  f:close()
+  -- split the template around the slots once; request() only fills the gaps
+  pieces = {}
+  local start = 1
+  while true do
+    local s, e = string.find(template, SLOT, start, true)
+    if not s then break end
+    pieces[#pieces + 1] = string.sub(template, start, s - 1)
+    start = e + 1
+  end
+  tail = string.sub(template, start)
+  assert(#pieces > 0, "no " .. SLOT .. " slot in the template")
+  prefix = (os.getenv("RUN_ID") or "run") .. "-" .. tid .. "-"
+  path = os.getenv("BENCH_PATH") or "/"
+  headers = {["Content-Type"] = "application/json", ["Authorization"] = os.getenv("AUTH")}
+  counter = 0
+  parts = {}
+end
+
+function request()
+  local n = #pieces
+  for i = 1, n do
+    counter = counter + 1
+    parts[2 * i - 1] = pieces[i]
+    parts[2 * i] = prefix .. counter
+  end
+  parts[2 * n + 1] = tail
+  return wrk.format("POST", path, headers, table.concat(parts))
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_RESULT {"requests": %d, "duration_us": %d, "rps": %.1f, "bytes": %d, ' ..
+    '"p50_ms": %.3f, "p90_ms": %.3f, "p99_ms": %.3f, "max_ms": %.3f, ' ..
+    '"status_errors": %d, "connect": %d, "read": %d, "write": %d, "timeout": %d}\n',
+    summary.requests, summary.duration, summary.requests / (summary.duration / 1e6), summary.bytes,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000,
+    e.status, e.connect, e.read, e.write, e.timeout))
+end

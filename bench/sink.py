@@ -1,0 +1,108 @@
+"""Webhook sink for the end-to-end run: counts delivered events, distinct event ids, duplicates."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+
+class Tally:
+    """What the sink has received so far; times are ``time.time()`` seconds."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.requests = 0
+        self.rejected = 0
+        self.events = 0
+        self.without_id = 0
+        self.seen: set[str] = set()
+        self.duplicates = 0
+        self.first_at: float | None = None
+        self.last_at: float | None = None
+        self.last_new_at: float | None = None  # the last delivery that brought a new event id
+
+    def add(self, events: list[Any]) -> None:
+        now = time.time()
+        self.requests += 1
+        self.events += len(events)
+        if self.first_at is None:
+            self.first_at = now
+        self.last_at = now
+        before = len(self.seen)
+        for event in events:
+            event_id = event.get("event_id") if isinstance(event, dict) else None
+            if event_id is None:
+                self.without_id += 1
+            elif event_id in self.seen:
+                self.duplicates += 1
+            else:
+                self.seen.add(event_id)
+        if len(self.seen) > before:
+            self.last_new_at = now
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "rejected": self.rejected,
+            "events": self.events,
+            "distinct": len(self.seen),
+            "duplicates": self.duplicates,
+            "without_id": self.without_id,
+            "first_at": self.first_at,
+            "last_at": self.last_at,
+            "last_new_at": self.last_new_at,
+        }
+
+
+def build_app(tally: Tally) -> web.Application:
+    """``POST /hook`` receives deliveries; ``GET /stats`` and ``POST /reset`` control the tally."""
+
+    async def hook(request: web.Request) -> web.Response:
+        try:
+            events = orjson.loads(await request.read())["events"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            events = None
+        if not isinstance(events, list):
+            tally.rejected += 1
+            raise web.HTTPBadRequest()
+        tally.add(events)
+        return web.Response(body=b'{"ok":true}', content_type="application/json")
+
+    async def stats(request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps(tally.stats()), content_type="application/json")
+
+    async def reset(request: web.Request) -> web.Response:
+        tally.reset()
+        return web.Response(body=b'{"ok":true}', content_type="application/json")
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/hook", hook)
+    app.router.add_get("/stats", stats)
+    app.router.add_post("/reset", reset)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    import uvloop
+
+    web.run_app(
+        build_app(Tally()),
+        host="127.0.0.1",
+        port=args.port,
+        access_log=None,
+        print=None,
+        loop=uvloop.new_event_loop(),
+    )
+
+
+if __name__ == "__main__":
+    main()
