@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Final, Self
 from urllib.parse import urlsplit
 
 import orjson
@@ -354,7 +354,18 @@ def bare_service(workdir: Path, port: int) -> tuple[Service, str]:
     return Service("bare", argv), f"http://127.0.0.1:{port}/healthz"
 
 
-def write_tagless_config(workdir: Path, port: int, admin_port: int, sink_port: int) -> Path:
+#: Tagless is measured twice per figure: with its destination down (the sink answers 503
+#: Retry-After 3600, so the destination pauses and ingest runs alone, as the bare server
+#: does) and with the destination delivering to the sink while ingest runs.
+TAGLESS_KINDS: Final = {
+    "tagless-down": ("/down", "Tagless, destination down"),
+    "tagless-live": ("/hook", "Tagless, delivering"),
+}
+
+
+def write_tagless_config(
+    workdir: Path, port: int, admin_port: int, sink_port: int, hook_path: str = "/hook"
+) -> Path:
     config = workdir / "config"
     (config / "stores").mkdir(parents=True)
     (config / "tagless.yaml").write_text(
@@ -368,15 +379,15 @@ def write_tagless_config(workdir: Path, port: int, admin_port: int, sink_port: i
         f"write_keys: [{WRITE_KEY}]\n"
         "client_ip: {trusted_proxies: [127.0.0.1/32]}\n"
         "destinations:\n"
-        f'  - {{id: hook, type: webhook, url: "http://127.0.0.1:{sink_port}/hook"}}\n'
+        f'  - {{id: hook, type: webhook, url: "http://127.0.0.1:{sink_port}{hook_path}"}}\n'
     )
     return config
 
 
 def tagless_service(
-    settings: Settings, workdir: Path, port: int, sink_port: int
+    settings: Settings, workdir: Path, port: int, sink_port: int, hook_path: str = "/hook"
 ) -> tuple[Service, str]:
-    config = write_tagless_config(workdir, port, free_port(), sink_port)
+    config = write_tagless_config(workdir, port, free_port(), sink_port, hook_path)
     argv = [str(settings.tagless), "serve", "--config", str(config)]
     service = Service("tagless", argv, env={"TAGLESS_ADMIN_TOKEN": ADMIN_TOKEN})
     return service, f"http://127.0.0.1:{port}/healthz"
@@ -393,7 +404,8 @@ def server(
             service, ready = bare_service(Path(tmp), port)
         else:
             assert sink is not None
-            service, ready = tagless_service(settings, Path(tmp), port, sink.port)
+            path = TAGLESS_KINDS[kind][0] if kind in TAGLESS_KINDS else "/hook"
+            service, ready = tagless_service(settings, Path(tmp), port, sink.port, path)
         report.command(service.argv, service.env)
         with service:
             service.wait_ready(ready)
@@ -492,8 +504,8 @@ def measure_ingest(
     report: Report, settings: Settings, kind: str, figure: str, body: Path, sink: Sink | None
 ) -> Result:
     """Warm up, then one measured wrk run against a fresh server."""
-    label = "Tagless" if kind == "tagless" else "bare"
-    print(f"  {label:8} {figure:6} ... ", end="", flush=True)
+    label = TAGLESS_KINDS[kind][1] if kind in TAGLESS_KINDS else "bare"
+    print(f"  {label:26} {figure:6} ... ", end="", flush=True)
     if sink is not None:
         sink.reset()
     with server(report, settings, kind, sink) as (service, base):
@@ -501,7 +513,7 @@ def measure_ingest(
         before = CpuSnapshot.take(service, sink)
         wrk = run_wrk(report, settings, base, figure, body, settings.duration)
         cpu, other = CpuSnapshot.take(service, sink).percent_since(before)
-        delivered = int(sink.stats()["events"]) if sink and kind == "tagless" else None
+        delivered = int(sink.stats()["events"]) if sink and kind in TAGLESS_KINDS else None
         if not service.alive():
             raise BenchError(f"{label} died during the run:\n{service.log_tail()}")
     print(f"{wrk.events_per_s:,.0f} events/s", flush=True)
@@ -637,18 +649,22 @@ def render_ratios(report: Report) -> list[str]:
         "|---|--:|--:|--:|--:|---|",
     ]
     for figure, goal in GOALS.items():
-        tagless, bare = report.find("Tagless", figure), report.find("bare", figure)
-        t = f"{tagless.wrk.events_per_s:,.0f}" if tagless else "n/a"
-        b = f"{bare.wrk.events_per_s:,.0f}" if bare else "n/a"
-        if tagless and bare and bare.wrk.events_per_s:
-            ratio = tagless.wrk.events_per_s / bare.wrk.events_per_s
-            shown, met = f"**{ratio:.0%}**", "yes" if ratio >= goal else "**no**"
-            if max(tagless.other_cpu_pct, bare.other_cpu_pct) > OTHER_LOAD_LIMIT_PCT:
-                met += " (⚠ other load during the runs: ratio unreliable)"
-        else:
-            shown, met = "n/a", "n/a"
-        lines.append(f"| {FIGURES[figure][2]} | {t} | {b} | {shown} | ≥ {goal:.0%} | {met} |")
+        for _, label in TAGLESS_KINDS.values():
+            lines.append(_ratio_row(report, figure, goal, label))
     return lines
+
+
+def _ratio_row(report: Report, figure: str, goal: float, label: str) -> str:
+    tagless, bare = report.find(label, figure), report.find("bare", figure)
+    t = f"{tagless.wrk.events_per_s:,.0f}" if tagless else "n/a"
+    b = f"{bare.wrk.events_per_s:,.0f}" if bare else "n/a"
+    shown, met = "n/a", "n/a"
+    if tagless and bare and bare.wrk.events_per_s:
+        ratio = tagless.wrk.events_per_s / bare.wrk.events_per_s
+        shown, met = f"**{ratio:.0%}**", "yes" if ratio >= goal else "**no**"
+        if max(tagless.other_cpu_pct, bare.other_cpu_pct) > OTHER_LOAD_LIMIT_PCT:
+            met += " (⚠ other load during the runs: ratio unreliable)"
+    return f"| {FIGURES[figure][2]}, {label} | {t} | {b} | {shown} | ≥ {goal:.0%} | {met} |"
 
 
 def render_e2e(e2e: E2E, settings: Settings) -> list[str]:
@@ -708,9 +724,11 @@ def render_notes(report: Report, settings: Settings) -> list[str]:
         "- bare = bench/bare_server.py: aiohttp + orjson + uvloop, sqlite3 WAL, synchronous=FULL, "
         "one writer thread, natural group commit (N=0, up to 1000 rows), no secondary index; it "
         "answers 200 after the commit (limits.md §4).",
-        "- Tagless runs with its one webhook destination pointed at bench/sink.py, and the sink is "
-        "up during the ingest runs, so delivery runs concurrently with ingest, as in production; "
-        "the webhook sink shares the machine's 2 cores with the server and wrk.",
+        "- Tagless is measured twice per figure, its store having one webhook destination: "
+        "*destination down* (the sink answers 503 Retry-After 3600, the destination pauses after "
+        "its first batch, so ingest runs alone like the bare server; every event is still routed "
+        "to it and waits in the outbox) and *delivering* (the sink accepts, so delivery, and the "
+        "sink process, share the 2 cores with ingest and wrk, as in production).",
         "- Server CPU % = user + system time of the server's process group during the measured "
         "run (100% = one core). Other CPU % = CPU of user processes that are not part of the "
         "bench (not the server, sink, wrk or run.py) during that run: unrelated work that "
@@ -779,11 +797,13 @@ def run(parts: set[str], settings: Settings, report: Report) -> None:
             sink = stack.enter_context(Sink())
             report.command(sink.argv)
             sink.wait_ready(f"{sink.url}/stats")
+        kinds = (["bare"] if "bare" in parts else []) + (
+            list(TAGLESS_KINDS) if "tagless" in parts else []
+        )
         for figure in FIGURES:
-            for kind in ("bare", "tagless"):
-                if kind in parts:
-                    result = measure_ingest(report, settings, kind, figure, bodies[figure], sink)
-                    report.results.append(result)
+            for kind in kinds:
+                result = measure_ingest(report, settings, kind, figure, bodies[figure], sink)
+                report.results.append(result)
         if "e2e" in parts:
             assert sink is not None
             report.e2e = measure_e2e(report, settings, batch, sink)

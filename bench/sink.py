@@ -19,6 +19,7 @@ class Tally:
     def reset(self) -> None:
         self.requests = 0
         self.rejected = 0
+        self.refused = 0
         self.events = 0
         self.without_id = 0
         self.seen: set[str] = set()
@@ -50,6 +51,7 @@ class Tally:
         return {
             "requests": self.requests,
             "rejected": self.rejected,
+            "refused": self.refused,
             "events": self.events,
             "distinct": len(self.seen),
             "duplicates": self.duplicates,
@@ -61,7 +63,7 @@ class Tally:
 
 
 def build_app(tally: Tally) -> web.Application:
-    """``POST /hook`` receives deliveries; ``GET /stats`` and ``POST /reset`` control the tally."""
+    """``POST /hook`` takes deliveries, ``POST /down`` refuses them; ``/stats`` and ``/reset``."""
 
     async def hook(request: web.Request) -> web.Response:
         try:
@@ -74,6 +76,12 @@ def build_app(tally: Tally) -> web.Application:
         tally.add(events)
         return web.Response(body=b'{"ok":true}', content_type="application/json")
 
+    async def down(request: web.Request) -> web.Response:
+        """A destination in an outage: Tagless pauses it, so ingest runs without delivery."""
+        await request.read()
+        tally.refused += 1
+        return web.Response(status=503, headers={"Retry-After": "3600"})
+
     async def stats(request: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps(tally.stats()), content_type="application/json")
 
@@ -83,6 +91,7 @@ def build_app(tally: Tally) -> web.Application:
 
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post("/hook", hook)
+    app.router.add_post("/down", down)
     app.router.add_get("/stats", stats)
     app.router.add_post("/reset", reset)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
@@ -122,3 +122,26 @@ def from_dict(data: Mapping[str, Any]) -> Event:
 def decode(raw: bytes | str) -> Event:
     """Rebuild an event from its stored form."""
     return from_dict(orjson.loads(raw))
+
+
+#: Every canonical key with its empty value, in canonical order: the wire form's skeleton.
+_WIRE_TEMPLATE: Final = to_dict(
+    Event(
+        event_id="",
+        store="",
+        name="",
+        source_name="",
+        source_type="",
+        occurred_at=datetime(2000, 1, 1, tzinfo=UTC),
+        received_at=datetime(2000, 1, 1, tzinfo=UTC),
+    ),
+    compact=False,
+)
+
+
+def stored_to_wire(stored: bytes) -> dict[str, Any]:
+    """The full wire form straight from the stored form, without building the Event.
+
+    ``dumps(stored_to_wire(encode(e))) == dumps(to_dict(e, compact=False))``.
+    """
+    return {**_WIRE_TEMPLATE, **orjson.loads(stored)}

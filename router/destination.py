@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Final, Generic, Literal, TypeVar
 
 import attrs
 
+from router import codec
 from router.event import Event
 from router.http import HttpClient
 
@@ -82,6 +83,15 @@ class Destination(abc.ABC, Generic[C]):
     def map(self, event: Event) -> Any:
         """Turn one canonical event into this platform's payload; raise MappingError if it can't."""
 
+    def map_stored(self, stored: bytes) -> Any:
+        """Map an event from its stored form (compact canonical JSON).
+
+        The default decodes the ``Event`` and calls :meth:`map`. A destination that can build
+        its payload from the stored JSON directly may override this for speed; its JSON must
+        then be the same as :meth:`map`'s (``router.testing`` checks it).
+        """
+        return self.map(codec.decode(stored))
+
     @abc.abstractmethod
     async def send(self, batch: Sequence[Any]) -> Sequence[Outcome]:
         """Deliver mapped payloads; return exactly one outcome per payload, in order."""
@@ -89,3 +99,20 @@ class Destination(abc.ABC, Generic[C]):
     async def health(self) -> Health:
         """Check reachability and credentials without sending event data."""
         return Health(ok=True, detail="no health check")
+
+
+class CanonicalJson:
+    """Mixin for destinations whose payload is the canonical event itself, every key present.
+
+    Its :meth:`map_stored` skips building the ``Event`` while :meth:`map` is this mixin's own;
+    a subclass that overrides :meth:`map` gets its own mapping on both paths.
+    """
+
+    def map(self, event: Event) -> dict[str, Any]:
+        """The whole canonical event as JSON-ready data, snake_case keys, nothing left out."""
+        return codec.to_dict(event, compact=False)
+
+    def map_stored(self, stored: bytes) -> Any:
+        if type(self).map is CanonicalJson.map:
+            return codec.stored_to_wire(stored)
+        return self.map(codec.decode(stored))

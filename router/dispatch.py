@@ -9,7 +9,6 @@ from typing import Any, Final
 
 import structlog
 
-from router import codec
 from router.clock import Clock
 from router.destination import Destination, MappingError, Outcome
 from router.metrics import Metrics
@@ -171,7 +170,7 @@ class LaneDispatcher:
         pairs: list[Pair] = []
         for item in items:
             try:
-                pairs.append((item, self.destination.map(codec.decode(item.body))))
+                pairs.append((item, self.destination.map_stored(item.body)))
             except MappingError as error:
                 results.append((item, Outcome("rejected", error.reason, detail=str(error))))
             except Exception as error:  # a mapping bug: dead-letter it, never loop on it

@@ -11,8 +11,7 @@ from typing import Any, ClassVar
 import attrs
 
 from router import codec
-from router.destination import Destination, Health, Outcome
-from router.event import Event
+from router.destination import CanonicalJson, Destination, Health, Outcome
 
 
 @attrs.frozen
@@ -23,7 +22,7 @@ class FileConfig:
     max_batch_size: int = 1000
 
 
-class FileDestination(Destination[FileConfig]):
+class FileDestination(CanonicalJson, Destination[FileConfig]):
     """A local archive of delivered events: the example config works with no platform account."""
 
     name: ClassVar[str] = "file"
@@ -32,10 +31,6 @@ class FileDestination(Destination[FileConfig]):
     @property
     def max_batch_size(self) -> int:
         return self.config.max_batch_size
-
-    def map(self, event: Event) -> dict[str, Any]:
-        """The whole canonical event, every key present."""
-        return codec.to_dict(event, compact=False)
 
     async def send(self, batch: Sequence[Any]) -> Sequence[Outcome]:
         data = b"".join(codec.dumps(payload) + b"\n" for payload in batch)

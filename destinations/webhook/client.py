@@ -10,8 +10,7 @@ from typing import Any, ClassVar
 
 from destinations.webhook.config import WebhookConfig
 from router import codec
-from router.destination import Destination, Health, Outcome
-from router.event import Event
+from router.destination import CanonicalJson, Destination, Health, Outcome
 from router.http import TransportError, classify, transport_outcome
 from router.secret import Secret
 
@@ -24,7 +23,7 @@ def sign(secret: Secret, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-class WebhookDestination(Destination[WebhookConfig]):
+class WebhookDestination(CanonicalJson, Destination[WebhookConfig]):
     """POSTs ``{"events": [canonical event, ...]}`` to the configured URL."""
 
     name: ClassVar[str] = "webhook"
@@ -33,10 +32,6 @@ class WebhookDestination(Destination[WebhookConfig]):
     @property
     def max_batch_size(self) -> int:
         return self.config.max_batch_size
-
-    def map(self, event: Event) -> dict[str, Any]:
-        """The whole canonical event, every key present, snake_case."""
-        return codec.to_dict(event, compact=False)
 
     async def send(self, batch: Sequence[Any]) -> Sequence[Outcome]:
         body = codec.dumps({"events": list(batch)})

@@ -7,7 +7,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from router.event import UNKNOWN_CONSENT, Consent, ConsentState, Item
+from router.event import UNKNOWN_CONSENT, Consent, ConsentState
+
+#: ``Item`` keyword arguments: the fields of one product line that were sent.
+ItemFields = dict[str, Any]
 
 # The ``as_*`` functions take a value that is present (not ``None``) and the path of the
 # object holding it (``base``) and its ``key``, which name the field only if it is wrong.
@@ -222,7 +225,7 @@ def commerce_into(kw: dict[str, Any], props: Mapping[str, Any], name: str) -> No
         kw["coupon"] = as_str(v, "properties", "coupon")
 
 
-def _value(props: Mapping[str, Any], name: str, lines: tuple[Item, ...]) -> Decimal | None:
+def _value(props: Mapping[str, Any], name: str, lines: tuple[ItemFields, ...]) -> Decimal | None:
     """The first amount sent (orders and refunds prefer revenue), else Σ price × quantity."""
     for key in _ORDER_VALUE if name == "purchase" or name == "refund" else _OTHER_VALUE:
         v = props.get(key)
@@ -231,7 +234,7 @@ def _value(props: Mapping[str, Any], name: str, lines: tuple[Item, ...]) -> Deci
     return items_total(lines)
 
 
-def items(props: Mapping[str, Any]) -> tuple[Item, ...]:
+def items(props: Mapping[str, Any]) -> tuple[ItemFields, ...]:
     """``products[]``, or the one product of a single-product event (``product_id`` or ``sku``)."""
     products = props.get("products")
     if products is None:
@@ -251,34 +254,38 @@ def items(props: Mapping[str, Any]) -> tuple[Item, ...]:
     return tuple(out)
 
 
-def item(p: Mapping[str, Any], base: str, id_keys: tuple[str, ...]) -> Item:
-    """One line of a cart or order from a product object."""
+def item(p: Mapping[str, Any], base: str, id_keys: tuple[str, ...]) -> ItemFields:
+    """One line of a cart or order from a product object, as ``Item`` keyword arguments.
+
+    Only the fields sent are present: the dict is already the stored form of the item, and
+    ``Item(**fields)`` builds the real thing when an ``Event`` is built.
+    """
     get = p.get
-    pid = None
+    out: ItemFields = {}
     for key in id_keys:
         if (v := get(key)) is not None and (pid := as_id(v, base, key)) is not None:
+            out["id"] = pid
             break
-    name, price, qty = get("name"), get("price"), get("quantity")
-    brand, category, variant = get("brand"), get("category"), get("variant")
-    # Positional (a third faster than keywords here): id, name, price, quantity, brand,
-    # category, variant, in Item's field order.
-    return Item(
-        pid,
-        None if name is None else as_str(name, base, "name"),
-        None if price is None else as_money(price, base, "price"),
-        None if qty is None else as_count(qty, base, "quantity"),
-        None if brand is None else as_str(brand, base, "brand"),
-        None if category is None else as_str(category, base, "category"),
-        None if variant is None else as_str(variant, base, "variant"),
-    )
+    if (v := get("name")) is not None and (text := as_str(v, base, "name")) is not None:
+        out["name"] = text
+    if (v := get("price")) is not None:
+        out["price"] = as_money(v, base, "price")
+    if (v := get("quantity")) is not None:
+        out["quantity"] = as_count(v, base, "quantity")
+    for key in ("brand", "category", "variant"):
+        if (v := get(key)) is not None and (text := as_str(v, base, key)) is not None:
+            out[key] = text
+    return out
 
 
-def items_total(lines: tuple[Item, ...]) -> Decimal | None:
+def items_total(lines: tuple[ItemFields, ...]) -> Decimal | None:
     """Σ price × quantity (quantity 1 when not sent) over the lines that have a price."""
     total = None
     for line in lines:
-        if line.price is not None:
-            amount = line.price if line.quantity is None else line.price * line.quantity
+        price = line.get("price")
+        if price is not None:
+            quantity = line.get("quantity")
+            amount = price if quantity is None else price * quantity
             total = amount if total is None else total + amount
     return total
 

@@ -9,7 +9,7 @@ from typing import Any, Final
 from urllib.parse import unquote_plus
 from uuid import uuid4
 
-from router.event import ACTION_SOURCES, Event, IpOrigin
+from router.event import ACTION_SOURCES, Event, IpOrigin, Item
 from router.ingest import _fields as f
 from router.ingest._fields import EMPTY, InvalidEvent
 from router.ingest.names import NameMap
@@ -82,17 +82,18 @@ def parse_message(
     path: str = "",
 ) -> Event:
     """One Segment message as a canonical ``Event``; see :func:`parse_fields`."""
-    return Event(
-        **parse_fields(
-            msg,
-            store=store,
-            received_at=received_at,
-            default_type=default_type,
-            names=names,
-            resolve_ip=resolve_ip,
-            path=path,
-        )
+    fields = parse_fields(
+        msg,
+        store=store,
+        received_at=received_at,
+        default_type=default_type,
+        names=names,
+        resolve_ip=resolve_ip,
+        path=path,
     )
+    if "items" in fields:
+        fields["items"] = tuple(Item(**line) for line in fields["items"])
+    return Event(**fields)
 
 
 def parse_fields(
@@ -108,7 +109,8 @@ def parse_fields(
     """One Segment message as canonical ``Event`` fields; raises ``InvalidEvent`` naming the field.
 
     The ingest path stores these fields as they are (``codec.encode_fields``) and never builds
-    the ``Event`` itself: ``Event(**fields)`` is what the dispatcher gets back from the outbox.
+    the ``Event`` itself. ``items`` holds ``Item`` keyword dicts, which are their stored form;
+    :func:`parse_message` shows how the ``Event`` is built from the fields.
 
     ``default_type`` is the endpoint's type (``/v1/track`` → ``"track"``), ``None`` for batch
     items, which must carry their own ``type``. ``path`` prefixes error paths (``"batch[3]"``);

@@ -90,3 +90,24 @@ def test_built_ins_load_through_the_entry_point_group() -> None:
     plugins = discover()
     assert plugins["webhook"] is WebhookDestination
     assert plugins["file"] is FileDestination
+
+
+def test_fast_mapping_from_the_stored_form_sends_the_same_json(http: HttpClient) -> None:
+    """map_stored (no Event built) and map(decode(...)) give byte-identical JSON."""
+    from router import codec
+    from router.event import Consent
+
+    config = WebhookConfig(url="http://127.0.0.1:9/hook")
+    events = [
+        make_event(),
+        make_event(consent=Consent(), items=(), emails=(), phones=()),
+        make_event(other_ids={"ttclid": "t"}, properties={"nested": {"a": [1, 2]}}),
+    ]
+    for destination in (
+        WebhookDestination(config, http),
+        FileDestination(FileConfig(path=Path("x")), http),
+    ):
+        for event in events:
+            stored = codec.encode(event)
+            slow = codec.dumps(destination.map(codec.decode(stored)))
+            assert codec.dumps(destination.map_stored(stored)) == slow
