@@ -17,8 +17,9 @@ from router.outbox.policy import RetryPolicy
 
 log = structlog.get_logger("tagless.dispatch")
 
-#: How long a destination rests after refusing credentials, doubling up to the cap.
-AUTH_PAUSE_SECS: Final = 5.0
+#: How long a failing destination first rests (refused credentials, outage), doubling up to
+#: the cap while failures go on.
+REST_INITIAL_SECS: Final = 1.0
 MAX_PAUSE_SECS: Final = 300.0
 #: The longest an idle dispatcher sleeps before looking at the outbox again.
 IDLE_RECHECK_SECS: Final = 5.0
@@ -59,7 +60,7 @@ class LaneDispatcher:
         self.clock = clock
         self.concurrency = concurrency
         self.paused_until = 0.0
-        self._auth_pause = AUTH_PAUSE_SECS
+        self._rest_secs = REST_INITIAL_SECS
         self._wake = outbox.subscribe(store)
         self._stopping = False
         self._slot_freed = asyncio.Event()
@@ -116,7 +117,7 @@ class LaneDispatcher:
     async def _rest_if_paused(self) -> bool:
         remaining = self.paused_until - self.clock.now()
         if remaining <= 0:
-            self.metrics.paused.labels(self.store, self.destination_id).set(0)
+            self.metrics.paused[(self.store, self.destination_id)] = False
             return False
         self._wake.clear()
         if not self._stopping:
@@ -216,21 +217,33 @@ class LaneDispatcher:
             raise _GiveBack
 
     def _note_pauses(self, outcomes: Sequence[Outcome]) -> None:
-        pause = next((o for o in outcomes if o.pause), None)
-        if pause is None:
-            if any(o.kind == "delivered" for o in outcomes):
-                self._auth_pause = AUTH_PAUSE_SECS
+        """Rest the whole destination when the platform says so or keeps failing.
+
+        ``Retry-After`` (on 429, 503, ...) is the platform's own word and rests it exactly that
+        long. Refused credentials (401/403), a 429 without a wait, or a batch that failed
+        entirely (5xx, timeouts) rest it for a time that doubles while failures go on and
+        resets on the first delivery: new events wait unsent instead of spending their
+        attempts against an outage.
+        """
+        if any(o.kind == "delivered" for o in outcomes):
+            self._rest_secs = REST_INITIAL_SECS
             return
-        if pause.retry_after is not None:
-            seconds = pause.retry_after
+        told = max((o.retry_after for o in outcomes if o.retry_after is not None), default=None)
+        cause = next((o for o in outcomes if o.pause or o.retry_after is not None), None)
+        if cause is None and outcomes and all(o.kind == "retry" for o in outcomes):
+            cause = outcomes[0]
+        if cause is None:
+            return
+        if told is not None:
+            seconds = told
         else:
-            seconds, self._auth_pause = self._auth_pause, min(self._auth_pause * 2, MAX_PAUSE_SECS)
+            seconds, self._rest_secs = self._rest_secs, min(self._rest_secs * 2, MAX_PAUSE_SECS)
         until = self.clock.now() + seconds
         if until > self.paused_until:
             self.paused_until = until
-            self.metrics.paused.labels(self.store, self.destination_id).set(1)
+            self.metrics.paused[(self.store, self.destination_id)] = True
             self._log.warning(
-                "destination_paused", reason=pause.reason, status=pause.status, seconds=seconds
+                "destination_paused", reason=cause.reason, status=cause.status, seconds=seconds
             )
 
     async def _settle(self, claim: Claim, results: list[tuple[Claimed, Outcome]]) -> None:
@@ -266,4 +279,4 @@ class LaneDispatcher:
         for state, count in tally.items():
             if count:
                 self.counts[state] += count
-                self.metrics.deliveries.labels(self.store, self.destination_id, state).inc(count)
+                self.metrics.deliveries[(self.store, self.destination_id, state)] += count

@@ -2,73 +2,88 @@
 
 from __future__ import annotations
 
-from collections import Counter as Tally
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+#: What one ingested event contributes: (canonical name, ip class, ip origin, routed).
+Tally = tuple[str, str, str, bool]
 
 
-class Metrics:
-    """One registry per Tagless instance (tests run several in one process)."""
+class Metrics(Collector):
+    """Counts kept as plain dict increments on the hot paths, turned into metric families
+    only when Prometheus scrapes (one registry per Tagless: tests run several per process)."""
 
     def __init__(self) -> None:
+        self.received: Counter[tuple[str, ...]] = Counter()
+        self.client_ip: Counter[tuple[str, ...]] = Counter()
+        self.unrouted: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+        self.deliveries: Counter[tuple[str, ...]] = Counter()
+        self.paused: dict[tuple[str, str], bool] = {}
         self.registry = CollectorRegistry()
-        self.received = Counter(
+        self.registry.register(self)
+
+    def count_received(self, store: str, events: Iterable[Tally]) -> None:
+        """Tally one request's committed events."""
+        for name, ip_class, origin, routed in events:
+            self.received[(store, name)] += 1
+            self.client_ip[(store, ip_class, origin)] += 1
+            if not routed:
+                self.unrouted[store] += 1
+
+    def collect(self) -> Iterator[Metric]:
+        yield _counter(
             "tagless_events_received",
             "Events committed to the outbox, by store and canonical name.",
             ["store", "name"],
-            registry=self.registry,
+            self.received,
         )
-        self.client_ip = Counter(
+        yield _counter(
             "tagless_events_client_ip",
             "Events by the class of their client IP (only `public` is usable) and its origin.",
             ["store", "ip_class", "origin"],
-            registry=self.registry,
+            self.client_ip,
         )
-        self.unrouted = Counter(
+        yield _counter(
             "tagless_events_unrouted",
             "Events no destination takes (filtered by every event filter).",
             ["store"],
-            registry=self.registry,
+            {(store,): n for store, n in self.unrouted.items()},
         )
-        self.rejected = Counter(
+        yield _counter(
             "tagless_ingest_rejected_requests",
             "Ingest requests refused, by error code.",
             ["code"],
-            registry=self.registry,
+            {(code,): n for code, n in self.rejected.items()},
         )
-        self.deliveries = Counter(
+        yield _counter(
             "tagless_deliveries",
-            "Delivery outcomes per event: delivered, retry or rejected (dead-lettered).",
+            "Final state per event and attempt: delivered, retry, or dead (dead-lettered).",
             ["store", "destination", "outcome"],
-            registry=self.registry,
+            self.deliveries,
         )
-        self.paused = Gauge(
+        paused = GaugeMetricFamily(
             "tagless_destination_paused",
-            "1 while a destination rests after 429 or refused credentials.",
-            ["store", "destination"],
-            registry=self.registry,
+            "1 while a destination rests (Retry-After, refused credentials, outage).",
+            labels=["store", "destination"],
         )
-        self.commits = Counter(
-            "tagless_outbox_commits", "Group commits of the outbox writer.", registry=self.registry
-        )
-
-    def count_received(self, store: str, events: Iterable[tuple[str, str, str, bool]]) -> None:
-        """Tally one request's events: (name, ip_class, ip_origin, routed)."""
-        names: Tally[str] = Tally()
-        ips: Tally[tuple[str, str]] = Tally()
-        unrouted = 0
-        for name, ip_class, origin, routed in events:
-            names[name] += 1
-            ips[(ip_class, origin)] += 1
-            unrouted += not routed
-        for name, count in names.items():
-            self.received.labels(store, name).inc(count)
-        for (ip_class, origin), count in ips.items():
-            self.client_ip.labels(store, ip_class, origin).inc(count)
-        if unrouted:
-            self.unrouted.labels(store).inc(unrouted)
+        for (store, destination), value in sorted(self.paused.items()):
+            paused.add_metric([store, destination], float(value))
+        yield paused
 
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""
         return generate_latest(self.registry)
+
+
+def _counter(
+    name: str, documentation: str, labels: list[str], values: Mapping[tuple[str, ...], int]
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=labels)
+    for key, value in sorted(values.items()):
+        family.add_metric(list(key), value)
+    return family

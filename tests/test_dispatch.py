@@ -117,7 +117,7 @@ async def test_outage_then_rate_limit_then_poison(
     lanes.start(webhook_lane(outbox, http, platform.url, clock))
 
     await run_until(lambda: len(delivered_ids(platform)) == 9, clock)
-    await run_until(lambda: bool(outbox._jobs) is False, clock)
+    await run_until(lambda: bool(outbox.writer._jobs) is False, clock)
 
     assert [status for _, status in timeline[:4]] == [503, 503, 503, 429]
     rate_limited_at = timeline[3][0]
@@ -207,3 +207,29 @@ async def test_mapping_error_is_dead_lettered_and_others_go(
         await asyncio.sleep(0.01)
     [dead] = await outbox.dead_letters("shop")
     assert (dead.event_id, dead.reason) == ("odd", "unsupported_currency")
+
+
+async def test_an_outage_rests_the_destination_instead_of_spending_attempts(
+    outbox: SqliteOutbox, http: HttpClient, platform: FakePlatform, clock: FakeClock, lanes: Lanes
+) -> None:
+    """While every batch fails, the destination rests longer and longer; untried events wait
+    without using attempts, and Retry-After on a 503 rests it exactly that long."""
+    platform.default = Answer(503)
+    await append(outbox, [f"e{i}" for i in range(50)])
+    lanes.start(webhook_lane(outbox, http, platform.url, clock, max_batch_size=10))
+    await run_until(lambda: len(platform.requests) >= 1, clock, step=0.01)
+    for _ in range(400):  # 20 s of fake time in small steps
+        await asyncio.sleep(0.001)
+        clock.advance(0.05)
+    # rests of 1, 2, 4, 8 s: about five tries in 20 s, not one per batch per backoff
+    assert 3 <= len(platform.requests) <= 7
+    [status] = await outbox.status("shop", ["hook"])
+    assert status.pending >= 30  # never tried: no attempt spent
+    assert status.dead == 0
+
+    platform.default = Answer(503, headers={"Retry-After": "60"})
+    before = len(platform.requests)
+    await run_until(lambda: len(platform.requests) > before, clock, step=0.5)
+    told_at = clock.now()
+    await run_until(lambda: len(platform.requests) > before + 1, clock, step=0.5)
+    assert clock.now() - told_at >= 60.0

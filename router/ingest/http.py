@@ -17,7 +17,7 @@ from router.ingest.body import parse_json, read_body, too_large
 from router.ingest.client_ip import ResolvedIp
 from router.ingest.errors import UNAUTHORIZED, IngestError
 from router.ingest.segment import InvalidEvent, parse_fields
-from router.metrics import Metrics
+from router.metrics import Metrics, Tally
 from router.outbox.base import NewEvent, Outbox, OutboxError
 from router.stores import StoreRuntime
 
@@ -25,7 +25,6 @@ log = structlog.get_logger("tagless.ingest")
 
 SINGLE_TYPES: Final = ("track", "page", "screen", "identify", "group", "alias")
 OK: Final = orjson.dumps({"success": True})
-Tally = tuple[str, str, str, bool]
 
 
 class Ingest:
@@ -69,7 +68,7 @@ class Ingest:
         try:
             origin = await self._accept(request, kind)
         except IngestError as error:
-            self.metrics.rejected.labels(error.code).inc()
+            self.metrics.rejected[error.code] += 1
             response = error.response()
             if error.status != 401:
                 self._cors(request, response)

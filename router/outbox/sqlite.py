@@ -6,15 +6,11 @@ import asyncio
 import contextlib
 import itertools
 import sqlite3
-from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
-from importlib import resources
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
 
 import aiosqlite
-import attrs
-import structlog
 
 from router.clock import Clock, SystemClock
 from router.destination import Outcome
@@ -24,18 +20,12 @@ from router.outbox.base import (
     DeadLetter,
     LaneStatus,
     NewEvent,
-    OutboxFull,
     OutboxUnavailable,
 )
 from router.outbox.lanes import Lane
 from router.outbox.policy import RetryPolicy
+from router.outbox.writer import GroupWriter
 
-log = structlog.get_logger("tagless.outbox")
-
-_INSERT_EVENT: Final = (
-    "INSERT OR IGNORE INTO events (store, event_id, received_at, routes, body) "
-    "VALUES (?, ?, ?, ?, ?)"
-)
 _UPSERT_DELIVERY: Final = (
     "INSERT INTO deliveries (store, destination, seq, state, attempts, first_attempt_at, due_at,"
     " reason, last_status, detail, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -51,29 +41,13 @@ _SAVE_CURSOR: Final = (
 )
 _MAX_DETAIL: Final = 2048
 
-Write = Callable[[aiosqlite.Connection], Awaitable[None]]
-
-
-@attrs.define
-class _Job:
-    """Work for the writer: events to append, or a write to run, inside the next group commit."""
-
-    future: asyncio.Future[None]
-    events: Sequence[NewEvent] = ()
-    write: Write | None = None
-
-
-def routes_text(routes: Sequence[str]) -> str:
-    """The stored form of a route list: space-separated and space-padded for a cheap test."""
-    return f" {' '.join(routes)} "
-
 
 class SqliteOutbox:
     """The :class:`~router.outbox.base.Outbox` on an embedded SQLite file.
 
-    Every write goes through one writer task and one connection: appends and settlements queued
-    while the previous commit ran are committed together in one ``BEGIN IMMEDIATE`` transaction
-    and one fsync (group commit). Reads use a second connection and never block the writer.
+    Every write goes through one :class:`GroupWriter`: appends and settlements queued while
+    the previous commit ran are committed together in one ``BEGIN IMMEDIATE`` transaction and
+    one fsync (group commit). Reads use a second connection and never block the writer.
     """
 
     def __init__(
@@ -84,137 +58,44 @@ class SqliteOutbox:
         synchronous: Literal["full", "normal"] = "full",
         max_pending_events: int = 200_000,
         lease_secs: float = 60.0,
-        max_rows_per_commit: int = 5_000,
     ) -> None:
         self.path = Path(path)
         self.clock = clock or SystemClock()
-        self.synchronous = synchronous.upper()
-        self.max_pending_events = max_pending_events
         self.lease_secs = lease_secs
-        self.max_rows_per_commit = max_rows_per_commit
-        self._writer_db: aiosqlite.Connection | None = None
+        self.writer = GroupWriter(
+            self.path, synchronous=synchronous.upper(), max_pending_events=max_pending_events
+        )
+        self.writer.on_commit = self._notify_all
         self._reader_db: aiosqlite.Connection | None = None
-        self._jobs: deque[_Job] = deque()
-        self._queued_events = 0
-        self._wake = asyncio.Event()
-        self._writer_task: asyncio.Task[None] | None = None
-        self._closing = False
         self._signals: dict[str, list[asyncio.Event]] = {}
-        self._checkpoints: deque[asyncio.Future[int]] = deque()
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._tokens = itertools.count(1)
-        self.commits = 0
-        self.committed_events = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Open both connections, apply the schema and start the writer."""
+        """Open the writer (which applies the schema), then the reader connection."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await aiosqlite.connect(self.path, isolation_level=None)
-        await writer.execute("PRAGMA journal_mode=WAL")
-        await writer.execute(f"PRAGMA synchronous={self.synchronous}")
-        await writer.execute("PRAGMA busy_timeout=5000")
-        schema = resources.files("router.outbox").joinpath("schema.sql").read_text()
-        await writer.executescript(schema)
+        await self.writer.open()
         reader = await aiosqlite.connect(self.path, isolation_level=None)
         await reader.execute("PRAGMA busy_timeout=5000")
         await reader.execute("PRAGMA query_only=1")
-        self._writer_db, self._reader_db = writer, reader
-        self._writer_task = asyncio.create_task(self._run_writer(), name="outbox-writer")
+        self._reader_db = reader
 
     async def close(self) -> None:
         """Commit what is queued, checkpoint the WAL and close."""
-        if self._writer_task is None:
-            return
-        self._closing = True
-        self._wake.set()
-        await self._writer_task
-        self._writer_task = None
-        assert self._writer_db is not None and self._reader_db is not None
-        with contextlib.suppress(sqlite3.Error):
-            await self._writer_db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        await self._reader_db.close()
-        await self._writer_db.close()
-
-    # -- the writer --------------------------------------------------------------------------
+        await self.writer.close()
+        if self._reader_db is not None:
+            await self._reader_db.close()
+            self._reader_db = None
 
     async def append(self, events: Sequence[NewEvent]) -> None:
         """Store events durably; return after their commit (see :class:`Outbox`)."""
-        if self._closing or self._writer_task is None:
-            raise OutboxUnavailable("the outbox is closed")
-        if self._queued_events + len(events) > self.max_pending_events:
-            raise OutboxFull(f"{self._queued_events} events already wait for a commit")
-        self._queued_events += len(events)
-        await self._submit(_Job(asyncio.get_running_loop().create_future(), events=events))
+        await self.writer.append(events)
 
-    async def _submit(self, job: _Job) -> None:
-        self._jobs.append(job)
-        self._wake.set()
-        await job.future
-
-    async def _write(self, write: Write) -> None:
-        if self._writer_task is None:
-            raise OutboxUnavailable("the outbox is closed")
-        await self._submit(_Job(asyncio.get_running_loop().create_future(), write=write))
-
-    async def _run_writer(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._jobs:
-                await self._commit(self._take_group())
-            await self._run_checkpoints()
-            if self._closing and not self._jobs:
-                return
-
-    def _take_group(self) -> list[_Job]:
-        group: list[_Job] = []
-        rows = 0
-        cap = self.max_rows_per_commit
-        while self._jobs and (not group or rows + len(self._jobs[0].events) <= cap):
-            job = self._jobs.popleft()
-            rows += len(job.events)
-            group.append(job)
-        return group
-
-    async def _commit(self, group: list[_Job]) -> None:
-        db = self._writer_db
-        assert db is not None
-        rows = [
-            (e.store, e.event_id, e.received_at, routes_text(e.routes), e.body)
-            for job in group
-            for e in job.events
-        ]
-        try:
-            await db.execute("BEGIN IMMEDIATE")
-            if rows:
-                await db.executemany(_INSERT_EVENT, rows)
-            for job in group:
-                if job.write is not None:
-                    await job.write(db)
-            await db.commit()
-        except sqlite3.Error as error:
-            with contextlib.suppress(sqlite3.Error):
-                await db.rollback()
-            log.error("outbox_commit_failed", error=type(error).__name__, rows=len(rows))
-            self._finish(group, OutboxUnavailable(f"the outbox refused the write: {error}"))
-            return
-        self.commits += 1
-        self.committed_events += len(rows)
-        self._finish(group, None)
-        for store in {e.store for job in group for e in job.events}:
+    def _notify_all(self, stores: set[str]) -> None:
+        for store in stores:
             self._notify(store)
-
-    def _finish(self, group: list[_Job], error: Exception | None) -> None:
-        for job in group:
-            self._queued_events -= len(job.events)
-            if job.future.done():
-                continue
-            if error is None:
-                job.future.set_result(None)
-            else:
-                job.future.set_exception(error)
 
     # -- claiming ----------------------------------------------------------------------------
 
@@ -229,9 +110,9 @@ class SqliteOutbox:
             event.set()
 
     async def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        assert self._reader_db is not None
-        async with self._reader_db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        if self._reader_db is None:
+            raise OutboxUnavailable("the outbox is closed")
+        return list(await self._reader_db.execute_fetchall(sql, params))
 
     async def _lane(self, store: str, destination: str) -> Lane:
         lane = self._lanes.get((store, destination))
@@ -256,17 +137,16 @@ class SqliteOutbox:
 
     async def _claim_retries(self, store: str, destination: str, limit: int) -> Claim | None:
         now = self.clock.now()
-        claimed: list[tuple[int, int, float]] = []
 
-        async def lease(db: aiosqlite.Connection) -> None:
-            async with db.execute(
+        def lease(db: sqlite3.Connection) -> list[tuple[int, int, float]]:
+            cursor = db.execute(
                 "UPDATE deliveries SET due_at = ? WHERE store = ? AND destination = ?"
                 " AND state = 'retry' AND seq IN (SELECT seq FROM deliveries WHERE store = ?"
                 " AND destination = ? AND state = 'retry' AND due_at <= ? ORDER BY due_at LIMIT ?)"
                 " RETURNING seq, attempts, first_attempt_at",
                 (now + self.lease_secs, store, destination, store, destination, now, limit),
-            ) as cursor:
-                claimed.extend(tuple(row) for row in await cursor.fetchall())
+            )
+            return [tuple(row) for row in cursor.fetchall()]
 
         due = await self._read(
             "SELECT 1 FROM deliveries WHERE store = ? AND destination = ? AND state = 'retry'"
@@ -275,7 +155,7 @@ class SqliteOutbox:
         )
         if not due:
             return None
-        await self._write(lease)
+        claimed: list[tuple[int, int, float]] = await self.writer.write(lease)
         if not claimed:
             return None
         meta = {seq: (attempts, first) for seq, attempts, first in claimed}
@@ -341,16 +221,16 @@ class SqliteOutbox:
             lane = await self._lane(claim.store, claim.destination)
             cursor = lane.settle(claim.token)
 
-        async def record(db: aiosqlite.Connection) -> None:
+        def record(db: sqlite3.Connection) -> None:
             if upserts:
-                await db.executemany(_UPSERT_DELIVERY, upserts)
+                db.executemany(_UPSERT_DELIVERY, upserts)
             if deletes:
-                await db.executemany(_DELETE_DELIVERY, deletes)
+                db.executemany(_DELETE_DELIVERY, deletes)
             if cursor is not None:
-                await db.execute(_SAVE_CURSOR, (claim.store, claim.destination, cursor))
+                db.execute(_SAVE_CURSOR, (claim.store, claim.destination, cursor))
 
         if upserts or deletes or cursor is not None:
-            await self._write(record)
+            await self.writer.write(record)
         return states
 
     def _settlement(
@@ -395,14 +275,14 @@ class SqliteOutbox:
         now = self.clock.now()
         rows = [(now, claim.store, claim.destination, item.seq) for item in claim.items]
 
-        async def unlease(db: aiosqlite.Connection) -> None:
-            await db.executemany(
+        def unlease(db: sqlite3.Connection) -> None:
+            db.executemany(
                 "UPDATE deliveries SET due_at = ? WHERE store = ? AND destination = ? AND seq = ?",
                 rows,
             )
 
         with contextlib.suppress(OutboxUnavailable):
-            await self._write(unlease)
+            await self.writer.write(unlease)
 
     # -- reading state -----------------------------------------------------------------------
 
@@ -465,15 +345,15 @@ class SqliteOutbox:
         now = self.clock.now()
         rows = [(now, now, store, dest, seq) for dest, seq in found]
 
-        async def revive(db: aiosqlite.Connection) -> None:
-            await db.executemany(
+        def revive(db: sqlite3.Connection) -> None:
+            db.executemany(
                 "UPDATE deliveries SET state = 'retry', attempts = 0, due_at = ?,"
                 " first_attempt_at = ?, reason = 'replayed' WHERE store = ? AND destination = ?"
                 " AND seq = ? AND state = 'dead'",
                 rows,
             )
 
-        await self._write(revive)
+        await self.writer.write(revive)
         self._notify(store)
         return len(found)
 
@@ -517,37 +397,28 @@ class SqliteOutbox:
         if horizon is None:
             rows = await self._read("SELECT max(seq) FROM events WHERE store = ?", (store,))
             horizon = rows[0][0] or 0
-        deleted: list[int] = []
 
-        async def delete(db: aiosqlite.Connection) -> None:
-            cursor = await db.execute(
+        def delete(db: sqlite3.Connection) -> int:
+            cursor = db.execute(
                 "DELETE FROM events WHERE store = ? AND seq <= ? AND received_at < ?"
                 " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.store = events.store"
                 " AND d.seq = events.seq)",
                 (store, horizon, before),
             )
-            deleted.append(cursor.rowcount)
+            return cursor.rowcount
 
-        await self._write(delete)
-        return deleted[0]
+        deleted: int = await self.writer.write(delete)
+        return deleted
 
     async def checkpoint(self) -> int:
         """Truncate the WAL between commits so it cannot grow without bound; return its pages."""
-        if self._writer_task is None:
-            raise OutboxUnavailable("the outbox is closed")
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._checkpoints.append(future)
-        self._wake.set()
-        return await future
 
-    async def _run_checkpoints(self) -> None:
-        db = self._writer_db
-        assert db is not None
-        while self._checkpoints:
-            future = self._checkpoints.popleft()
-            try:
-                async with db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
-                    row = await cursor.fetchone()
-                future.set_result(int(row[1]) if row else 0)
-            except sqlite3.Error as error:
-                future.set_exception(OutboxUnavailable(f"checkpoint failed: {error}"))
+        def truncate(db: sqlite3.Connection) -> int:
+            row = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            return int(row[1]) if row else 0
+
+        try:
+            pages: int = await self.writer.outside_transaction(truncate)
+        except sqlite3.Error as error:
+            raise OutboxUnavailable(f"checkpoint failed: {error}") from error
+        return pages

@@ -1,0 +1,207 @@
+"""The outbox's single writer: one thread, one connection, one transaction per group commit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+import structlog
+
+from router.outbox.base import NewEvent, OutboxFull, OutboxUnavailable
+
+log = structlog.get_logger("tagless.outbox")
+
+#: Rows per multi-row INSERT, largest first. sqlite3 releases the GIL around every statement
+#: step, and getting it back from a busy event loop costs up to a switch interval (5 ms), so
+#: one step per row (executemany) made a 32-row commit take 10 ms. A few fixed sizes keep the
+#: prepared statements cached; 5 parameters a row stays far below SQLite's 32,766.
+_CHUNKS: Final = (512, 64, 8, 1)
+_INSERT_EVENTS: Final = {
+    size: "INSERT OR IGNORE INTO events (store, event_id, received_at, routes, body) VALUES "  # noqa: S608 - placeholders only
+    + ",".join(["(?, ?, ?, ?, ?)"] * size)
+    for size in _CHUNKS
+}
+
+#: A write run inside the next group commit, in the writer thread, on its connection.
+Write = Callable[[sqlite3.Connection], Any]
+
+
+@attrs.define
+class _Job:
+    future: asyncio.Future[Any]
+    events: Sequence[NewEvent] = ()
+    write: Write | None = None
+
+
+def routes_text(routes: Sequence[str]) -> str:
+    """The stored form of a route list: space-separated and space-padded for a cheap test."""
+    return f" {' '.join(routes)} "
+
+
+class GroupWriter:
+    """Commits appends and writes queued while the previous commit ran, all in one go.
+
+    The whole transaction (``BEGIN IMMEDIATE``, the inserts, every queued write, ``COMMIT``)
+    runs in the writer thread as one call: the event loop is involved once per commit, not
+    once per statement, so a busy loop does not stretch commits (measured: a 3-4-await commit
+    through aiosqlite took 15 ms for 32 rows under load).
+    """
+
+    def __init__(self, path: Path, *, synchronous: str, max_pending_events: int) -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self.max_pending_events = max_pending_events
+        self.max_rows_per_commit = 5_000
+        self._db: sqlite3.Connection | None = None
+        # one thread: every statement on the connection, in submission order
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-writer")
+        self._jobs: deque[_Job] = deque()
+        self._queued_events = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.on_commit: Callable[[set[str]], None] = lambda stores: None
+        self.commits = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self._task is not None and not self._closing
+
+    async def open(self) -> None:
+        """Open the connection in the writer thread and apply the schema."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._connect)
+        self._task = asyncio.create_task(self._run(), name="outbox-writer")
+
+    def _connect(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self.synchronous}")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.executescript(resources.files("router.outbox").joinpath("schema.sql").read_text())
+        self._db = db
+
+    async def close(self) -> None:
+        """Commit what is queued, truncate the WAL and close."""
+        if self._task is None:
+            return
+        self._closing = True
+        self._wake.set()
+        await self._task
+        self._task = None
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._disconnect)
+        self._executor.shutdown(wait=True)
+
+    def _disconnect(self) -> None:
+        assert self._db is not None
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.close()
+
+    async def append(self, events: Sequence[NewEvent]) -> None:
+        """Queue events for the next commit and wait for it."""
+        if not self.is_open:
+            raise OutboxUnavailable("the outbox is closed")
+        if self._queued_events + len(events) > self.max_pending_events:
+            raise OutboxFull(f"{self._queued_events} events already wait for a commit")
+        self._queued_events += len(events)
+        await self._submit(_Job(asyncio.get_running_loop().create_future(), events=events))
+
+    async def write(self, write: Write) -> Any:
+        """Run ``write`` inside the next commit; return what it returned."""
+        if self._task is None:
+            raise OutboxUnavailable("the outbox is closed")
+        return await self._submit(_Job(asyncio.get_running_loop().create_future(), write=write))
+
+    async def outside_transaction(self, call: Write) -> Any:
+        """Run ``call`` between commits (checkpoints cannot run inside a transaction)."""
+        if self._task is None:
+            raise OutboxUnavailable("the outbox is closed")
+        assert self._db is not None
+        db = self._db
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call, db)
+
+    async def _submit(self, job: _Job) -> Any:
+        self._jobs.append(job)
+        self._wake.set()
+        return await job.future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._jobs:
+                group = self._take_group()
+                results = await loop.run_in_executor(self._executor, self._commit, group)
+                self._finish(group, results)
+            if self._closing and not self._jobs:
+                return
+
+    def _take_group(self) -> list[_Job]:
+        group: list[_Job] = []
+        rows = 0
+        cap = self.max_rows_per_commit
+        while self._jobs and (not group or rows + len(self._jobs[0].events) <= cap):
+            job = self._jobs.popleft()
+            rows += len(job.events)
+            group.append(job)
+        return group
+
+    def _commit(self, group: list[_Job]) -> list[Any] | OutboxUnavailable:
+        """In the writer thread: the whole group in one transaction, or none of it."""
+        db = self._db
+        assert db is not None
+        values = [
+            value
+            for job in group
+            for e in job.events
+            for value in (e.store, e.event_id, e.received_at, routes_text(e.routes), e.body)
+        ]
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            _insert_events(db, values)
+            results = [job.write(db) if job.write is not None else None for job in group]
+            db.execute("COMMIT")
+        except sqlite3.Error as error:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            return OutboxUnavailable(f"the outbox refused the write: {error}")
+        return results
+
+    def _finish(self, group: list[_Job], results: list[Any] | OutboxUnavailable) -> None:
+        if isinstance(results, OutboxUnavailable):
+            log.error("outbox_commit_failed", error=str(results), jobs=len(group))
+        else:
+            self.commits += 1
+        stores: set[str] = set()
+        for index, job in enumerate(group):
+            self._queued_events -= len(job.events)
+            stores.update(e.store for e in job.events)
+            if job.future.done():
+                continue
+            if isinstance(results, OutboxUnavailable):
+                job.future.set_exception(results)
+            else:
+                job.future.set_result(results[index])
+        if stores and not isinstance(results, OutboxUnavailable):
+            self.on_commit(stores)
+
+
+def _insert_events(db: sqlite3.Connection, values: list[Any]) -> None:
+    """Insert the flattened rows with as few statements (and GIL round trips) as possible."""
+    start, end = 0, len(values)
+    for size in _CHUNKS:
+        width = size * 5
+        while end - start >= width:
+            db.execute(_INSERT_EVENTS[size], values[start : start + width])
+            start += width
