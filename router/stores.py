@@ -40,9 +40,14 @@ class StoreRuntime:
     routes: tuple[Route, ...]
     allowed_origins: frozenset[str]
 
+    _by_name: dict[str, tuple[str, ...]] = attrs.field(factory=dict, init=False, eq=False)
+
     def route(self, name: str) -> tuple[str, ...]:
         """The destinations an event of canonical ``name`` goes to, decided at append time."""
-        return tuple(route.id for route in self.routes if route.admits(name))
+        found = self._by_name.get(name)
+        if found is None:
+            found = self._by_name[name] = tuple(r.id for r in self.routes if r.admits(name))
+        return found
 
 
 def build_store(

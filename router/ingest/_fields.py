@@ -112,19 +112,23 @@ def as_strs(v: object, base: str, key: str) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def as_money(v: object, base: str, key: str) -> Decimal:
-    """An amount as ``Decimal``: from a number via its repr, or from a numeric string."""
+def as_money(v: object, base: str, key: str) -> str:
+    """An amount as its exact decimal text, the stored form (``Decimal(text)`` is the value).
+
+    A JSON number keeps the digits it was sent with (a float's shortest repr, so ``95.5``
+    stays ``95.5``); a numeric string is checked. Decimals are built only with the Event.
+    """
     if type(v) is int:
-        return Decimal(v)
+        return str(v)
     if type(v) is float:
-        return Decimal(str(v))
+        return repr(v)  # JSON has no inf or nan: always a finite decimal
     if type(v) is str:
         try:
             d = Decimal(v)
         except InvalidOperation:
             d = Decimal("NaN")
         if d.is_finite():
-            return d
+            return str(d)
         raise InvalidEvent(at(base, key), f"expected a number, got {v[:40]!r}")
     raise expected(base, key, "a number", v)
 
@@ -188,7 +192,7 @@ def opt_str(d: Mapping[str, Any], key: str, base: str) -> str | None:
     return None if v is None else as_str(v, base, key)
 
 
-def opt_money(d: Mapping[str, Any], key: str, base: str) -> Decimal | None:
+def opt_money(d: Mapping[str, Any], key: str, base: str) -> str | None:
     """The amount at ``key``, or ``None`` when absent or null."""
     v = d.get(key)
     return None if v is None else as_money(v, base, key)
@@ -225,7 +229,7 @@ def commerce_into(kw: dict[str, Any], props: Mapping[str, Any], name: str) -> No
         kw["coupon"] = as_str(v, "properties", "coupon")
 
 
-def _value(props: Mapping[str, Any], name: str, lines: tuple[ItemFields, ...]) -> Decimal | None:
+def _value(props: Mapping[str, Any], name: str, lines: tuple[ItemFields, ...]) -> str | None:
     """The first amount sent (orders and refunds prefer revenue), else Σ price × quantity."""
     for key in _ORDER_VALUE if name == "purchase" or name == "refund" else _OTHER_VALUE:
         v = props.get(key)
@@ -278,16 +282,16 @@ def item(p: Mapping[str, Any], base: str, id_keys: tuple[str, ...]) -> ItemField
     return out
 
 
-def items_total(lines: tuple[ItemFields, ...]) -> Decimal | None:
+def items_total(lines: tuple[ItemFields, ...]) -> str | None:
     """Σ price × quantity (quantity 1 when not sent) over the lines that have a price."""
     total = None
     for line in lines:
-        price = line.get("price")
-        if price is not None:
-            quantity = line.get("quantity")
+        text = line.get("price")
+        if text is not None:
+            price, quantity = Decimal(text), line.get("quantity")
             amount = price if quantity is None else price * quantity
             total = amount if total is None else total + amount
-    return total
+    return None if total is None else str(total)
 
 
 # --- consent -------------------------------------------------------------------------------

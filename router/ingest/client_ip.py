@@ -193,6 +193,9 @@ class _AddressMap:
         return bool(self.label(addr))
 
 
+_PAYLOAD_CACHE_SIZE: Final = 4096
+
+
 @attrs.frozen(slots=True)
 class ClientIpPolicy:
     """How one store resolves client IPs; build it once at config load with :meth:`build`."""
@@ -202,6 +205,10 @@ class ClientIpPolicy:
     cloudflare_trusted: bool
     cloudflare: _AddressMap
     classes: _AddressMap
+    #: A payload IP's answer depends on its text only; server-side senders repeat customers.
+    _payload_results: dict[str, ResolvedIp] = attrs.field(
+        factory=dict, init=False, eq=False, repr=False
+    )
 
     @classmethod
     def build(
@@ -238,8 +245,15 @@ class ClientIpPolicy:
         self, peer: str | None, headers: HeaderSource, payload_ip: str | None
     ) -> ResolvedIp:
         """Pick the client IP: a valid payload IP, else trusted-proxy headers, else the peer."""
-        if isinstance(payload_ip, str) and (parsed := _parse_text(payload_ip)) is not None:
-            return self._resolved(parsed, "payload")
+        if isinstance(payload_ip, str):
+            known = self._payload_results.get(payload_ip)
+            if known is not None:
+                return known
+            if (parsed := _parse_text(payload_ip)) is not None:
+                if len(self._payload_results) >= _PAYLOAD_CACHE_SIZE:
+                    self._payload_results.clear()
+                result = self._payload_results[payload_ip] = self._resolved(parsed, "payload")
+                return result
         # The TCP peer comes from the kernel, so a scope id on it is stripped, not rejected.
         peer_parsed = _parse_text(peer.partition("%")[0]) if peer else None
         if peer_parsed is None:

@@ -86,14 +86,17 @@ class Ingest:
         store = self._store(header_key) if header_key is not None else None
         if header_key is not None and store is None:
             raise UNAUTHORIZED
-        document = await self._document(request)
+        raw = await read_body(request, max_bytes=self.limits.max_request_bytes)
+        document = parse_json(raw)
         if store is None:
             body_key = document.get("writeKey") if isinstance(document, dict) else None
             store = self._store(body_key if isinstance(body_key, str) else None)
             if store is None:
                 raise UNAUTHORIZED
         origin = self._check_origin(request, store)
-        events, tallies = self._events(request, store, document, kind)
+        # no event can be larger than the whole body: measure events only when it might be
+        check_sizes = len(raw) > self.limits.max_event_bytes
+        events, tallies = self._events(request, store, document, kind, check_sizes)
         try:
             await self.outbox.append(events)
         except OutboxError as error:
@@ -108,9 +111,6 @@ class Ingest:
         name = self.keys.store_for(key)
         return None if name is None else self.stores.get(name)
 
-    async def _document(self, request: web.Request) -> Any:
-        return parse_json(await read_body(request, max_bytes=self.limits.max_request_bytes))
-
     def _check_origin(self, request: web.Request, store: StoreRuntime) -> str:
         origin = request.headers.get("Origin")
         if not origin:
@@ -120,7 +120,12 @@ class Ingest:
         return origin
 
     def _events(
-        self, request: web.Request, store: StoreRuntime, document: Any, kind: str | None
+        self,
+        request: web.Request,
+        store: StoreRuntime,
+        document: Any,
+        kind: str | None,
+        check_sizes: bool,
     ) -> tuple[list[NewEvent], list[Tally]]:
         """Every event of the request ready to store, and what metrics count of each."""
         if kind is None:
@@ -134,7 +139,8 @@ class Ingest:
         tallies: list[Tally] = []
         for index, message in enumerate(messages):
             path = f"{prefix}[{index}]" if prefix else ""
-            self._check_event_size(message, path)
+            if check_sizes:
+                self._check_event_size(message, path)
             try:
                 fields = parse_fields(
                     message,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import unquote_plus
 from uuid import uuid4
@@ -91,9 +92,21 @@ def parse_message(
         resolve_ip=resolve_ip,
         path=path,
     )
+    for key in _MONEY:
+        if fields.get(key) is not None:
+            fields[key] = Decimal(fields[key])
     if "items" in fields:
-        fields["items"] = tuple(Item(**line) for line in fields["items"])
+        fields["items"] = tuple(_item(line) for line in fields["items"])
     return Event(**fields)
+
+
+_MONEY: Final = ("value", "tax", "shipping", "discount")
+
+
+def _item(line: dict[str, Any]) -> Item:
+    if "price" in line:
+        line = {**line, "price": Decimal(line["price"])}
+    return Item(**line)
 
 
 def parse_fields(
@@ -109,8 +122,8 @@ def parse_fields(
     """One Segment message as canonical ``Event`` fields; raises ``InvalidEvent`` naming the field.
 
     The ingest path stores these fields as they are (``codec.encode_fields``) and never builds
-    the ``Event`` itself. ``items`` holds ``Item`` keyword dicts, which are their stored form;
-    :func:`parse_message` shows how the ``Event`` is built from the fields.
+    the ``Event`` itself. Money is decimal text and ``items`` holds ``Item`` keyword dicts:
+    both are their stored form; :func:`parse_message` shows how the ``Event`` is built.
 
     ``default_type`` is the endpoint's type (``/v1/track`` → ``"track"``), ``None`` for batch
     items, which must carry their own ``type``. ``path`` prefixes error paths (``"batch[3]"``);
