@@ -85,9 +85,11 @@ def encode(event: Event) -> bytes:
 def encode_fields(fields: dict[str, Any]) -> bytes:
     """The stored form straight from ``Event`` keyword arguments, without building the Event.
 
-    The ingest hot path uses this: ``decode(encode_fields(kw)) == Event(**kw)``.
+    The ingest hot path uses this: ``decode(encode_fields(kw)) == Event(**kw)``. A ``None``
+    is stored as ``null``, which reads back exactly like an absent key for the scalar fields
+    it can occur in (collections are set only when present).
     """
-    return dumps({key: value for key, value in fields.items() if value is not None})
+    return dumps(fields)
 
 
 def _money(value: Any) -> Decimal | None:
