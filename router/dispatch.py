@@ -175,7 +175,9 @@ class LaneDispatcher:
             except MappingError as error:
                 results.append((item, Outcome("rejected", error.reason, detail=str(error))))
             except Exception as error:  # a mapping bug: dead-letter it, never loop on it
-                self._log.error("mapping_crashed", event_id=item.event_id, error=repr(error))
+                self._log.error(
+                    "mapping_crashed", event_id=item.event_id, error=type(error).__name__
+                )
                 reason = f"mapping_crashed: {type(error).__name__}"
                 results.append((item, Outcome("rejected", reason, detail=repr(error))))
         if pairs:
@@ -187,7 +189,7 @@ class LaneDispatcher:
         try:
             outcomes = list(await self.destination.send([payload for _, payload in pairs]))
         except Exception as error:  # an adapter bug: classified errors never raise
-            self._log.error("send_crashed", error=repr(error), events=len(pairs))
+            self._log.error("send_crashed", error=type(error).__name__, events=len(pairs))
             crashed = Outcome(
                 "rejected", f"send_crashed: {type(error).__name__}", detail=repr(error)
             )
