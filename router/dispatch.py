@@ -20,6 +20,8 @@ log = structlog.get_logger("tagless.dispatch")
 #: How long a failing destination first rests (refused credentials, outage), doubling up to
 #: the cap while failures go on.
 REST_INITIAL_SECS: Final = 1.0
+#: Batches failing entirely in a row before an outage is assumed and the destination rests.
+FAILURES_BEFORE_REST: Final = 3
 MAX_PAUSE_SECS: Final = 300.0
 #: The longest an idle dispatcher sleeps before looking at the outbox again.
 IDLE_RECHECK_SECS: Final = 5.0
@@ -61,6 +63,7 @@ class LaneDispatcher:
         self.concurrency = concurrency
         self.paused_until = 0.0
         self._rest_secs = REST_INITIAL_SECS
+        self._failed_batches = 0
         self._wake = outbox.subscribe(store)
         self._stopping = False
         self._slot_freed = asyncio.Event()
@@ -222,18 +225,22 @@ class LaneDispatcher:
         """Rest the whole destination when the platform says so or keeps failing.
 
         ``Retry-After`` (on 429, 503, ...) is the platform's own word and rests it exactly that
-        long. Refused credentials (401/403), a 429 without a wait, or a batch that failed
-        entirely (5xx, timeouts) rest it for a time that doubles while failures go on and
-        resets on the first delivery: new events wait unsent instead of spending their
-        attempts against an outage.
+        long. Refused credentials (401/403) or a 429 without a wait rest it at once; batches
+        that fail entirely (5xx, timeouts) rest it after ``FAILURES_BEFORE_REST`` in a row. The
+        rest doubles while failures go on and resets on the first delivery: during an outage
+        new events wait unsent instead of spending their attempts, while an occasional error
+        among successes costs only its own batch a retry.
         """
         if any(o.kind == "delivered" for o in outcomes):
             self._rest_secs = REST_INITIAL_SECS
+            self._failed_batches = 0
             return
         told = max((o.retry_after for o in outcomes if o.retry_after is not None), default=None)
         cause = next((o for o in outcomes if o.pause or o.retry_after is not None), None)
         if cause is None and outcomes and all(o.kind == "retry" for o in outcomes):
-            cause = outcomes[0]
+            self._failed_batches += 1
+            if self._failed_batches >= FAILURES_BEFORE_REST:
+                cause = outcomes[0]
         if cause is None:
             return
         if told is not None:

@@ -212,19 +212,19 @@ async def test_mapping_error_is_dead_lettered_and_others_go(
 async def test_an_outage_rests_the_destination_instead_of_spending_attempts(
     outbox: SqliteOutbox, http: HttpClient, platform: FakePlatform, clock: FakeClock, lanes: Lanes
 ) -> None:
-    """While every batch fails, the destination rests longer and longer; untried events wait
-    without using attempts, and Retry-After on a 503 rests it exactly that long."""
+    """After three failed batches in a row the destination rests, longer and longer; untried
+    events wait without using attempts, and Retry-After on a 503 rests it exactly that long."""
     platform.default = Answer(503)
-    await append(outbox, [f"e{i}" for i in range(50)])
+    await append(outbox, [f"e{i}" for i in range(200)])
     lanes.start(webhook_lane(outbox, http, platform.url, clock, max_batch_size=10))
-    await run_until(lambda: len(platform.requests) >= 1, clock, step=0.01)
+    await run_until(lambda: len(platform.requests) >= 3, clock, step=0.01)
     for _ in range(400):  # 20 s of fake time in small steps
         await asyncio.sleep(0.001)
         clock.advance(0.05)
-    # rests of 1, 2, 4, 8 s: about five tries in 20 s, not one per batch per backoff
-    assert 3 <= len(platform.requests) <= 7
+    # three failures in a row, then rests of 1, 2, 4, 8 s: about eight tries in 20 s
+    assert 5 <= len(platform.requests) <= 9
     [status] = await outbox.status("shop", ["hook"])
-    assert status.pending >= 30  # never tried: no attempt spent
+    assert status.pending >= 100  # never tried: no attempt spent
     assert status.dead == 0
 
     platform.default = Answer(503, headers={"Retry-After": "60"})
@@ -233,3 +233,15 @@ async def test_an_outage_rests_the_destination_instead_of_spending_attempts(
     told_at = clock.now()
     await run_until(lambda: len(platform.requests) > before + 1, clock, step=0.5)
     assert clock.now() - told_at >= 60.0
+
+
+async def test_an_occasional_failure_does_not_rest_the_destination(
+    outbox: SqliteOutbox, http: HttpClient, platform: FakePlatform, clock: FakeClock, lanes: Lanes
+) -> None:
+    """One failed batch among successes is retried on its own; the destination keeps going."""
+    answers = iter([Answer(503), Answer(200), Answer(503), Answer(200)])
+    platform.responder = lambda _: next(answers, Answer(200))
+    await append(outbox, [f"e{i}" for i in range(40)])
+    lane = lanes.start(webhook_lane(outbox, http, platform.url, clock, max_batch_size=10))
+    await run_until(lambda: len(set(delivered_ids(platform))) == 40, clock, step=0.1)
+    assert lane.paused_until == 0.0

@@ -104,7 +104,7 @@ class Outbox(Protocol):
         """A new event, set whenever events of ``store`` are committed or replayed."""
 
     async def claim(self, store: str, destination: str, limit: int) -> Claim | None:
-        """Claim up to ``limit`` events due for ``destination``: due retries first, then new."""
+        """Claim up to ``limit`` events due for ``destination``: due retries and new events."""
 
     async def settle(
         self, claim: Claim, outcomes: Sequence[tuple[Claimed, Outcome]], policy: RetryPolicy

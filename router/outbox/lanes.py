@@ -29,6 +29,7 @@ class Lane:
     read_pos: int
     lock: asyncio.Lock = attrs.field(factory=asyncio.Lock)
     closed: bool = False
+    last_claim_was_retry: bool = False
     _ranges: deque[_Range] = attrs.field(factory=deque)
 
     def hand_out(self, token: int, hi: int) -> None:

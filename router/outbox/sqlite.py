@@ -125,15 +125,21 @@ class SqliteOutbox:
         return lane
 
     async def claim(self, store: str, destination: str, limit: int) -> Claim | None:
-        """Claim due retries first, else the next routed events after the lane's position."""
+        """Claim due retries or the next routed events after the lane's position, in turn."""
         lane = await self._lane(store, destination)
         async with lane.lock:
             if lane.closed:
                 return None
-            retries = await self._claim_retries(store, destination, limit)
-            if retries is not None:
-                return retries
-            return await self._claim_new(lane, store, destination, limit)
+            # Alternate which comes first, so failing retries never starve new events (during
+            # an outage they would, rest after rest) and a backlog never starves retries.
+            if lane.last_claim_was_retry:
+                claim = await self._claim_new(lane, store, destination, limit)
+                claim = claim or await self._claim_retries(store, destination, limit)
+            else:
+                claim = await self._claim_retries(store, destination, limit)
+                claim = claim or await self._claim_new(lane, store, destination, limit)
+            lane.last_claim_was_retry = claim is not None and claim.is_retry
+            return claim
 
     async def _claim_retries(self, store: str, destination: str, limit: int) -> Claim | None:
         now = self.clock.now()

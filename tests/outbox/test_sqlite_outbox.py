@@ -201,3 +201,22 @@ async def test_purge_removes_only_settled_events_past_retention(
     with sqlite3.connect(tmp_path / "outbox.db") as db:
         left = [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY seq")]
     assert left == ["dead", "unsent", "recent"]
+
+
+async def test_claims_alternate_so_retries_never_starve_new_events(
+    outbox: SqliteOutbox, clock: FakeClock
+) -> None:
+    """With retries always due, every other claim still takes new events, and vice versa."""
+    await outbox.append([new("old-1"), new("old-2")])
+    first = await outbox.claim("shop", "hook", 2)
+    assert first is not None
+    failed = Outcome("retry", "http_503", 503)
+    await outbox.settle(first, [(i, failed) for i in first.items], NO_JITTER)
+    await outbox.append([new("fresh-1"), new("fresh-2")])
+    clock.advance(10)
+    kinds = []
+    for _ in range(2):
+        claim = await outbox.claim("shop", "hook", 1)
+        assert claim is not None
+        kinds.append((claim.is_retry, claim.items[0].event_id))
+    assert kinds == [(True, "old-1"), (False, "fresh-1")]
