@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= config
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck check bench golden clean
+.PHONY: help run status test lint typecheck check bench golden clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP) ## set up .venv and serve the example config (embedded SQLite outbox)
 	@mkdir -p var
 	TAGLESS_ADMIN_TOKEN=$${TAGLESS_ADMIN_TOKEN:-change-me-admin-token} $(BIN)/tagless serve --config $(CONFIG)
+
+status: $(STAMP) ## pending / retrying / dead counts per destination of the example config
+	TAGLESS_ADMIN_TOKEN=$${TAGLESS_ADMIN_TOKEN:-change-me-admin-token} $(BIN)/tagless status --config $(CONFIG)
 
 test: $(STAMP) ## set up .venv and run the whole test suite
 	$(BIN)/pytest -q

@@ -137,35 +137,39 @@ class Ingest:
         resolve_ip = _ip_resolver(store, request)
         events: list[NewEvent] = []
         tallies: list[Tally] = []
+        name, max_bytes = store.name, self.limits.max_event_bytes
         for index, message in enumerate(messages):
-            path = f"{prefix}[{index}]" if prefix else ""
-            if check_sizes:
-                self._check_event_size(message, path)
+            if check_sizes and len(orjson.dumps(message)) > max_bytes:
+                path = f"{prefix}[{index}]" if prefix else None
+                error = too_large(f"event {path or 'body'}", max_bytes)
+                error.path = path
+                raise error
             try:
                 fields = parse_fields(
                     message,
-                    store=store.name,
+                    store=name,
                     received_at=received_at,
                     default_type=kind,
                     names=store.names,
                     resolve_ip=resolve_ip,
-                    path=path,
                 )
-            except InvalidEvent as error:
+            except InvalidEvent as error:  # the path is built only now, on the error path
+                if prefix:
+                    error = error.under(f"{prefix}[{index}]")
                 raise IngestError(400, "invalid_event", str(error), path=error.path) from error
             routes = store.route(fields["name"])
-            body = codec.encode_fields(fields)
-            events.append(NewEvent(store.name, fields["event_id"], received, routes, body))
-            ip = (fields["client_ip_class"], fields["client_ip_origin"])
-            tallies.append((fields["name"], *ip, bool(routes)))
+            events.append(
+                NewEvent(name, fields["event_id"], received, routes, codec.encode_fields(fields))
+            )
+            tallies.append(
+                (
+                    fields["name"],
+                    fields["client_ip_class"],
+                    fields["client_ip_origin"],
+                    bool(routes),
+                )
+            )
         return events, tallies
-
-    def _check_event_size(self, message: Any, path: str) -> None:
-        limit = self.limits.max_event_bytes
-        if len(orjson.dumps(message)) > limit:
-            error = too_large(f"event {path or 'body'}", limit)
-            error.path = path or None
-            raise error
 
     # -- CORS --------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import attrs
 
@@ -26,9 +26,9 @@ class OutboxUnavailable(OutboxError):
     """The database refused the write (disk full, I/O error, closed)."""
 
 
-@attrs.frozen(slots=True)
-class NewEvent:
-    """An event ready to be stored, with the destinations it is routed to."""
+class NewEvent(NamedTuple):
+    """An event ready to be stored, with the destinations it is routed to (a tuple: ingest
+    makes one per event, and a NamedTuple is three times cheaper to build than attrs)."""
 
     store: str
     event_id: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -41,7 +42,8 @@ class _Job:
     write: Write | None = None
 
 
-def routes_text(routes: Sequence[str]) -> str:
+@functools.lru_cache(maxsize=1024)
+def routes_text(routes: tuple[str, ...]) -> str:
     """The stored form of a route list: space-separated and space-padded for a cheap test."""
     return f" {' '.join(routes)} "
 
