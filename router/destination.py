@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Final, Generic, Literal, TypeVar
 
 import attrs
@@ -47,6 +48,16 @@ class MappingError(ValueError):
 
 
 @attrs.frozen
+class TestAnswer:
+    """What a destination's test mode said: the platform's verdict and its answer, verbatim."""
+
+    ok: bool
+    status: int | None
+    answer: str
+    messages: tuple[str, ...] = ()
+
+
+@attrs.frozen
 class Health:
     """A destination's answer to a health check, which never sends event data."""
 
@@ -73,6 +84,9 @@ class Destination(abc.ABC, Generic[C]):
     def __init__(self, config: C, http: HttpClient) -> None:
         self.config = config
         self.http = http
+        #: Unix seconds now; platforms with age limits check events against it in ``send``
+        #: (``map`` stays pure). Tests replace it.
+        self.now: Callable[[], float] = time.time
 
     @property
     def max_batch_size(self) -> int:
@@ -99,6 +113,12 @@ class Destination(abc.ABC, Generic[C]):
     async def health(self) -> Health:
         """Check reachability and credentials without sending event data."""
         return Health(ok=True, detail="no health check")
+
+    async def send_test(self, batch: Sequence[Any]) -> TestAnswer:
+        """Send through the platform's test mode (Meta ``test_event_code``, GA4 validation
+        server) and report its verdict; ``tagless send-test`` calls this. Without a test mode,
+        this says so and sends nothing."""
+        return TestAnswer(ok=False, status=None, answer=f"{self.name} has no test mode")
 
 
 class CanonicalJson:

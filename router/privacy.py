@@ -1,0 +1,186 @@
+"""Identity normalisation and SHA-256 per platform family (Meta, Google, Spotify).
+
+Each platform matches on SHA-256 hex of a *normalised* value, and the normalisations differ
+(``shared/reference/destinations.md`` §0.4, §1d, §2d, §3e): a hash of the wrong form is
+accepted and never matches, silently. So each ``hash_*`` function takes the profile of the
+platform family it is for. A value that already is 64 hex characters was hashed by the sender
+and passes through (lowercased), never hashed twice. Nothing here logs or raises on content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable
+from typing import Final, Literal
+
+Profile = Literal["meta", "google", "spotify"]
+
+_HEX64: Final = re.compile(r"[0-9a-fA-F]{64}")
+_PHONE_PUNCTUATION: Final = re.compile(r"[\s\-().]")
+_NOT_DIGIT: Final = re.compile(r"\D")
+_GMAIL: Final = ("gmail.com", "googlemail.com")
+
+
+def is_hashed(value: str) -> bool:
+    """Whether ``value`` is already a SHA-256 hex digest (64 hex characters)."""
+    return _HEX64.fullmatch(value) is not None
+
+
+def sha256_hex(text: str) -> str:
+    """SHA-256 of the UTF-8 text, lowercase hex."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# -- normalisation, one function per field ------------------------------------------------------
+
+
+def normalize_email(value: str, profile: Profile) -> str | None:
+    """Trim and lowercase; Google also drops dots before ``@`` at gmail.com / googlemail.com."""
+    email = value.strip().lower()
+    local, at, domain = email.partition("@")
+    if not at or not local or "." not in domain:
+        return None
+    if profile == "google" and domain in _GMAIL:
+        local = local.replace(".", "")
+    return f"{local}@{domain}"
+
+
+def normalize_phone(value: str, profile: Profile) -> str | None:
+    """Meta: digits only with the country code, no ``+`` or ``00``. Google: E.164 with ``+``.
+
+    Spotify documents only "trim, lowercase"; integrators strip spaces, dashes and brackets,
+    which is what the ``spotify`` profile does (the reference marks this uncertain).
+    """
+    text = value.strip().lower()
+    if profile == "spotify":
+        stripped = _PHONE_PUNCTUATION.sub("", text)
+        return stripped or None
+    digits = _NOT_DIGIT.sub("", text)
+    if digits.startswith("00"):  # the 00 international prefix is the + of E.164
+        digits = digits[2:]
+    if not digits:
+        return None
+    return f"+{digits}" if profile == "google" else digits
+
+
+def normalize_name(value: str, profile: Profile) -> str | None:
+    """Lowercase and trim; Google (and Meta's guidance) also drop digits and punctuation."""
+    text = unicodedata.normalize("NFC", value).strip().lower()
+    if profile in ("google", "meta"):
+        text = "".join(ch for ch in text if ch.isalpha() or ch == " ")
+        text = " ".join(text.split())
+    return text or None
+
+
+def normalize_city(value: str, profile: Profile) -> str | None:
+    """Meta: lowercase letters only (``Menlo Park`` → ``menlopark``); others: trim, lowercase."""
+    text = unicodedata.normalize("NFC", value).strip().lower()
+    if profile == "meta":
+        text = "".join(ch for ch in text if ch.isalpha())
+    return text or None
+
+
+def normalize_region(value: str, profile: Profile) -> str | None:
+    """Lowercase letters only: a two-letter code such as ``ca`` for the US."""
+    text = "".join(ch for ch in value.strip().lower() if ch.isalpha())
+    return text or None
+
+
+def normalize_postal_code(value: str, profile: Profile) -> str | None:
+    """Lowercase without spaces; a US ZIP+4 keeps its five digits (``94025-1234`` → ``94025``)."""
+    text = value.strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d{5}-\d{4}", text):
+        text = text[:5]
+    return text or None
+
+
+def normalize_country(value: str, profile: Profile) -> str | None:
+    """ISO 3166-1 alpha-2, lowercase letters only."""
+    text = "".join(ch for ch in value.strip().lower() if ch.isalpha())
+    return text if len(text) == 2 else None
+
+
+def normalize_gender(value: str, profile: Profile) -> str | None:
+    """``f`` or ``m`` from female/male/f/m (any case); anything else is not sent."""
+    text = value.strip().lower()
+    return {"f": "f", "female": "f", "m": "m", "male": "m"}.get(text)
+
+
+def normalize_date_of_birth(value: str, profile: Profile) -> str | None:
+    """``YYYYMMDD`` from an ISO date (``1990-04-30``)."""
+    digits = _NOT_DIGIT.sub("", value.strip())
+    return digits if len(digits) == 8 else None
+
+
+def normalize_external_id(value: str, profile: Profile) -> str | None:
+    """Trimmed, case kept: the same form the Pixel hashes."""
+    return value.strip() or None
+
+
+# -- hashing ------------------------------------------------------------------------------------
+
+Normaliser = Callable[[str, Profile], "str | None"]
+
+
+def hash_with(normalise: Normaliser, value: str | None, profile: Profile) -> str | None:
+    """Normalise then SHA-256; a value already hashed passes through lowercased."""
+    if value is None:
+        return None
+    if is_hashed(value.strip()):
+        return value.strip().lower()
+    normal = normalise(value, profile)
+    return None if normal is None else sha256_hex(normal)
+
+
+def hash_email(value: str | None, profile: Profile) -> str | None:
+    return hash_with(normalize_email, value, profile)
+
+
+def hash_phone(value: str | None, profile: Profile) -> str | None:
+    return hash_with(normalize_phone, value, profile)
+
+
+def hash_name(value: str | None, profile: Profile) -> str | None:
+    return hash_with(normalize_name, value, profile)
+
+
+def hash_city(value: str | None, profile: Profile) -> str | None:
+    return hash_with(normalize_city, value, profile)
+
+
+def hash_region(value: str | None, profile: Profile) -> str | None:
+    return hash_with(normalize_region, value, profile)
+
+
+def hash_postal_code(value: str | None, profile: Profile) -> str | None:
+    return hash_with(normalize_postal_code, value, profile)
+
+
+def hash_country(value: str | None, profile: Profile) -> str | None:
+    return hash_with(normalize_country, value, profile)
+
+
+def hash_gender(value: str | None, profile: Profile) -> str | None:
+    return hash_with(normalize_gender, value, profile)
+
+
+def hash_date_of_birth(value: str | None, profile: Profile) -> str | None:
+    return hash_with(normalize_date_of_birth, value, profile)
+
+
+def hash_external_id(value: str | None, profile: Profile) -> str | None:
+    return hash_with(normalize_external_id, value, profile)
+
+
+def hash_all(
+    values: tuple[str, ...], hasher: Callable[[str | None, Profile], str | None], profile: Profile
+) -> list[str]:
+    """Hash each value, dropping the ones that normalise to nothing, keeping order, no repeats."""
+    out: dict[str, None] = {}
+    for value in values:
+        hashed = hasher(value, profile)
+        if hashed is not None:
+            out[hashed] = None
+    return list(out)
