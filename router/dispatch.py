@@ -9,6 +9,7 @@ from typing import Any, Final
 
 import structlog
 
+from router import codec, privacy
 from router.clock import Clock
 from router.destination import Destination, MappingError, Outcome
 from router.metrics import Metrics
@@ -174,7 +175,11 @@ class LaneDispatcher:
         pairs: list[Pair] = []
         for item in items:
             try:
-                pairs.append((item, self.destination.map_stored(item.body)))
+                if item.without_user_data:
+                    event = privacy.without_user_data(codec.decode(item.body))
+                    pairs.append((item, self.destination.map(event)))
+                else:
+                    pairs.append((item, self.destination.map_stored(item.body)))
             except MappingError as error:
                 results.append((item, Outcome("rejected", error.reason, detail=str(error))))
             except Exception as error:  # a mapping bug: dead-letter it, never loop on it

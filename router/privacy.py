@@ -13,7 +13,11 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Callable
-from typing import Final, Literal
+from typing import Any, Final, Literal
+
+import attrs
+
+from router.event import Event
 
 Profile = Literal["meta", "google", "spotify"]
 
@@ -184,3 +188,43 @@ def hash_all(
         if hashed is not None:
             out[hashed] = None
     return list(out)
+
+
+#: Fields that identify a person or a device: dropped when consent says "without user data".
+USER_DATA_FIELDS: Final = (
+    "client_ip",
+    "user_agent",
+    "user_id",
+    "anonymous_id",
+    "emails",
+    "phones",
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "gender",
+    "street",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "fbc",
+    "fbp",
+    "gclid",
+    "gbraid",
+    "wbraid",
+    "ga_client_id",
+    "ga_session_id",
+    "spotify_device_id",
+    "other_ids",
+)
+
+
+def without_user_data(event: Event) -> Event:
+    """The event with every identifying field emptied; the conversion itself stays."""
+    empty: dict[str, Any] = {name: _empty_value(name) for name in USER_DATA_FIELDS}
+    return attrs.evolve(event, client_ip_origin="missing", client_ip_class="missing", **empty)
+
+
+def _empty_value(name: str) -> Any:
+    default: Any = attrs.fields_dict(Event)[name].default
+    return default.factory() if isinstance(default, attrs.Factory) else default  # type: ignore[arg-type]  # attrs.Factory is a class at run time

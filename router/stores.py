@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 import attrs
 
-from router.config import StoreConfig
+from router.config import ConsentPolicy, StoreConfig
 from router.destination import Destination
+from router.event import UNKNOWN_CONSENT, Consent
 from router.ingest.client_ip import ClientIpPolicy
 from router.ingest.names import NameMap
+
+#: Marks a route whose events go out without user data (consent policy).
+WITHOUT_USER_DATA: Final = "!"
 
 
 @attrs.frozen
@@ -20,6 +25,7 @@ class Route:
     allow: frozenset[str] | None
     deny: frozenset[str]
     supported: frozenset[str] | None
+    consent: ConsentPolicy = attrs.Factory(ConsentPolicy)
 
     def admits(self, name: str) -> bool:
         """Whether an event of canonical ``name`` goes to this destination."""
@@ -28,6 +34,15 @@ class Route:
             and name not in self.deny
             and (self.supported is None or name in self.supported)
         )
+
+    def token(self, name: str, consent: Consent) -> str | None:
+        """This destination's route entry for the event, or None when it gets nothing."""
+        if not self.admits(name):
+            return None
+        action = self.consent.action(getattr(consent, self.consent.signal))
+        if action == "skip":
+            return None
+        return self.id + WITHOUT_USER_DATA if action == "without_user_data" else self.id
 
 
 @attrs.frozen
@@ -40,13 +55,18 @@ class StoreRuntime:
     routes: tuple[Route, ...]
     allowed_origins: frozenset[str]
 
-    _by_name: dict[str, tuple[str, ...]] = attrs.field(factory=dict, init=False, eq=False)
+    _by_name: dict[tuple[str, ...], tuple[str, ...]] = attrs.field(
+        factory=dict, init=False, eq=False
+    )
 
-    def route(self, name: str) -> tuple[str, ...]:
-        """The destinations an event of canonical ``name`` goes to, decided at append time."""
-        found = self._by_name.get(name)
+    def route(self, name: str, consent: Consent = UNKNOWN_CONSENT) -> tuple[str, ...]:
+        """Where an event goes, decided once at append time: destination ids, each marked
+        ``!`` when its consent policy says to send the event without user data."""
+        key = (name, consent.ad_user_data, consent.ad_personalization, consent.analytics)
+        found = self._by_name.get(key)
         if found is None:
-            found = self._by_name[name] = tuple(r.id for r in self.routes if r.admits(name))
+            tokens = (r.token(name, consent) for r in self.routes)
+            found = self._by_name[key] = tuple(t for t in tokens if t is not None)
         return found
 
 
@@ -65,6 +85,7 @@ def build_store(
                 allow=frozenset(dest.events.allow) or None,
                 deny=frozenset(dest.events.deny),
                 supported=supported,
+                consent=dest.consent,
             )
         )
     ip = config.client_ip

@@ -24,6 +24,7 @@ from router.config.model import (
     Config,
     ConfigError,
     ConfigIssue,
+    ConsentPolicy,
     DestinationConfig,
     EventFilter,
     LoggingConfig,
@@ -41,6 +42,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigIssue",
+    "ConsentPolicy",
     "DestinationConfig",
     "EventFilter",
     "LoggingConfig",
@@ -52,7 +54,15 @@ __all__ = [
 ]
 
 #: Keys of a destination entry that Tagless reads; every other key belongs to the plugin.
-GENERIC_DESTINATION_KEYS = ("id", "type", "enabled", "events", "retry", "concurrency")
+GENERIC_DESTINATION_KEYS = (
+    "id",
+    "type",
+    "enabled",
+    "events",
+    "consent",
+    "retry",
+    "concurrency",
+)
 _HEAD_KEYS = frozenset(GENERIC_DESTINATION_KEYS) - {"retry"}
 
 
@@ -83,6 +93,7 @@ class _DestinationHead:
     type: str
     enabled: bool = True
     events: EventFilter = attrs.Factory(EventFilter)
+    consent: ConsentPolicy = attrs.Factory(ConsentPolicy)
     concurrency: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(positive)
     )
@@ -203,6 +214,7 @@ class _Loader:
             type=head.type,
             enabled=head.enabled,
             events=head.events,
+            consent=head.consent,
             retry=retry
             if head.concurrency is None
             else attrs.evolve(retry, concurrency=head.concurrency),

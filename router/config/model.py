@@ -176,6 +176,30 @@ class EventFilter:
         return (not self.allow or name in self.allow) and name not in self.deny
 
 
+ConsentAction = Literal["send", "without_user_data", "skip"]
+
+
+@attrs.frozen(kw_only=True)
+class ConsentPolicy:
+    """What a destination gets when the customer's consent (``signal``) is denied or unknown.
+
+    ``send``: the whole event; ``without_user_data``: the event without identity (contact
+    data, names, address, ids, IP, user agent, click ids); ``skip``: nothing. The default
+    keeps the conversion but drops identity on a denial, and sends when consent is unknown;
+    a store serving the EEA sets ``unknown: without_user_data`` (or ``skip``).
+    """
+
+    signal: Literal["ad_user_data", "ad_personalization", "analytics"] = "ad_user_data"
+    denied: ConsentAction = "without_user_data"
+    unknown: ConsentAction = "send"
+
+    def action(self, state: str) -> ConsentAction:
+        """The action for a consent state (granted, denied or unknown)."""
+        if state == "denied":
+            return self.denied
+        return "send" if state == "granted" else self.unknown
+
+
 @attrs.frozen(kw_only=True)
 class DestinationConfig:
     """One destination of a store: the generic keys, and the plugin's own config in ``settings``."""
@@ -184,6 +208,7 @@ class DestinationConfig:
     type: str
     enabled: bool = True
     events: EventFilter = attrs.Factory(EventFilter)
+    consent: ConsentPolicy = attrs.Factory(ConsentPolicy)
     #: Already merged with the ``delivery`` defaults of tagless.yaml.
     retry: RetryConfig = attrs.Factory(RetryConfig)
     #: An instance of the plugin's attrs config class (typed per plugin, hence ``Any``).

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from router import codec
 from router.config import ServerConfig
+from router.event import UNKNOWN_CONSENT
 from router.ingest.auth import KeyRing, basic_username
 from router.ingest.body import parse_json, read_body, too_large
 from router.ingest.client_ip import ResolvedIp
@@ -157,7 +158,7 @@ class Ingest:
                 if prefix:
                     error = error.under(f"{prefix}[{index}]")
                 raise IngestError(400, "invalid_event", str(error), path=error.path) from error
-            routes = store.route(fields["name"])
+            routes = store.route(fields["name"], fields.get("consent") or UNKNOWN_CONSENT)
             events.append(
                 NewEvent(name, fields["event_id"], received, routes, codec.encode_fields(fields))
             )

@@ -47,6 +47,8 @@ class Claimed:
     body: bytes
     attempts: int = 0
     first_attempt_at: float | None = None
+    #: The consent policy said: send this event to this destination without user data.
+    without_user_data: bool = False
 
 
 @attrs.frozen(slots=True)

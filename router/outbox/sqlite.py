@@ -167,20 +167,21 @@ class SqliteOutbox:
         meta = {seq: (attempts, first) for seq, attempts, first in claimed}
         marks = ",".join("?" * len(meta))
         rows = await self._read(
-            f"SELECT seq, event_id, received_at, body FROM events WHERE seq IN ({marks})"  # noqa: S608 - placeholders only
+            f"SELECT seq, event_id, received_at, body, routes FROM events WHERE seq IN ({marks})"  # noqa: S608 - placeholders only
             " ORDER BY seq",
             list(meta),
         )
+        marked = f" {destination}! "
         items = tuple(
-            Claimed(seq, event_id, received_at, body, *meta[seq])
-            for seq, event_id, received_at, body in rows
+            Claimed(seq, event_id, received_at, body, *meta[seq], marked in routes)
+            for seq, event_id, received_at, body, routes in rows
         )
         return Claim(store, destination, items, next(self._tokens), is_retry=True)
 
     async def _claim_new(
         self, lane: Lane, store: str, destination: str, limit: int
     ) -> Claim | None:
-        needle = f" {destination} "
+        plain, marked = f" {destination} ", f" {destination}! "
         items: list[Claimed] = []
         hi = lane.read_pos
         while len(items) < limit:
@@ -193,10 +194,14 @@ class SqliteOutbox:
                 break
             for seq, event_id, received_at, routes, body in rows:
                 hi = seq
-                if needle in routes:
+                if plain in routes:
                     items.append(Claimed(seq, event_id, received_at, body))
-                    if len(items) == limit:
-                        break
+                elif marked in routes:
+                    items.append(Claimed(seq, event_id, received_at, body, without_user_data=True))
+                else:
+                    continue
+                if len(items) == limit:
+                    break
         if hi == lane.read_pos:
             return None
         token = next(self._tokens)
@@ -369,8 +374,9 @@ class SqliteOutbox:
         for destination in destinations:
             lane = await self._lane(store, destination)
             pending = await self._read(
-                "SELECT count(*) FROM events WHERE store = ? AND seq > ? AND instr(routes, ?) > 0",
-                (store, lane.cursor, f" {destination} "),
+                "SELECT count(*) FROM events WHERE store = ? AND seq > ?"
+                " AND (instr(routes, ?) > 0 OR instr(routes, ?) > 0)",
+                (store, lane.cursor, f" {destination} ", f" {destination}! "),
             )
             counts = dict(
                 await self._read(

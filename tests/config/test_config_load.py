@@ -147,7 +147,7 @@ def test_all_errors_of_all_files_are_reported_at_once(config_dir: Path) -> None:
         "config/stores/shop.yaml:1: store: must be 1 to 64 characters of a-z, 0-9, '_' or '-',"
         " got 'Shop!'",
         "config/stores/shop.yaml:7: destinations[0].urll: unknown key 'urll'; valid keys: url,"
-        " secret, max_batch_size, id, type, enabled, events, retry, concurrency",
+        " secret, max_batch_size, id, type, enabled, events, consent, retry, concurrency",
         "config/stores/shop.yaml:7: destinations[0]: missing required key 'url'",
         "config/stores/z.yaml:2: write_keys: must list at least one write key",
         "config/stores/z.yaml:3: extra: unknown key 'extra'; valid keys: store, write_keys,"
