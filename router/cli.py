@@ -61,6 +61,36 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_send_test(args: argparse.Namespace) -> int:
+    """Send one realistic test event through a destination's test mode; print what happened."""
+    from router import sendtest
+
+    config, plugins = _load(args.config)
+    store = next((s for s in config.stores if s.store == args.store), None)
+    if store is None:
+        raise SystemExit(f"no store {args.store!r}; stores: {[s.store for s in config.stores]}")
+    dest = next((d for d in store.destinations if d.id == args.destination), None)
+    if dest is None:
+        ids = [d.id for d in store.destinations]
+        raise SystemExit(f"store {args.store!r} has no destination {args.destination!r}: {ids}")
+
+    async def go() -> Any:
+        http = HttpClient.create()
+        try:
+            return await sendtest.run(plugins[dest.type](dest.settings, http), store.store)
+        finally:
+            await http.close()
+
+    payload, answer = _run(go())
+    print("payload sent (identity redacted):")
+    print(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
+    print(f"platform answer ({answer.status}): {answer.answer}")
+    for message in answer.messages:
+        print(f"  - {message}")
+    print("ok" if answer.ok else "NOT OK")
+    return 0 if answer.ok else 1
+
+
 def _outbox(config: Config) -> Any:
     from router.outbox.sqlite import SqliteOutbox
 
@@ -154,6 +184,9 @@ def _parser() -> argparse.ArgumentParser:
     command("serve", cmd_serve)
     command("check", cmd_check)
     command("status", cmd_status)
+    test = command("send-test", cmd_send_test)
+    test.add_argument("--store", required=True)
+    test.add_argument("--destination", required=True)
     dead = command("dead-letters", cmd_dead_letters)
     dead.add_argument("--store", required=True)
     dead.add_argument("--destination")

@@ -10,11 +10,12 @@ from typing import Any, ClassVar
 
 from destinations.webhook.config import WebhookConfig
 from router import codec
-from router.destination import CanonicalJson, Destination, Health, Outcome
-from router.http import TransportError, classify, transport_outcome
+from router.destination import CanonicalJson, Destination, Health, Outcome, TestAnswer
+from router.http import Response, TransportError, classify, transport_outcome
 from router.secret import Secret
 
 SIGNATURE_HEADER = "X-Tagless-Signature"
+TEST_HEADER = "X-Tagless-Test"
 
 
 def sign(secret: Secret, body: bytes, timestamp: int) -> str:
@@ -34,14 +35,8 @@ class WebhookDestination(CanonicalJson, Destination[WebhookConfig]):
         return self.config.max_batch_size
 
     async def send(self, batch: Sequence[Any]) -> Sequence[Outcome]:
-        body = codec.dumps({"events": list(batch)})
-        headers = {"Content-Type": "application/json", **self.config.headers}
-        if self.config.secret is not None:
-            headers[SIGNATURE_HEADER] = sign(self.config.secret, body, int(time.time()))
         try:
-            response = await self.http.post(
-                self.config.url, body, headers, timeout_secs=self.config.timeout_secs
-            )
+            response = await self._post(batch, {})
         except TransportError as error:
             return [transport_outcome(error)] * len(batch)
         outcome = classify(response)
@@ -50,6 +45,24 @@ class WebhookDestination(CanonicalJson, Destination[WebhookConfig]):
                 "rejected", outcome.reason, outcome.status, None, outcome.detail, whole_batch=True
             )
         return [outcome] * len(batch)
+
+    async def _post(self, batch: Sequence[Any], extra: dict[str, str]) -> Response:
+        body = codec.dumps({"events": list(batch)})
+        headers = {"Content-Type": "application/json", **self.config.headers, **extra}
+        if self.config.secret is not None:
+            headers[SIGNATURE_HEADER] = sign(self.config.secret, body, int(time.time()))
+        return await self.http.post(
+            self.config.url, body, headers, timeout_secs=self.config.timeout_secs
+        )
+
+    async def send_test(self, batch: Sequence[Any]) -> TestAnswer:
+        """POSTs the batch with ``X-Tagless-Test: 1`` so the receiver can tell a test apart."""
+        try:
+            response = await self._post(batch, {TEST_HEADER: "1"})
+        except TransportError as error:
+            return TestAnswer(ok=False, status=None, answer=f"{error.reason}: {error}")
+        ok = 200 <= response.status < 300
+        return TestAnswer(ok=ok, status=response.status, answer=response.excerpt)
 
     async def health(self) -> Health:
         """An empty batch: proves the receiver answers, sends no event data."""
