@@ -12,12 +12,12 @@ from aiohttp import web
 
 from router import codec
 from router.config import ServerConfig
-from router.event import UNKNOWN_CONSENT
+from router.event import UNKNOWN_CONSENT, IpOrigin
 from router.ingest.auth import KeyRing, basic_username
 from router.ingest.body import parse_json, read_body, too_large
 from router.ingest.client_ip import ResolvedIp
 from router.ingest.errors import UNAUTHORIZED, IngestError
-from router.ingest.segment import InvalidEvent, parse_fields
+from router.ingest.segment import InvalidEvent, IpResolver, parse_fields
 from router.metrics import Metrics, Tally
 from router.outbox.base import NewEvent, Outbox, OutboxError
 from router.stores import StoreRuntime
@@ -208,13 +208,14 @@ def _batch_messages(document: Any, max_events: int) -> tuple[list[Any], str]:
     return messages, "batch"
 
 
-def _ip_resolver(store: StoreRuntime, request: web.Request) -> Any:
+def _ip_resolver(store: StoreRuntime, request: web.Request) -> IpResolver:
+    """Client-IP resolution for one request: the header walk runs at most once per request."""
     peer = request.remote
     headers = request.headers
     policy = store.ip_policy
     connection: list[ResolvedIp] = []
 
-    def resolve(payload_ip: str | None) -> tuple[str | None, str, str]:
+    def resolve(payload_ip: str | None) -> tuple[str | None, IpOrigin, str]:
         if payload_ip is not None:
             found = policy.resolve(peer, headers, payload_ip)
         else:
