@@ -76,10 +76,28 @@ class HttpClient:
         self, url: str, body: bytes, headers: Mapping[str, str], *, timeout_secs: float
     ) -> Response:
         """POST and read the answer; transport failures raise :class:`TransportError`."""
+        return await self.request("POST", url, body, headers, timeout_secs=timeout_secs)
+
+    async def get(
+        self, url: str, headers: Mapping[str, str] | None = None, *, timeout_secs: float
+    ) -> Response:
+        """GET (health checks) with the same guarantees as :meth:`post`."""
+        return await self.request("GET", url, None, headers or {}, timeout_secs=timeout_secs)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        *,
+        timeout_secs: float,
+    ) -> Response:
+        """One request: no redirects, the answer read up to a cap, failures classified once."""
         timeout = aiohttp.ClientTimeout(total=timeout_secs)
         try:
-            async with self.session.post(
-                url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+            async with self.session.request(
+                method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
             ) as answer:
                 data = await answer.content.read(MAX_READ_BODY)
                 retry_after = parse_retry_after(answer.headers.get("Retry-After"))
