@@ -129,6 +129,7 @@ class Tagless:
                 metrics=self.metrics,
             )
             self.dispatchers.append(lane)
+            self.metrics.destinations[(store, dest_id)] = destination
             self._tasks.append(asyncio.create_task(lane.run(), name=f"dispatch:{store}:{dest_id}"))
 
     async def _maintain(self) -> None:

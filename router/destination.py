@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Final, Generic, Literal, TypeVar
 
 import attrs
@@ -113,6 +113,10 @@ class Destination(abc.ABC, Generic[C]):
     async def health(self) -> Health:
         """Check reachability and credentials without sending event data."""
         return Health(ok=True, detail="no health check")
+
+    def counters(self) -> Mapping[str, int]:
+        """Destination-specific tallies for /metrics (e.g. events sent without an IP)."""
+        return {}
 
     async def send_test(self, batch: Sequence[Any]) -> TestAnswer:
         """Send through the platform's test mode (Meta ``test_event_code``, GA4 validation

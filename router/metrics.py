@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+
+class HasCounters(Protocol):
+    def counters(self) -> Mapping[str, int]: ...
+
 
 #: What one ingested event contributes: (canonical name, ip class, ip origin, routed).
 Tally = tuple[str, str, str, bool]
@@ -24,6 +30,8 @@ class Metrics(Collector):
         self.rejected: Counter[str] = Counter()
         self.deliveries: Counter[tuple[str, ...]] = Counter()
         self.paused: dict[tuple[str, str], bool] = {}
+        #: Running destinations by (store, destination), for their own counters.
+        self.destinations: dict[tuple[str, str], HasCounters] = {}
         self.registry = CollectorRegistry()
         self.registry.register(self)
 
@@ -74,6 +82,15 @@ class Metrics(Collector):
         for (store, destination), value in sorted(self.paused.items()):
             paused.add_metric([store, destination], float(value))
         yield paused
+        own = CounterMetricFamily(
+            "tagless_destination_events",
+            "Destination-specific tallies, e.g. events sent without a usable customer IP.",
+            labels=["store", "destination", "counter"],
+        )
+        for (store, destination), instance in sorted(self.destinations.items(), key=_key):
+            for counter, count in sorted(instance.counters().items()):
+                own.add_metric([store, destination, counter], count)
+        yield own
 
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""
@@ -87,3 +104,7 @@ def _counter(
     for key, value in sorted(values.items()):
         family.add_metric(list(key), value)
     return family
+
+
+def _key(item: tuple[tuple[str, str], object]) -> tuple[str, str]:
+    return item[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final
 
@@ -53,6 +53,11 @@ class SpotifyCapiDestination(Destination[SpotifyCapiConfig]):
         if "ip_address" not in payload["user_data"]:
             self.ip_withheld[event.client_ip_class if event.client_ip else "missing"] += 1
         return payload
+
+    def counters(self) -> Mapping[str, int]:
+        """Events sent without ``ip_address``, by the class of the IP withheld; times clamped."""
+        tallies = {f"ip_withheld_{ip_class}": n for ip_class, n in self.ip_withheld.items()}
+        return {**tallies, "time_clamped": self.time_clamped}
 
     async def send(self, batch: Sequence[Any]) -> Sequence[Outcome]:
         events = self._not_in_future(batch)

@@ -95,3 +95,8 @@ async def test_batch_reaches_spotify_mapped(running: RunningTagless, spotify: Fa
     assert all(len(seen.json()["conversion_events"]["events"]) <= 2 for seen in spotify.requests)
     [lane] = running.app.dispatchers
     assert lane.destination.ip_withheld == {"private": 1}  # type: ignore[attr-defined]
+    exposed = running.app.metrics.exposition().decode()
+    assert (
+        'tagless_destination_events_total{counter="ip_withheld_private",'
+        'destination="spotify",store="shop"} 1.0'
+    ) in exposed
