@@ -39,11 +39,11 @@ def test_example_store_file_loads(tmp_path: Path) -> None:
 
 
 def test_wrong_custom_slot_and_connection_id_name_their_keys(tmp_path: Path) -> None:
-    """An invalid slot and a non-UUID connection id are reported at their key paths."""
-    store = EXAMPLE.read_text().replace('"3f2b8c1e-0a4d-4e6f-9b7a-1c2d3e4f5a6b"', "my-connection")
+    """An invalid slot and a connection id with spaces are reported at their key paths."""
+    store = EXAMPLE.read_text().replace('"3f2b8c1e-0a4d-4e6f-9b7a-1c2d3e4f5a6b"', '"my connection"')
     store = store.replace(": CUSTOM_EVENT_1", ": CUSTOM_EVENT_6")
     with pytest.raises(ConfigError) as caught:
         load_config(config_dir(tmp_path, store), TYPES, env={"SPOTIFY_CAPI_TOKEN": "tok-1"})
     text = str(caught.value)
     assert "custom_events" in text and "CUSTOM_EVENT_6" in text
-    assert "connection_id" in text and "UUID" in text
+    assert "connection_id" in text and "without spaces" in text
