@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,21 @@ from router.config import load_config
 from router.plugins import config_classes, discover
 
 
+def write_config_dir(root: Path, *stores: str) -> Path:
+    """A config dir for tests: ephemeral ports, an outbox inside ``root``, quick retries, and
+    one ``stores/store<n>.yaml`` per store YAML text given. Returns ``root``."""
+    (root / "stores").mkdir(parents=True, exist_ok=True)
+    (root / "tagless.yaml").write_text(
+        "server: {host: 127.0.0.1, port: 0}\n"
+        f"outbox: {{path: {root / 'tagless.db'}}}\n"
+        "admin: {host: 127.0.0.1, port: 0, token: test-admin-token}\n"
+        "delivery: {initial_backoff_secs: 0.05, max_backoff_secs: 0.2}\n"
+    )
+    for index, text in enumerate(stores):
+        (root / "stores" / f"store{index}.yaml").write_text(text)
+    return root
+
+
 def basic_auth(key: str) -> dict[str, str]:
     """The Segment convention: the write key as the Basic-auth username, no password."""
     return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
@@ -21,9 +37,9 @@ def basic_auth(key: str) -> dict[str, str]:
 class RunningTagless:
     """Start with :meth:`start`, talk to it with :meth:`post`, end with :meth:`stop`."""
 
-    def __init__(self, config_dir: Path) -> None:
+    def __init__(self, config_dir: Path, env: Mapping[str, str] | None = None) -> None:
         plugins = discover()
-        self.app = Tagless(load_config(config_dir, config_classes(plugins)), plugins)
+        self.app = Tagless(load_config(config_dir, config_classes(plugins), env), plugins)
         self.session: aiohttp.ClientSession | None = None
         self.base = ""
 

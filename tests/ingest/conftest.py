@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from router.testing.fake_platform import FakePlatform
-from router.testing.server import RunningTagless
+from router.testing.server import RunningTagless, write_config_dir
 
 STORE_YAML = """\
 store: shop
@@ -26,18 +26,9 @@ destinations: []
 """
 
 
-def write_config(root: Path, sink_url: str, server: str = "") -> Path:
+def write_config(root: Path, sink_url: str) -> Path:
     """A config dir with stores ``shop`` (webhook to the sink) and ``other`` (no destination)."""
-    (root / "stores").mkdir(parents=True)
-    (root / "tagless.yaml").write_text(
-        f"server: {{host: 127.0.0.1, port: 0{server}}}\n"
-        f"outbox: {{path: {root / 'tagless.db'}}}\n"
-        "admin: {host: 127.0.0.1, port: 0, token: test-admin-token}\n"
-        "delivery: {initial_backoff_secs: 0.05, max_backoff_secs: 0.2}\n"
-    )
-    (root / "stores" / "shop.yaml").write_text(STORE_YAML.format(url=sink_url))
-    (root / "stores" / "other.yaml").write_text(OTHER_YAML)
-    return root
+    return write_config_dir(root, STORE_YAML.format(url=sink_url), OTHER_YAML)
 
 
 class Running(RunningTagless):
@@ -57,10 +48,10 @@ class Running(RunningTagless):
 async def tagless_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     started: list[Running] = []
 
-    async def start(server: str = "") -> Running:
+    async def start() -> Running:
         sink = FakePlatform()
         await sink.start()
-        running = Running(write_config(tmp_path / f"cfg{len(started)}", sink.url, server), sink)
+        running = Running(write_config(tmp_path / f"cfg{len(started)}", sink.url), sink)
         started.append(running)
         await running.start()
         return running

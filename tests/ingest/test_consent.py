@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from router.testing.fake_platform import FakePlatform
-from router.testing.server import RunningTagless
+from router.testing.server import RunningTagless, write_config_dir
 
 STORE = """\
 store: shop
@@ -42,14 +42,8 @@ def message(event_id: str, consent: dict[str, Any] | None) -> dict[str, Any]:
 async def test_each_destination_gets_what_its_consent_policy_allows(tmp_path: Path) -> None:
     """Granted goes everywhere whole; denied is stripped or skipped; unknown per policy."""
     async with FakePlatform() as platform:
-        (tmp_path / "stores").mkdir()
-        (tmp_path / "tagless.yaml").write_text(
-            "server: {host: 127.0.0.1, port: 0}\n"
-            f"outbox: {{path: {tmp_path / 'o.db'}}}\n"
-            "admin: {host: 127.0.0.1, port: 0, token: t}\n"
-        )
-        (tmp_path / "stores" / "shop.yaml").write_text(STORE.format(url=platform.url))
-        running = await RunningTagless(tmp_path).start()
+        config = write_config_dir(tmp_path, STORE.format(url=platform.url))
+        running = await RunningTagless(config).start()
         try:
             batch = [
                 message("granted", {"ad_user_data": "granted", "ad_personalization": "granted"}),

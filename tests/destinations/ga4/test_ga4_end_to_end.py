@@ -11,11 +11,9 @@ from typing import Any
 import pytest
 
 from destinations.ga4 import Ga4Destination
-from router.app import Tagless
-from router.config import load_config
-from router.plugins import config_classes, discover
+from router.plugins import discover
 from router.testing.fake_platform import FakePlatform
-from router.testing.server import RunningTagless
+from router.testing.server import RunningTagless, write_config_dir
 
 STORE = """\
 store: shop
@@ -26,28 +24,10 @@ destinations:
 """
 
 
-class RunningWithGa4(RunningTagless):
-    """A running Tagless whose plugins include ga4 even before its entry point is installed."""
-
-    def __init__(self, config_dir: Path) -> None:
-        plugins = {**discover(), "ga4": Ga4Destination}
-        config = load_config(config_dir, config_classes(plugins), {"GA4_SECRET": "s3cret"})
-        self.app = Tagless(config, plugins)
-        self.session = None
-        self.base = ""
-
-
 @pytest.fixture
-async def tagless(tmp_path: Path, ga4: FakePlatform) -> AsyncIterator[RunningWithGa4]:
-    (tmp_path / "stores").mkdir()
-    (tmp_path / "tagless.yaml").write_text(
-        "server: {host: 127.0.0.1, port: 0}\n"
-        f"outbox: {{path: {tmp_path / 'tagless.db'}}}\n"
-        "admin: {host: 127.0.0.1, port: 0, token: test-admin-token}\n"
-        "delivery: {initial_backoff_secs: 0.05, max_backoff_secs: 0.2}\n"
-    )
-    (tmp_path / "stores" / "shop.yaml").write_text(STORE.format(url=ga4.url))
-    running = RunningWithGa4(tmp_path)
+async def tagless(tmp_path: Path, ga4: FakePlatform) -> AsyncIterator[RunningTagless]:
+    config = write_config_dir(tmp_path, STORE.format(url=ga4.url))
+    running = RunningTagless(config, env={"GA4_SECRET": "s3cret"})
     await running.start()
     yield running
     await running.stop()
@@ -80,7 +60,7 @@ async def collected(ga4: FakePlatform, count: int) -> list[dict[str, Any]]:
 
 
 async def test_valid_events_arrive_and_a_bad_one_is_dead_lettered(
-    tagless: RunningWithGa4, ga4: FakePlatform
+    tagless: RunningTagless, ga4: FakePlatform
 ) -> None:
     """Orders reach /mp/collect after validation; one without order_id is dead-lettered alone."""
     batch = [order(n, order_id=f"WC-{n}") for n in range(6)] + [order(99)]

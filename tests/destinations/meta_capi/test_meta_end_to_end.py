@@ -17,7 +17,7 @@ import pytest
 from fake_meta import PIXEL, TOKEN, VERSION, FakeMeta
 
 from router.plugins import discover
-from router.testing.server import RunningTagless
+from router.testing.server import RunningTagless, write_config_dir
 
 STORE_YAML = """\
 store: shop
@@ -32,19 +32,6 @@ destinations:
     api_version: {version}
     retry: {{max_attempts: 3}}
 """
-
-
-def write_config(root: Path, url: str) -> Path:
-    (root / "stores").mkdir(parents=True)
-    (root / "tagless.yaml").write_text(
-        "server: {host: 127.0.0.1, port: 0}\n"
-        f"outbox: {{path: {root / 'tagless.db'}}}\n"
-        "admin: {host: 127.0.0.1, port: 0, token: test-admin-token}\n"
-        "delivery: {initial_backoff_secs: 0.05, max_backoff_secs: 0.2}\n"
-    )
-    store = STORE_YAML.format(pixel=PIXEL, url=url, version=VERSION)
-    (root / "stores" / "shop.yaml").write_text(store)
-    return root
 
 
 def order(message_id: str, currency: str = "EUR") -> dict[str, Any]:
@@ -77,7 +64,8 @@ async def running(
     monkeypatch.setenv("META_TOKEN", TOKEN)
     meta = FakeMeta()
     async with meta.platform:
-        server = RunningTagless(write_config(tmp_path / "cfg", meta.platform.url))
+        store = STORE_YAML.format(pixel=PIXEL, url=meta.platform.url, version=VERSION)
+        server = RunningTagless(write_config_dir(tmp_path / "cfg", store))
         await server.start()
         try:
             yield server, meta

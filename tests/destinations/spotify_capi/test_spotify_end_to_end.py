@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from router.testing.fake_platform import FakePlatform
-from router.testing.server import RunningTagless
+from router.testing.server import RunningTagless, write_config_dir
 
 STORE = """\
 store: shop
@@ -29,15 +29,8 @@ destinations:
 
 @pytest.fixture
 async def running(tmp_path: Path, spotify: FakePlatform) -> AsyncIterator[RunningTagless]:
-    (tmp_path / "stores").mkdir()
-    (tmp_path / "tagless.yaml").write_text(
-        "server: {host: 127.0.0.1, port: 0}\n"
-        f"outbox: {{path: {tmp_path / 'tagless.db'}}}\n"
-        "admin: {host: 127.0.0.1, port: 0, token: test-admin-token}\n"
-        "delivery: {initial_backoff_secs: 0.05, max_backoff_secs: 0.2}\n"
-    )
-    (tmp_path / "stores" / "shop.yaml").write_text(STORE.format(url=spotify.url))
-    server = await RunningTagless(tmp_path).start()
+    config = write_config_dir(tmp_path, STORE.format(url=spotify.url))
+    server = await RunningTagless(config).start()
     yield server
     await server.stop()
 
