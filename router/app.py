@@ -11,7 +11,7 @@ from aiohttp import web
 
 from router.admin import admin_app
 from router.clock import Clock, SystemClock
-from router.config import Config, ConfigError, ConfigIssue
+from router.config import Config, ConfigError, ConfigIssue, RetryConfig
 from router.destination import Destination
 from router.dispatch import LaneDispatcher
 from router.http import HttpClient
@@ -51,7 +51,7 @@ def compile_stores(
     return stores, instances
 
 
-def retry_policy(config: Any) -> RetryPolicy:
+def retry_policy(config: RetryConfig) -> RetryPolicy:
     """The outbox's retry policy from a destination's merged ``retry`` settings."""
     return RetryPolicy(
         max_attempts=config.max_attempts,

@@ -5,13 +5,15 @@ from __future__ import annotations
 import abc
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Final, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Literal, TypeVar
 
 import attrs
 
 from router import codec
 from router.event import Event
-from router.http import HttpClient
+
+if TYPE_CHECKING:  # only for annotations: router.http builds Outcomes from this module
+    from router.http import HttpClient
 
 OutcomeKind = Literal["delivered", "retry", "rejected"]
 

@@ -72,7 +72,6 @@ class LaneDispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._log = log.bind(store=store, destination=destination_id)
         self.metrics = metrics or Metrics()
-        self.counts = {"delivered": 0, "retry": 0, "dead": 0}
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -223,8 +222,6 @@ class LaneDispatcher:
             if self._stopping:
                 raise _GiveBack
             await self.clock.wait(self._stopped_signal, remaining)
-        if self._stopping and self.paused_until > 0 and remaining > 0:
-            raise _GiveBack
 
     def _note_pauses(self, outcomes: Sequence[Outcome]) -> None:
         """Rest the whole destination when the platform says so or keeps failing.
@@ -271,7 +268,7 @@ class LaneDispatcher:
         self._count(results, states)
 
     def _count(self, results: list[tuple[Claimed, Outcome]], states: list[str]) -> None:
-        tally = dict.fromkeys(self.counts, 0)
+        tally = {"delivered": 0, "retry": 0, "dead": 0}
         for (item, outcome), state in zip(results, states, strict=True):
             tally[state] += 1
             if state == "retry":
@@ -292,5 +289,4 @@ class LaneDispatcher:
                 )
         for state, count in tally.items():
             if count:
-                self.counts[state] += count
                 self.metrics.deliveries[(self.store, self.destination_id, state)] += count

@@ -6,13 +6,12 @@ import asyncio
 import email.utils
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import aiohttp
 import attrs
 
-if TYPE_CHECKING:
-    from router.destination import Outcome
+from router.destination import DELIVERED, Outcome
 
 #: How much of a platform's answer is kept (for dead letters); answers may echo input.
 MAX_KEPT_BODY: Final = 2048
@@ -118,8 +117,6 @@ def classify(response: Response) -> Outcome:
     401 and 403 retry and pause the destination: the credentials are wrong for every event, so
     the events wait for the operator instead of being dead-lettered one by one. 429 pauses too.
     """
-    from router.destination import DELIVERED, Outcome
-
     status = response.status
     if 200 <= status < 300:
         return DELIVERED
@@ -136,6 +133,4 @@ def classify(response: Response) -> Outcome:
 
 def transport_outcome(error: TransportError) -> Outcome:
     """A request that got no answer is always worth retrying."""
-    from router.destination import Outcome
-
     return Outcome("retry", error.reason, None, None, str(error))

@@ -53,8 +53,3 @@ class Lane:
     def release(self) -> None:
         """Stop handing out work: something in flight was given back unsettled."""
         self.closed = True
-
-    @property
-    def in_flight(self) -> int:
-        """How many claimed ranges are not settled yet."""
-        return sum(1 for entry in self._ranges if not entry.done)

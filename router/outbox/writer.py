@@ -71,7 +71,6 @@ class GroupWriter:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.on_commit: Callable[[set[str]], None] = lambda stores: None
-        self.commits = 0
 
     @property
     def is_open(self) -> bool:
@@ -183,8 +182,6 @@ class GroupWriter:
     def _finish(self, group: list[_Job], results: list[Any] | OutboxUnavailable) -> None:
         if isinstance(results, OutboxUnavailable):
             log.error("outbox_commit_failed", error=str(results), jobs=len(group))
-        else:
-            self.commits += 1
         stores: set[str] = set()
         for index, job in enumerate(group):
             self._queued_events -= len(job.events)
