@@ -10,6 +10,7 @@ and passes through (lowercased), never hashed twice. Nothing here logs or raises
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 import unicodedata
 from collections.abc import Callable
@@ -228,3 +229,30 @@ def without_user_data(event: Event) -> Event:
 def _empty_value(name: str) -> Any:
     default: Any = attrs.fields_dict(Event)[name].default
     return default.factory() if isinstance(default, attrs.Factory) else default  # type: ignore[arg-type]  # attrs.Factory is a class at run time
+
+
+_EMAIL_IN_TEXT: Final = re.compile(r"[^\s@\"'<>,;:()\[\]{}]+@[^\s@\"'<>,;:()\[\]{}]+\.[A-Za-z]{2,}")
+_IPV4_IN_TEXT: Final = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
+_IPV6_CANDIDATE: Final = re.compile(r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}")
+_HEX64_IN_TEXT: Final = re.compile(r"\b[0-9a-fA-F]{64}\b")
+
+
+def scrub(text: str) -> str:
+    """Mask what a platform may echo back of our input: emails, IP addresses and hashes.
+
+    Applied to every platform answer kept in a dead letter, which the admin API and
+    ``tagless dead-letters`` show; codes, field names and messages stay readable.
+    """
+    text = _EMAIL_IN_TEXT.sub("<email>", text)
+    text = _HEX64_IN_TEXT.sub("<sha256>", text)
+    text = _IPV6_CANDIDATE.sub(_ipv6_masked, text)
+    return _IPV4_IN_TEXT.sub("<ip>", text)
+
+
+def _ipv6_masked(match: re.Match[str]) -> str:
+    """Mask a candidate only if it is an IPv6 address (``14:30:05`` is not)."""
+    try:
+        ipaddress.IPv6Address(match.group(0))
+    except ValueError:
+        return match.group(0)
+    return "<ip>"

@@ -25,6 +25,7 @@ from router.outbox.base import (
 from router.outbox.lanes import Lane
 from router.outbox.policy import RetryPolicy
 from router.outbox.writer import GroupWriter
+from router.privacy import scrub
 
 _UPSERT_DELIVERY: Final = (
     "INSERT INTO deliveries (store, destination, seq, state, attempts, first_attempt_at, due_at,"
@@ -263,7 +264,7 @@ class SqliteOutbox:
                 state, due_at = "retry", decision.due_at
             else:
                 reason = f"{outcome.reason}: {decision.reason}"
-        detail = outcome.detail[:_MAX_DETAIL]
+        detail = scrub(outcome.detail[:_MAX_DETAIL])
         return (
             claim.store,
             claim.destination,

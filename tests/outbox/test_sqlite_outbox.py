@@ -220,3 +220,16 @@ async def test_claims_alternate_so_retries_never_starve_new_events(
         assert claim is not None
         kinds.append((claim.is_retry, claim.items[0].event_id))
     assert kinds == [(True, "old-1"), (False, "fresh-1")]
+
+
+async def test_dead_letter_detail_is_scrubbed_of_echoed_identity(outbox: SqliteOutbox) -> None:
+    """A platform answer echoing an email or IP is stored (and shown) masked."""
+    await outbox.append([new("a")])
+    claim = await outbox.claim("shop", "hook", 10)
+    assert claim is not None
+    echo = Outcome(
+        "rejected", "http_400", 400, detail="bad email jane@example.com from 81.2.69.142"
+    )
+    await outbox.settle(claim, [(claim.items[0], echo)], NO_JITTER)
+    [dead] = await outbox.dead_letters("shop")
+    assert dead.detail == "bad email <email> from <ip>"

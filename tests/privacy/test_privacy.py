@@ -53,3 +53,18 @@ def test_hash_all_drops_empty_and_repeats() -> None:
         hashlib.sha256(b"a@example.com").hexdigest(),
         hashlib.sha256(b"b@example.com").hexdigest(),
     ]
+
+
+def test_scrub_masks_echoed_identity_and_keeps_the_message() -> None:
+    """Emails, IPv4/IPv6 addresses and hashes are masked; codes and wording remain."""
+    digest = hashlib.sha256(b"x").hexdigest()
+    text = (
+        '{"error":{"code":100,"message":"Invalid email Jane.Doe+1@example.co.uk from '
+        f'81.2.69.142 / 2001:db8::1, em={digest}","fbtrace_id":"AbC123"}}}}'
+    )
+    scrubbed = privacy.scrub(text)
+    for secret in ("Jane.Doe+1@example.co.uk", "81.2.69.142", "2001:db8::1", digest):
+        assert secret not in scrubbed
+    assert '"code":100' in scrubbed and "Invalid email <email> from <ip> / <ip>" in scrubbed
+    assert "em=<sha256>" in scrubbed and "AbC123" in scrubbed
+    assert privacy.scrub("at 2026-11-20T14:30:05Z") == "at 2026-11-20T14:30:05Z"
