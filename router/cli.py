@@ -34,10 +34,12 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve ingest and deliver until SIGTERM."""
     from router.app import Tagless
+    from router.heap import tune_for_serving
     from router.logs import configure
 
     config, plugins = _load(args.config)
     configure(config.logging.level, config.logging.format)
+    tune_for_serving()
     _run(Tagless(config, plugins).serve_until_signalled())
     return 0
 

@@ -98,6 +98,9 @@ class Ingest:
         # no event can be larger than the whole body: measure events only when it might be
         check_sizes = len(raw) > self.limits.max_event_bytes
         events, tallies = self._events(request, store, document, kind, check_sizes)
+        # the parsed request is done with: free it now, not after the commit, so the heap in
+        # flight is the stored bodies only (measured: less GC work and a warmer heap)
+        del raw, document
         try:
             await self.outbox.append(events)
         except OutboxError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from router.destination import DELIVERED, Outcome
 from router.outbox.base import NewEvent
 from router.outbox.policy import RetryPolicy
 from router.outbox.sqlite import SqliteOutbox
+from router.outbox.writer import MAX_ROWS_PER_COMMIT
 from router.testing.events import make_event
 
 NO_JITTER = RetryPolicy(max_attempts=3, jitter=lambda top: top)
@@ -28,6 +30,24 @@ async def test_append_is_durable_and_idempotent(outbox: SqliteOutbox, tmp_path: 
     with sqlite3.connect(tmp_path / "outbox.db") as db:
         rows = db.execute("SELECT event_id FROM events ORDER BY seq").fetchall()
     assert rows == [("a",), ("b",)]
+
+
+async def test_concurrent_appends_beyond_one_commit_all_land_once(
+    outbox: SqliteOutbox, tmp_path: Path
+) -> None:
+    """Appends queued together are split into commits of at most MAX_ROWS_PER_COMMIT rows
+    (one INSERT each, within SQLite's parameter limit); every event lands once, in order."""
+    body = codec.encode(make_event(event_id="x"))
+    total = 2 * MAX_ROWS_PER_COMMIT + 7
+    batches = [
+        [NewEvent("shop", f"e{i:05d}", 1.0, ("hook",), body) for i in range(start, start + 500)]
+        for start in range(0, total - 7, 500)
+    ] + [[NewEvent("shop", f"e{i:05d}", 1.0, ("hook",), body) for i in range(total - 7, total)]]
+    batches.append(batches[0][:3])  # a retry queued in the same group: nothing new
+    await asyncio.gather(*(outbox.append(batch) for batch in batches))
+    with sqlite3.connect(tmp_path / "outbox.db") as db:
+        ids = [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY seq")]
+    assert ids == [f"e{i:05d}" for i in range(total)]
 
 
 async def test_claim_returns_routed_events_in_order(outbox: SqliteOutbox) -> None:
