@@ -34,8 +34,8 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve ingest and deliver until SIGTERM."""
     from router.app import Tagless
-    from router.heap import tune_for_serving
     from router.logs import configure
+    from router.tuning import tune_for_serving
 
     config, plugins = _load(args.config)
     configure(config.logging.level, config.logging.format)

@@ -41,6 +41,17 @@ _SAVE_CURSOR: Final = (
     " ON CONFLICT (store, destination) DO UPDATE SET seq = max(seq, excluded.seq)"
 )
 _MAX_DETAIL: Final = 2048
+# Both walk the log from a position (a rowid range): ``+store`` keeps SQLite from choosing the
+# (store, event_id) index instead, which read and sorted every event of the store on each
+# claim (measured: 57% of the process while a backlog drained, slower as the log grew).
+_NEXT_EVENTS: Final = (
+    "SELECT seq, event_id, received_at, routes, body FROM events"
+    " WHERE seq > ? AND +store = ? ORDER BY seq LIMIT ?"
+)
+_PENDING: Final = (
+    "SELECT count(*) FROM events WHERE seq > ? AND +store = ?"
+    " AND (instr(routes, ?) > 0 OR instr(routes, ?) > 0)"
+)
 
 
 class SqliteOutbox:
@@ -187,8 +198,7 @@ class SqliteOutbox:
         hi = lane.read_pos
         while len(items) < limit:
             rows = await self._read(
-                "SELECT seq, event_id, received_at, routes, body FROM events"
-                " WHERE seq > ? AND store = ? ORDER BY seq LIMIT ?",
+                _NEXT_EVENTS,
                 (hi, store, max(limit, 256)),
             )
             if not rows:
@@ -375,9 +385,7 @@ class SqliteOutbox:
         for destination in destinations:
             lane = await self._lane(store, destination)
             pending = await self._read(
-                "SELECT count(*) FROM events WHERE store = ? AND seq > ?"
-                " AND (instr(routes, ?) > 0 OR instr(routes, ?) > 0)",
-                (store, lane.cursor, f" {destination} ", f" {destination}! "),
+                _PENDING, (lane.cursor, store, f" {destination} ", f" {destination}! ")
             )
             counts = dict(
                 await self._read(

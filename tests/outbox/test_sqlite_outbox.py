@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from importlib import resources
 from pathlib import Path
 
 from router import codec
@@ -11,7 +12,7 @@ from router.clock import FakeClock
 from router.destination import DELIVERED, Outcome
 from router.outbox.base import NewEvent
 from router.outbox.policy import RetryPolicy
-from router.outbox.sqlite import SqliteOutbox
+from router.outbox.sqlite import _NEXT_EVENTS, _PENDING, SqliteOutbox
 from router.outbox.writer import MAX_ROWS_PER_COMMIT
 from router.testing.events import make_event
 
@@ -253,3 +254,13 @@ async def test_dead_letter_detail_is_scrubbed_of_echoed_identity(outbox: SqliteO
     await outbox.settle(claim, [(claim.items[0], echo)], NO_JITTER)
     [dead] = await outbox.dead_letters("shop")
     assert dead.detail == "bad email <email> from <ip>"
+
+
+def test_claims_and_pending_counts_walk_the_log_from_the_cursor(tmp_path: Path) -> None:
+    """The claim and pending-count queries read the events after a position by seq (a range
+    of the table itself), never every event of the store through the de-duplication index."""
+    with sqlite3.connect(tmp_path / "plan.db") as db:
+        db.executescript(resources.files("router.outbox").joinpath("schema.sql").read_text())
+        for sql, params in ((_NEXT_EVENTS, (0, "shop", 500)), (_PENDING, (0, "shop", "a", "b"))):
+            plan = " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+            assert plan == "SEARCH events USING INTEGER PRIMARY KEY (rowid>?)", plan
