@@ -12,8 +12,10 @@ from typing import Any
 
 import attrs
 import orjson
+import structlog
 
 from router.config import Config, ConfigError, load_config
+from router.config.advice import config_warnings
 from router.http import HttpClient
 from router.plugins import PluginError, config_classes, discover
 
@@ -39,6 +41,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config, plugins = _load(args.config)
     configure(config.logging.level, config.logging.format)
+    for warning in config_warnings(config):
+        structlog.get_logger("tagless.config").warning("config_warning", warning=warning)
     tune_for_serving()
     _run(Tagless(config, plugins).serve_until_signalled())
     return 0
@@ -58,6 +62,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             await http.close()
 
     _run(build())
+    for warning in config_warnings(config):
+        print(f"warning: {warning}")
     destinations = sum(len(store.destinations) for store in config.stores)
     print(f"{args.config}: ok ({len(config.stores)} stores, {destinations} destinations)")
     return 0

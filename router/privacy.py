@@ -13,7 +13,7 @@ import hashlib
 import ipaddress
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal
 
 import attrs
@@ -237,8 +237,32 @@ _IPV6_CANDIDATE: Final = re.compile(r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}
 _HEX64_IN_TEXT: Final = re.compile(r"\b[0-9a-fA-F]{64}\b")
 
 
-def scrub(text: str) -> str:
-    """Mask what a platform may echo back of our input: emails, IP addresses and hashes.
+#: Fields too coarse to mask in free text ("male", "DE", "CA" are ordinary words there).
+_NOT_MASKED: Final = frozenset({"gender", "country", "region"})
+_MIN_KNOWN: Final = 3
+
+
+def identity_values(stored: Mapping[str, Any]) -> set[str]:
+    """An event's own identity values (stored form) as text, for :func:`scrub`; a phone
+    also as its digits alone, the way platforms tend to echo it."""
+    found: set[str] = set()
+    for name in USER_DATA_FIELDS:
+        value = stored.get(name)
+        if value is None or name in _NOT_MASKED:
+            continue
+        values = value.values() if isinstance(value, dict) else value
+        for v in [values] if isinstance(values, str) else values:
+            if isinstance(v, str) and len(v := v.strip()) >= _MIN_KNOWN:
+                found.add(v)
+                digits = "".join(c for c in v if c.isdigit())
+                if name == "phones" and len(digits) >= _MIN_KNOWN:
+                    found.add(digits)
+    return found
+
+
+def scrub(text: str, known: Iterable[str] = ()) -> str:
+    """Mask what a platform may echo back of our input: emails, IP addresses and hashes,
+    then any of ``known`` (the event's own names, phones, ids) as a whole word, any case.
 
     Applied to every platform answer kept in a dead letter, which the admin API and
     ``tagless dead-letters`` show; codes, field names and messages stay readable.
@@ -246,7 +270,11 @@ def scrub(text: str) -> str:
     text = _EMAIL_IN_TEXT.sub("<email>", text)
     text = _HEX64_IN_TEXT.sub("<sha256>", text)
     text = _IPV6_CANDIDATE.sub(_ipv6_masked, text)
-    return _IPV4_IN_TEXT.sub("<ip>", text)
+    text = _IPV4_IN_TEXT.sub("<ip>", text)
+    for value in sorted(known, key=len, reverse=True):  # longest first: a phone before its digits
+        word = rf"(?<!\w){re.escape(value)}(?!\w)"
+        text = re.sub(word, "<user_data>", text, flags=re.IGNORECASE)
+    return text
 
 
 def _ipv6_masked(match: re.Match[str]) -> str:

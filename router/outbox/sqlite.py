@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import aiosqlite
+import orjson
 
 from router.clock import Clock, SystemClock
 from router.destination import Outcome
@@ -25,7 +26,7 @@ from router.outbox.base import (
 from router.outbox.lanes import Lane
 from router.outbox.policy import RetryPolicy
 from router.outbox.writer import GroupWriter
-from router.privacy import scrub
+from router.privacy import identity_values, scrub
 
 _UPSERT_DELIVERY: Final = (
     "INSERT INTO deliveries (store, destination, seq, state, attempts, first_attempt_at, due_at,"
@@ -274,7 +275,8 @@ class SqliteOutbox:
                 state, due_at = "retry", decision.due_at
             else:
                 reason = f"{outcome.reason}: {decision.reason}"
-        detail = scrub(outcome.detail[:_MAX_DETAIL])
+        known = identity_values(orjson.loads(item.body)) if outcome.detail else ()
+        detail = scrub(outcome.detail, known)[:_MAX_DETAIL]
         return (
             claim.store,
             claim.destination,

@@ -256,6 +256,32 @@ async def test_dead_letter_detail_is_scrubbed_of_echoed_identity(outbox: SqliteO
     assert dead.detail == "bad email <email> from <ip>"
 
 
+async def test_dead_letter_detail_masks_the_events_own_identity_values(
+    outbox: SqliteOutbox,
+) -> None:
+    """Names, phones (also as bare digits) and ids of the event itself are masked in any
+    case; the platform's own wording stays."""
+    event = make_event(
+        event_id="p", phones=("+44 20 7946 0958",), first_name="Jane", last_name="Doe"
+    )
+    await outbox.append([NewEvent("shop", "p", 1.0, ("hook",), codec.encode(event))])
+    claim = await outbox.claim("shop", "hook", 10)
+    assert claim is not None
+    echo = Outcome(
+        "rejected",
+        "http_400",
+        400,
+        detail='{"error": "phone 442079460958 invalid for JANE doe (user customer-42)'
+        ' given +44 20 7946 0958"}',
+    )
+    await outbox.settle(claim, [(claim.items[0], echo)], NO_JITTER)
+    [dead] = await outbox.dead_letters("shop")
+    assert dead.detail == (
+        '{"error": "phone <user_data> invalid for <user_data> <user_data>'
+        ' (user <user_data>) given <user_data>"}'
+    )
+
+
 def test_claims_and_pending_counts_walk_the_log_from_the_cursor(tmp_path: Path) -> None:
     """The claim and pending-count queries read the events after a position by seq (a range
     of the table itself), never every event of the store through the de-duplication index."""

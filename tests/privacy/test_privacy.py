@@ -68,3 +68,21 @@ def test_scrub_masks_echoed_identity_and_keeps_the_message() -> None:
     assert '"code":100' in scrubbed and "Invalid email <email> from <ip> / <ip>" in scrubbed
     assert "em=<sha256>" in scrubbed and "AbC123" in scrubbed
     assert privacy.scrub("at 2026-11-20T14:30:05Z") == "at 2026-11-20T14:30:05Z"
+
+
+def test_scrub_masks_the_events_own_values_as_whole_words_only() -> None:
+    """Known values go in any case and as whole words; coarse fields (gender, country) and
+    words merely containing a value stay."""
+    stored = {
+        "last_name": "Doe",
+        "phones": ["+1 (555) 010-9999"],
+        "gender": "female",
+        "country": "US",
+        "other_ids": {"ttclid": "tt-123"},
+    }
+    known = privacy.identity_values(stored)
+    assert known == {"Doe", "+1 (555) 010-9999", "15550109999", "tt-123"}
+    text = "DOE doesn't match 15550109999; female in US; click tt-123."
+    assert privacy.scrub(text, known) == (
+        "<user_data> doesn't match <user_data>; female in US; click <user_data>."
+    )

@@ -1,0 +1,46 @@
+"""Warnings about a valid config that is probably not what the operator meant."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network, ip_network
+from typing import Final
+
+from router.config.model import Config, StoreConfig
+
+#: Trusting a wider network than this lets hosts that are no proxy of the store set the
+#: customer IP through forwarding headers (IPv4 /8 = 16.7M addresses; IPv6 /32 = one ISP).
+_WIDEST_TRUSTED: Final = {4: 8, 6: 32}
+
+
+def config_warnings(config: Config) -> list[str]:
+    """``file: key.path: message`` for each setting that works but is likely a mistake."""
+    found: list[str] = []
+    for store in config.stores:
+        found += [f"{store.file}: {path}: {message}" for path, message in _store(store)]
+    return found
+
+
+def _store(store: StoreConfig) -> list[tuple[str, str]]:
+    found = []
+    for i, entry in enumerate(store.client_ip.trusted_proxies):
+        if entry.strip().lower() == "cloudflare":
+            continue
+        net = ip_network(entry.strip(), strict=False)  # validated at load
+        version = 4 if isinstance(net, IPv4Network) else 6
+        if net.prefixlen < _WIDEST_TRUSTED[version]:
+            found.append(
+                (
+                    f"client_ip.trusted_proxies[{i}]",
+                    f"{entry} trusts forwarding headers from {net.num_addresses:,} addresses:"
+                    " any host in it can choose the customer IP Tagless records; list your"
+                    " proxies' own addresses (or the named set cloudflare)",
+                )
+            )
+    if not any(d.enabled for d in store.destinations):
+        found.append(
+            (
+                "destinations",
+                "no enabled destination: events are accepted and stored but go nowhere",
+            )
+        )
+    return found
