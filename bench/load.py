@@ -56,6 +56,7 @@ class Result:
     wrk: Wrk
     cpu_pct: float
     other_cpu_pct: float
+    peak_rss_mb: float
     sink_events: int | None = None
 
 
@@ -69,6 +70,7 @@ class E2E:
     sink: dict[str, Any]
     complete: bool
     other_cpu_pct: float
+    peak_rss_mb: float
 
     @property
     def acked(self) -> int:

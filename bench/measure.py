@@ -95,11 +95,12 @@ def measure_ingest(
         before = CpuSnapshot.take(service, sink)
         wrk = run_wrk(report, settings, base, figure, body, settings.duration)
         cpu, other = CpuSnapshot.take(service, sink).percent_since(before)
+        peak_rss = service.peak_rss_mb()
         delivered = int(sink.stats()["events"]) if sink and kind in TAGLESS_KINDS else None
         if not service.alive():
             raise BenchError(f"{label} died during the run:\n{service.log_tail()}")
     print(f"{wrk.events_per_s:,.0f} events/s", flush=True)
-    return Result(label, figure, wrk, cpu, other, delivered)
+    return Result(label, figure, wrk, cpu, other, peak_rss, delivered)
 
 
 def measure_e2e(report: Report, settings: Settings, body: Path, sink: Sink) -> E2E:
@@ -113,7 +114,8 @@ def measure_e2e(report: Report, settings: Settings, body: Path, sink: Sink) -> E
         ingest_end_at = time.time()
         stats, complete = wait_for_sink(settings, sink, wrk.acked_events, service)
         _, other = CpuSnapshot.take(service, sink).percent_since(before)
-    result = E2E(wrk, first_request_at, ingest_end_at, stats, complete, other)
+        peak_rss = service.peak_rss_mb()
+    result = E2E(wrk, first_request_at, ingest_end_at, stats, complete, other, peak_rss)
     rate = f"{result.events_per_s:,.0f} events/s" if result.events_per_s else "incomplete"
     print(rate, flush=True)
     return result

@@ -86,6 +86,13 @@ class Service:
         """User + system CPU of every process in the group (all threads)."""
         return sum(cpu for _, pgrp, cpu in processes() if pgrp == self.pid)
 
+    def peak_rss_mb(self) -> float:
+        """The server process's peak resident memory so far (VmHWM), in MiB."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
     def wait_ready(self, url: str) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:

@@ -31,15 +31,15 @@ def render_ingest(report: Report, settings: Settings) -> list[str]:
         f"one {settings.duration} s run per row)",
         "",
         "| Figure | Server | **events/s** | req/s | p50 ms | p99 ms | non-2xx "
-        "| socket errors | server CPU % | other CPU % |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| socket errors | server CPU % | peak RSS MiB | other CPU % |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in report.results:
         w = r.wrk
         lines.append(
             f"| {FIGURES[r.figure][2]} | {r.server} | **{w.events_per_s:,.0f}** | {w.rps:,.0f} "
             f"| {w.p50_ms:.2f} | {w.p99_ms:.2f} | {w.status_errors} | {w.errors_text()} "
-            f"| {r.cpu_pct:.0f} | {r.other_cpu_pct:.0f} |"
+            f"| {r.cpu_pct:.0f} | {r.peak_rss_mb:.0f} | {r.other_cpu_pct:.0f} |"
         )
     return lines
 
@@ -85,6 +85,7 @@ def render_e2e(e2e: E2E, settings: Settings) -> list[str]:
         ("**duplicates** (by event_id)", f"**{s['duplicates']:,}**"),
         ("acknowledged but missing at the sink", f"{e2e.missing:,}"),
         ("events without event_id / rejected deliveries", f"{s['without_id']} / {s['rejected']}"),
+        ("Tagless peak RSS MiB", f"{e2e.peak_rss_mb:.0f}"),
         ("other CPU % (unrelated processes, see the notes)", f"{e2e.other_cpu_pct:.0f}"),
     ]
     return [
@@ -136,7 +137,8 @@ def render_notes(report: Report, settings: Settings) -> list[str]:
         "run (100% = one core). Other CPU % = CPU of user processes that are not part of the "
         "bench (not the server, sink, wrk or run.py) during that run: unrelated work that "
         f"competed for the 2 cores; above {OTHER_LOAD_LIMIT_PCT:.0f}% the ratio is flagged. "
-        "non-2xx = responses with HTTP status ≥ 400 as counted by wrk.",
+        "non-2xx = responses with HTTP status ≥ 400 as counted by wrk. Peak RSS = the server "
+        "process's high-water resident memory (VmHWM) over its warm-up and measured run.",
         f"- End to end: a fresh Tagless and outbox, no warm-up; wrk posts batches for "
         f"{settings.duration} s; events/s = acknowledged events / (sink's receipt time of the last "
         "delivery that brought a new event id − time just before wrk started). Events committed "
