@@ -7,6 +7,8 @@ import sqlite3
 from importlib import resources
 from pathlib import Path
 
+import pytest
+
 from router import codec
 from router.clock import FakeClock
 from router.destination import DELIVERED, Outcome
@@ -49,6 +51,20 @@ async def test_concurrent_appends_beyond_one_commit_all_land_once(
     with sqlite3.connect(tmp_path / "outbox.db") as db:
         ids = [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY seq")]
     assert ids == [f"e{i:05d}" for i in range(total)]
+
+
+@pytest.mark.parametrize("rows", [13, 15, 3082])
+async def test_a_commit_padded_to_a_prepared_size_stores_each_event_once(
+    outbox: SqliteOutbox, tmp_path: Path, rows: int
+) -> None:
+    """A commit's INSERT is prepared for the next row count up and filled with repeats of
+    its last row: the repeats are dropped, seqs stay gap-free."""
+    body = codec.encode(make_event(event_id="x"))
+    await outbox.append([NewEvent("shop", f"r{i:05d}", 1.0, ("hook",), body) for i in range(rows)])
+    await outbox.append([NewEvent("shop", "next", 1.0, ("hook",), body)])
+    with sqlite3.connect(tmp_path / "outbox.db") as db:
+        stored = db.execute("SELECT seq, event_id FROM events ORDER BY seq").fetchall()
+    assert stored == [(i + 1, f"r{i:05d}") for i in range(rows)] + [(rows + 1, "next")]
 
 
 async def test_claim_returns_routed_events_in_order(outbox: SqliteOutbox) -> None:
