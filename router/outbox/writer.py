@@ -18,7 +18,6 @@ import attrs
 import structlog
 
 from router.outbox.base import NewEvent, OutboxFull, OutboxUnavailable
-from router.outbox.checkpointer import Checkpointer
 
 log = structlog.get_logger("tagless.outbox")
 
@@ -94,7 +93,6 @@ class GroupWriter:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.on_commit: Callable[[set[str]], None] = lambda stores: None
-        self.checkpointer = Checkpointer(path)
 
     @property
     def is_open(self) -> bool:
@@ -116,10 +114,8 @@ class GroupWriter:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self.synchronous}")
         db.execute("PRAGMA busy_timeout=5000")
-        db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's thread does it
         db.executescript(resources.files("router.outbox").joinpath("schema.sql").read_text())
         self._db = db
-        self.checkpointer.start()
 
     async def close(self) -> None:
         """Commit what is queued, truncate the WAL and close."""
@@ -135,7 +131,6 @@ class GroupWriter:
 
     def _disconnect(self) -> None:
         assert self._db is not None
-        self.checkpointer.stop()
         with contextlib.suppress(sqlite3.Error):
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.close()
