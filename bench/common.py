@@ -48,6 +48,7 @@ class Settings:
 
     duration: int = 10
     warmup: int = 3
+    rounds: int = 3
     connections: int = 64
     threads: int = 2
     e2e_timeout: float = 300.0

@@ -58,6 +58,7 @@ class Result:
     other_cpu_pct: float
     peak_rss_mb: float
     sink_events: int | None = None
+    round: int = 0
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,25 @@ class Report:
         line = " ".join(shlex.quote(_short(a)) for a in argv)
         self.commands.append(f"{prefix} {line}".strip())
 
-    def find(self, server: str, figure: str) -> Result | None:
-        return next((r for r in self.results if r.server == server and r.figure == figure), None)
+    def runs(self, server: str, figure: str) -> list[Result]:
+        """Every round's result of one server and figure, slowest first."""
+        found = [r for r in self.results if r.server == server and r.figure == figure]
+        return sorted(found, key=lambda r: r.wrk.events_per_s)
+
+    def median(self, server: str, figure: str) -> Result | None:
+        """The median round (of an even count, the lower middle one)."""
+        runs = self.runs(server, figure)
+        return runs[(len(runs) - 1) // 2] if runs else None
+
+    def find(self, server: str, figure: str, round_: int) -> Result | None:
+        return next(
+            (
+                r
+                for r in self.results
+                if r.server == server and r.figure == figure and r.round == round_
+            ),
+            None,
+        )
 
 
 def _short(arg: str) -> str:

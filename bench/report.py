@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import payloads
 from common import BATCH_SIZE, FIGURES, GOALS, OTHER_LOAD_LIMIT_PCT, TAGLESS_KINDS, Settings
-from load import E2E, Report
+from load import E2E, Report, Result
 
 # --- the report ------------------------------------------------------------------------------
 
@@ -15,7 +15,7 @@ def render(report: Report, settings: Settings) -> str:
     lines = [f"# Tagless bench, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", ""]
     lines += ["| Machine | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in report.facts.items()]
-    lines += ["", *render_ingest(report, settings), "", *render_ratios(report)]
+    lines += ["", *render_ingest(report, settings), "", *render_ratios(report, settings)]
     if report.e2e is not None:
         lines += ["", *render_e2e(report.e2e, settings)]
     lines += ["", *render_notes(report, settings)]
@@ -28,46 +28,68 @@ def render(report: Report, settings: Settings) -> str:
 def render_ingest(report: Report, settings: Settings) -> list[str]:
     lines = [
         f"## Durable ingest ({settings.connections} connections, {settings.warmup} s warm-up, "
-        f"one {settings.duration} s run per row)",
+        f"{settings.duration} s measured; median of {settings.rounds} rounds)",
         "",
-        "| Figure | Server | **events/s** | req/s | p50 ms | p99 ms | non-2xx "
-        "| socket errors | server CPU % | peak RSS MiB | other CPU % |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| Figure | Server | **events/s** median | [min..max] | req/s | p50 ms | p99 ms "
+        "| non-2xx | socket errors | server CPU % | peak RSS MiB | other CPU % |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
-    for r in report.results:
-        w = r.wrk
-        lines.append(
-            f"| {FIGURES[r.figure][2]} | {r.server} | **{w.events_per_s:,.0f}** | {w.rps:,.0f} "
-            f"| {w.p50_ms:.2f} | {w.p99_ms:.2f} | {w.status_errors} | {w.errors_text()} "
-            f"| {r.cpu_pct:.0f} | {r.peak_rss_mb:.0f} | {r.other_cpu_pct:.0f} |"
-        )
+    for figure in FIGURES:
+        for server in ("bare", *(label for _, label in TAGLESS_KINDS.values())):
+            runs, r = report.runs(server, figure), report.median(server, figure)
+            if r is None:
+                continue
+            w = r.wrk
+            spread = f"{runs[0].wrk.events_per_s:,.0f}..{runs[-1].wrk.events_per_s:,.0f}"
+            lines.append(
+                f"| {FIGURES[figure][2]} | {server} | **{w.events_per_s:,.0f}** | {spread} "
+                f"| {w.rps:,.0f} | {w.p50_ms:.2f} | {w.p99_ms:.2f} "
+                f"| {sum(x.wrk.status_errors for x in runs)} | {_socket_errors(runs)} "
+                f"| {r.cpu_pct:.0f} | {max(x.peak_rss_mb for x in runs):.0f} "
+                f"| {max(x.other_cpu_pct for x in runs):.0f} |"
+            )
     return lines
 
 
-def render_ratios(report: Report) -> list[str]:
+def _socket_errors(runs: list[Result]) -> str:
+    texts = {x.wrk.errors_text() for x in runs}
+    return texts.pop() if len(texts) == 1 else " / ".join(x.wrk.errors_text() for x in runs)
+
+
+def render_ratios(report: Report, settings: Settings) -> list[str]:
     lines = [
         "## Tagless / bare",
         "",
-        "| Figure | Tagless events/s | bare events/s | **ratio** | goal | met |",
-        "|---|--:|--:|--:|--:|---|",
+        "| Figure | Tagless events/s | bare events/s | **ratio** of medians "
+        "| ratio per round | goal | met |",
+        "|---|--:|--:|--:|--:|--:|---|",
     ]
     for figure, goal in GOALS.items():
         for _, label in TAGLESS_KINDS.values():
-            lines.append(_ratio_row(report, figure, goal, label))
+            lines.append(_ratio_row(report, settings, figure, goal, label))
     return lines
 
 
-def _ratio_row(report: Report, figure: str, goal: float, label: str) -> str:
-    tagless, bare = report.find(label, figure), report.find("bare", figure)
+def _ratio_row(report: Report, settings: Settings, figure: str, goal: float, label: str) -> str:
+    tagless, bare = report.median(label, figure), report.median("bare", figure)
     t = f"{tagless.wrk.events_per_s:,.0f}" if tagless else "n/a"
     b = f"{bare.wrk.events_per_s:,.0f}" if bare else "n/a"
     shown, met = "n/a", "n/a"
     if tagless and bare and bare.wrk.events_per_s:
         ratio = tagless.wrk.events_per_s / bare.wrk.events_per_s
         shown, met = f"**{ratio:.0%}**", "yes" if ratio >= goal else "**no**"
-        if max(tagless.other_cpu_pct, bare.other_cpu_pct) > OTHER_LOAD_LIMIT_PCT:
+        runs = report.runs(label, figure) + report.runs("bare", figure)
+        if max(x.other_cpu_pct for x in runs) > OTHER_LOAD_LIMIT_PCT:
             met += " (⚠ other load during the runs: ratio unreliable)"
-    return f"| {FIGURES[figure][2]}, {label} | {t} | {b} | {shown} | ≥ {goal:.0%} | {met} |"
+    per_round = []
+    for round_ in range(settings.rounds):
+        t_run, b_run = report.find(label, figure, round_), report.find("bare", figure, round_)
+        if t_run and b_run and b_run.wrk.events_per_s:
+            per_round.append(f"{t_run.wrk.events_per_s / b_run.wrk.events_per_s:.0%}")
+    return (
+        f"| {FIGURES[figure][2]}, {label} | {t} | {b} | {shown} | {', '.join(per_round)} "
+        f"| ≥ {goal:.0%} | {met} |"
+    )
 
 
 def render_e2e(e2e: E2E, settings: Settings) -> list[str]:
@@ -116,8 +138,11 @@ def render_notes(report: Report, settings: Settings) -> list[str]:
     notes = [
         "## Notes",
         "",
-        "- One run per figure on this machine (no medians). Bare and Tagless runs alternate, so "
-        "slow drift of the VM hits both; expect several % run-to-run noise on top of that.",
+        f"- {settings.rounds} rounds; each round measures every row once, bare and Tagless one "
+        "after the other, so slow drift of the VM hits both. The tables give each row's median "
+        "round (its other columns are that round's; errors are summed, peak RSS and other CPU "
+        "are the highest of the rounds) and the ratio of the medians; *ratio per round* pairs "
+        "each Tagless run with the bare run of the same round.",
         "- Every ingest row starts a fresh server with a fresh database (Tagless: a fresh outbox). "
         "Every request carries fresh messageIds (post.lua fills a per-run, per-thread counter "
         "into every event), so Tagless's de-duplication never drops a bench event.",
@@ -144,10 +169,14 @@ def render_notes(report: Report, settings: Settings) -> list[str]:
         "delivery that brought a new event id − time just before wrk started). Events committed "
         "but not acknowledged when wrk stopped may also arrive; they are in the sink counts.",
     ]
-    for r in report.results:
-        if r.sink_events is not None:
-            notes.append(
-                f"- During the Tagless {r.figure} run (warm-up + measured), the sink received "
-                f"{r.sink_events:,} events."
-            )
+    for figure in FIGURES:
+        for _, label in TAGLESS_KINDS.values():
+            received = [
+                r.sink_events for r in report.runs(label, figure) if r.sink_events is not None
+            ]
+            if received:
+                notes.append(
+                    f"- During each {label} {figure} run (warm-up + measured), the sink "
+                    f"received {', '.join(f'{n:,}' for n in received)} events."
+                )
     return notes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import signal
 import sys
 from pathlib import Path
@@ -40,6 +41,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[set[str], Settings]:
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds of every ingest row, bare and Tagless interleaved; medians are reported",
+    )
+    parser.add_argument(
         "--e2e-timeout", type=float, default=300.0, help="max seconds to wait for the sink"
     )
     parser.add_argument("--tagless", type=Path, default=TAGLESS, help="the tagless executable")
@@ -55,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[set[str], Settings]:
     settings = Settings(
         duration=args.duration,
         warmup=args.warmup,
+        rounds=args.rounds,
         e2e_timeout=args.e2e_timeout,
         tagless=args.tagless.resolve(),
         wait_idle=args.wait_idle,
@@ -78,10 +86,12 @@ def run(parts: set[str], settings: Settings, report: Report) -> None:
         kinds = (["bare"] if "bare" in parts else []) + (
             list(TAGLESS_KINDS) if "tagless" in parts else []
         )
-        for figure in FIGURES:
-            for kind in kinds:
-                result = measure_ingest(report, settings, kind, figure, bodies[figure], sink)
-                report.results.append(result)
+        for round_ in range(settings.rounds):
+            print(f"round {round_ + 1} of {settings.rounds}", flush=True)
+            for figure in FIGURES:
+                for kind in kinds:
+                    result = measure_ingest(report, settings, kind, figure, bodies[figure], sink)
+                    report.results.append(dataclasses.replace(result, round=round_))
         if "e2e" in parts:
             assert sink is not None
             report.e2e = measure_e2e(report, settings, batch, sink)

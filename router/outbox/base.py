@@ -37,9 +37,9 @@ class NewEvent(NamedTuple):
     body: bytes
 
 
-@attrs.frozen(slots=True)
-class Claimed:
-    """One event handed to a dispatcher for one destination."""
+class Claimed(NamedTuple):
+    """One event handed to a dispatcher for one destination (a NamedTuple, like NewEvent:
+    claims build one per event, and attrs' frozen __init__ showed in delivery profiles)."""
 
     seq: int
     event_id: str
