@@ -117,7 +117,7 @@ async def test_outage_then_rate_limit_then_poison(
     lanes.start(webhook_lane(outbox, http, platform.url, clock))
 
     await run_until(lambda: len(delivered_ids(platform)) == 9, clock)
-    await run_until(lambda: bool(outbox.writer._jobs) is False, clock)
+    await run_until(lambda: outbox.writer.unfinished == 0, clock)
 
     assert [status for _, status in timeline[:4]] == [503, 503, 503, 429]
     rate_limited_at = timeline[3][0]
