@@ -203,6 +203,8 @@ def opt_money(d: Mapping[str, Any], key: str, base: str) -> str | None:
 _ORDER_VALUE: Final = ("revenue", "total", "value")
 _OTHER_VALUE: Final = ("value", "revenue", "total")
 _PRODUCT_IDS: Final = ("product_id", "sku", "id")
+_ITEM_TEXTS: Final = ("brand", "category", "variant")
+_ADJUSTMENTS: Final = ("tax", "shipping", "discount")
 _SINGLE_PRODUCT_IDS: Final = ("product_id", "sku")
 
 
@@ -222,9 +224,10 @@ def commerce_into(kw: dict[str, Any], props: Mapping[str, Any], name: str) -> No
     kw["value"] = _value(props, name, lines)
     if (v := get("currency")) is not None:
         kw["currency"] = as_currency(v, "properties", "currency")
-    for key in ("tax", "shipping", "discount"):
-        if (v := get(key)) is not None:
-            kw[key] = as_money(v, "properties", key)
+    if not props.keys().isdisjoint(_ADJUSTMENTS):
+        for key in _ADJUSTMENTS:
+            if (v := get(key)) is not None:
+                kw[key] = as_money(v, "properties", key)
     if (v := get("coupon")) is not None:
         kw["coupon"] = as_str(v, "properties", "coupon")
 
@@ -276,9 +279,10 @@ def item(p: Mapping[str, Any], base: str, id_keys: tuple[str, ...]) -> ItemField
         out["price"] = as_money(v, base, "price")
     if (v := get("quantity")) is not None:
         out["quantity"] = as_count(v, base, "quantity")
-    for key in ("brand", "category", "variant"):
-        if (v := get(key)) is not None and (text := as_str(v, base, key)) is not None:
-            out[key] = text
+    if not p.keys().isdisjoint(_ITEM_TEXTS):  # most products have none of them
+        for key in _ITEM_TEXTS:
+            if (v := get(key)) is not None and (text := as_str(v, base, key)) is not None:
+                out[key] = text
     return out
 
 
