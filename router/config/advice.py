@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network, ip_network
+from ipaddress import IPv4Network
 from typing import Final
 
 from router.config.model import Config, StoreConfig
+from router.ingest.client_ip import CLOUDFLARE, parse_network
 
 #: Trusting a wider network than this lets hosts that are no proxy of the store set the
 #: customer IP through forwarding headers (IPv4 /8 = 16.7M addresses; IPv6 /32 = one ISP).
@@ -23,9 +24,9 @@ def config_warnings(config: Config) -> list[str]:
 def _store(store: StoreConfig) -> list[tuple[str, str]]:
     found = []
     for i, entry in enumerate(store.client_ip.trusted_proxies):
-        if entry.strip().lower() == "cloudflare":
+        if entry.strip().lower() == CLOUDFLARE:
             continue
-        net = ip_network(entry.strip(), strict=False)  # validated at load
+        net = parse_network(entry)  # as the resolver reads it (validated at load)
         version = 4 if isinstance(net, IPv4Network) else 6
         if net.prefixlen < _WIDEST_TRUSTED[version]:
             found.append(

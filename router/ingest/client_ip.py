@@ -228,10 +228,10 @@ class ClientIpPolicy:
                 cloudflare_trusted = True
                 trusted.extend(cloudflare)
             else:
-                trusted.append(_network(entry, named_sets=True))
+                trusted.append(parse_network(entry, named_sets=True))
         layers = [
-            ("own_server", [_network(e) for e in _entries("own_addresses", own_addresses)]),
-            ("cdn", [*cloudflare, *(_network(e) for e in _entries("cdn_ranges", cdn_ranges))]),
+            ("own_server", [parse_network(e) for e in _entries("own_addresses", own_addresses)]),
+            ("cdn", [*cloudflare, *(parse_network(e) for e in _entries("cdn_ranges", cdn_ranges))]),
         ]
         return cls(
             trusted=_AddressMap.of(trusted),
@@ -396,8 +396,8 @@ def _entries(field: str, value: Sequence[str]) -> Sequence[str]:
     return value
 
 
-def _network(entry: str, *, named_sets: bool = False) -> IpNetwork:
-    """Parse a CIDR or bare IP; IPv4-mapped IPv6 networks become IPv4 networks."""
+def parse_network(entry: str, *, named_sets: bool = False) -> IpNetwork:
+    """Parse a CIDR or bare IP (config syntax); IPv4-mapped IPv6 networks become IPv4 ones."""
     if named_sets:
         valid = f"use a CIDR such as 10.0.0.0/8 or a named set: {CLOUDFLARE}"
     else:
@@ -450,7 +450,7 @@ def parse_range_file(text: str, source: str) -> tuple[IpNetwork, ...]:
         if not line:
             continue
         try:
-            networks.append(_network(line))
+            networks.append(parse_network(line))
         except ValueError as exc:
             raise ValueError(f"{source} line {number}: {exc}") from None
     return tuple(networks)

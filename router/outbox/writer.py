@@ -47,6 +47,7 @@ _CACHED_STATEMENTS: Final = len(_ROW_COUNTS) + 32
 
 @functools.lru_cache(maxsize=len(_ROW_COUNTS))
 def _insert_sql(rows: int) -> str:
+    """One multi-row INSERT for exactly ``rows`` rows (one of ``_ROW_COUNTS``)."""
     return (
         "INSERT OR IGNORE INTO events (store, event_id, received_at, routes, body) VALUES "  # noqa: S608 - placeholders only
         + ",".join(["(?, ?, ?, ?, ?)"] * rows)

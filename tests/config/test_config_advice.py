@@ -49,6 +49,7 @@ def test_proxies_that_are_real_proxies_pass(tmp_path: Path, proxies: str) -> Non
         ("10.0.0.0/7", 0, "33,554,432"),
         ('"::/0"', 0, "340,282,366,920,938,463,463,374,607,431,768,211,456"),
         ('"2001:db8::/31"', 0, "158,456,325,028,528,675,187,087,900,672"),
+        ('"::ffff:0.0.0.0/96"', 0, "4,294,967,296"),  # IPv4-mapped: all of IPv4
     ],
 )
 def test_a_trusted_network_wider_than_a_proxy_fleet_is_flagged(
