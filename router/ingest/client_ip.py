@@ -264,6 +264,11 @@ class ClientIpPolicy:
                 return self._resolved(parsed, "header")
         return self._resolved(peer_parsed, "peer")
 
+    def trusts(self, peer: str | None) -> bool:
+        """Whether the TCP peer is one of the store's trusted proxies (its headers count)."""
+        parsed = _parse_text(peer.partition("%")[0]) if peer else None
+        return parsed is not None and parsed[0] in self.trusted
+
     def classify(self, ip: str | None) -> IpClass:
         """Label ``ip`` (own_server, cdn, loopback, ..., public); ``missing`` if unparseable."""
         addr = parse_ip(ip) if ip is not None else None

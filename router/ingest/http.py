@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -15,6 +16,7 @@ from router.config import ServerConfig
 from router.event import UNKNOWN_CONSENT, IpOrigin
 from router.ingest.auth import KeyRing, basic_username
 from router.ingest.body import parse_json, read_body, too_large
+from router.ingest.browser import ALLOWED_HEADERS, SHORT_PATHS, settings_handler
 from router.ingest.client_ip import ResolvedIp
 from router.ingest.errors import UNAUTHORIZED, IngestError
 from router.ingest.segment import InvalidEvent, IpResolver, parse_fields
@@ -24,6 +26,8 @@ from router.stores import StoreRuntime
 
 log = structlog.get_logger("tagless.ingest")
 
+#: Where a request's store is kept once its write key selected one (for the CORS answer).
+_STORE: Final = web.RequestKey("tagless.store", StoreRuntime)
 SINGLE_TYPES: Final = ("track", "page", "screen", "identify", "group", "alias")
 OK: Final = orjson.dumps({"success": True})
 
@@ -48,10 +52,18 @@ class Ingest:
         self.metrics = metrics or Metrics()
 
     def routes(self) -> list[web.RouteDef]:
-        """``POST /v1/<type>`` for each Segment call type, ``/v1/batch``, and CORS preflights."""
+        """``POST /v1/<type>`` for each Segment call type (also by its first letter, as
+        analytics.js sends them), ``/v1/batch``, the browser settings, CORS preflights, and a
+        404 listing the endpoints for any other path under ``/v1/``."""
         defs = [web.post(f"/v1/{kind}", self._single(kind)) for kind in SINGLE_TYPES]
+        defs += [
+            web.post(f"/v1/{short}", self._single(kind)) for short, kind in SHORT_PATHS.items()
+        ]
         defs.append(web.post("/v1/batch", self.batch))
-        defs.append(web.options("/v1/{kind}", self.preflight))
+        settings = settings_handler(self._store, _allow_origin)
+        defs.append(web.get("/v1/projects/{write_key}/settings", settings))
+        defs.append(web.options("/v1/{tail:.*}", self.preflight))
+        defs.append(web.route("*", "/v1/{tail:.*}", _unknown_path))
         return defs
 
     def _single(self, kind: str) -> Any:
@@ -72,7 +84,7 @@ class Ingest:
             self.metrics.rejected[error.code] += 1
             response = error.response()
             if error.status != 401:
-                self._cors(request, response)
+                _allow_origin(request, response, request.get(_STORE))
             return response
         response = web.Response(body=OK, content_type="application/json")
         if origin:
@@ -87,6 +99,8 @@ class Ingest:
         store = self._store(header_key) if header_key is not None else None
         if header_key is not None and store is None:
             raise UNAUTHORIZED
+        if store is not None:
+            request[_STORE] = store
         raw = await read_body(request, max_bytes=self.limits.max_request_bytes)
         document = parse_json(raw)
         if store is None:
@@ -94,6 +108,7 @@ class Ingest:
             store = self._store(body_key if isinstance(body_key, str) else None)
             if store is None:
                 raise UNAUTHORIZED
+            request[_STORE] = store
         origin = self._check_origin(request, store)
         # no event can be larger than the whole body: measure events only when it might be
         check_sizes = len(raw) > self.limits.max_event_bytes
@@ -177,23 +192,57 @@ class Ingest:
 
     # -- CORS --------------------------------------------------------------------------------
 
-    def _cors(self, request: web.Request, response: web.StreamResponse) -> None:
+    async def preflight(self, request: web.Request) -> web.StreamResponse:
+        """Answer a CORS preflight: echo an origin some store allows, exactly, never ``*``.
+
+        A preflight carries no write key, so it cannot tell the store; the request that follows
+        is answered for its own store's origins only (a 403 outside them).
+        """
+        response = web.Response(status=204)
         origin = request.headers.get("Origin")
         if origin and any(origin in store.allowed_origins for store in self.stores.values()):
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Vary"] = "Origin"
-
-    async def preflight(self, request: web.Request) -> web.StreamResponse:
-        """Answer a CORS preflight: echo an allowed origin exactly, never ``*``."""
-        response = web.Response(status=204)
-        self._cors(request, response)
         if "Access-Control-Allow-Origin" in response.headers:
-            response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
-            response.headers["Access-Control-Allow-Headers"] = (
-                "Authorization, Content-Type, Content-Encoding"
-            )
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
             response.headers["Access-Control-Max-Age"] = "600"
         return response
+
+
+_ENDPOINTS: Final = sorted(
+    [f"POST /v1/{kind}" for kind in (*SINGLE_TYPES, "batch")]
+    + ["GET /v1/projects/{writeKey}/settings"]
+)
+
+
+_POST_TAILS: Final = frozenset({*SINGLE_TYPES, *SHORT_PATHS, "batch"})
+_SETTINGS_TAIL: Final = re.compile(r"projects/[^/]+/settings")
+
+
+async def _unknown_path(request: web.Request) -> web.StreamResponse:
+    """404 for a path under /v1/ that is no endpoint, naming the ones there are."""
+    tail = request.match_info.get("tail", "")
+    settings = _SETTINGS_TAIL.fullmatch(tail) is not None
+    if settings or tail in _POST_TAILS:
+        allowed = "GET" if settings else "POST"
+        message = f"{request.method} is not allowed here; use {allowed}"
+        error = IngestError(405, "method_not_allowed", message)
+        response = error.response()
+        response.headers["Allow"] = f"{allowed}, OPTIONS"
+        return response
+    message = f"no endpoint {request.method} {request.path}; endpoints: {', '.join(_ENDPOINTS)}"
+    return IngestError(404, "not_found", message).response()
+
+
+def _allow_origin(
+    request: web.Request, response: web.StreamResponse, store: StoreRuntime | None
+) -> None:
+    """Let a page read the answer when its Origin is one the request's own store allows."""
+    origin = request.headers.get("Origin")
+    if origin and store is not None and origin in store.allowed_origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
 
 
 def _batch_messages(document: Any, max_events: int) -> tuple[list[Any], str]:
