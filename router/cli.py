@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +15,22 @@ import orjson
 import structlog
 
 from router.config import Config, ConfigError, load_config
-from router.config.advice import config_warnings
+from router.config.advice import config_warnings, unset_secrets
 from router.http import HttpClient
 from router.plugins import PluginError, config_classes, discover
+from router.secret import MissingSecret
 
 
-def _load(directory: str) -> tuple[Config, dict[str, Any]]:
+def _load(directory: str, *, lazy_secrets: bool = True) -> tuple[Config, dict[str, Any]]:
+    """The config and plugins. Secrets load lazily unless asked: a command fails on a missing
+    variable only if it uses that secret (``serve`` needs them all, so it loads strictly)."""
     plugins = discover()
-    return load_config(Path(directory), config_classes(plugins)), plugins
+    config = load_config(Path(directory), config_classes(plugins), lazy_secrets=lazy_secrets)
+    return config, plugins
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 def _run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -39,7 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from router.logs import configure
     from router.tuning import tune_for_serving
 
-    config, plugins = _load(args.config)
+    config, plugins = _load(args.config, lazy_secrets=False)
     configure(config.logging.level, config.logging.format)
     for warning in config_warnings(config):
         structlog.get_logger("tagless.config").warning("config_warning", warning=warning)
@@ -62,10 +70,13 @@ def cmd_check(args: argparse.Namespace) -> int:
             await http.close()
 
     _run(build())
+    for variable in unset_secrets(config):
+        print(f"warning: environment variable {variable} is not set; 'tagless serve' needs it")
     for warning in config_warnings(config):
         print(f"warning: {warning}")
     destinations = sum(len(store.destinations) for store in config.stores)
-    print(f"{args.config}: ok ({len(config.stores)} stores, {destinations} destinations)")
+    stores = _plural(len(config.stores), "store")
+    print(f"{args.config}: ok ({stores}, {_plural(destinations, 'destination')})")
     return 0
 
 
@@ -73,6 +84,40 @@ def cmd_send_test(args: argparse.Namespace) -> int:
     """Send one realistic test event through a destination's test mode; print what happened."""
     from router import sendtest
 
+    if args.dry_run:
+        return _print_test_payload(args)
+    store, dest, plugins = _destination_of(args)
+
+    async def go() -> Any:
+        http = HttpClient.create()
+        try:
+            destination = plugins[dest.type](dest.settings, http)
+            if not sendtest.has_test_mode(destination):
+                return None
+            return await sendtest.run(destination, store.store)
+        finally:
+            await http.close()
+
+    result = _run(go())
+    if result is None:
+        print(
+            f"{args.destination} ({dest.type}) has no test mode: nothing was sent."
+            " 'tagless send-test --dry-run' prints the payload it would send.",
+            file=sys.stderr,
+        )
+        return 1
+    payload, answer = result
+    print("payload sent (identity redacted):")
+    print(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
+    print(f"platform answer ({answer.status}): {answer.answer}")
+    for message in answer.messages:
+        print(f"  - {message}")
+    print("ok" if answer.ok else "NOT OK")
+    return 0 if answer.ok else 1
+
+
+def _destination_of(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
+    """The store and destination config the arguments name (exits naming the valid ones)."""
     config, plugins = _load(args.config)
     store = next((s for s in config.stores if s.store == args.store), None)
     if store is None:
@@ -81,22 +126,25 @@ def cmd_send_test(args: argparse.Namespace) -> int:
     if dest is None:
         ids = [d.id for d in store.destinations]
         raise SystemExit(f"store {args.store!r} has no destination {args.destination!r}: {ids}")
+    return store, dest, plugins
+
+
+def _print_test_payload(args: argparse.Namespace) -> int:
+    """``send-test --dry-run``: the payload the test event maps to; nothing is sent."""
+    from router import sendtest
+
+    store, dest, plugins = _destination_of(args)
 
     async def go() -> Any:
         http = HttpClient.create()
         try:
-            return await sendtest.run(plugins[dest.type](dest.settings, http), store.store)
+            return sendtest.payload(plugins[dest.type](dest.settings, http), store.store)
         finally:
             await http.close()
 
-    payload, answer = _run(go())
-    print("payload sent (identity redacted):")
-    print(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
-    print(f"platform answer ({answer.status}): {answer.answer}")
-    for message in answer.messages:
-        print(f"  - {message}")
-    print("ok" if answer.ok else "NOT OK")
-    return 0 if answer.ok else 1
+    print("payload (identity redacted; dry run, nothing sent):")
+    print(orjson.dumps(_run(go()), option=orjson.OPT_INDENT_2).decode())
+    return 0
 
 
 def _outbox(config: Config) -> Any:
@@ -151,8 +199,16 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
         return result
 
     for row in _with_outbox(args, action):
-        sys.stdout.write(orjson.dumps(attrs.asdict(row)).decode() + "\n")
+        record = attrs.asdict(row)
+        record["updated_at"] = _rfc3339(row.updated_at)
+        sys.stdout.write(orjson.dumps(record).decode() + "\n")
     return 0
+
+
+def _rfc3339(seconds: float) -> str:
+    """Unix seconds as RFC 3339 UTC with milliseconds: 2026-11-30T14:05:00.123Z."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _timestamp(text: str | None) -> float | None:
@@ -175,12 +231,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     count = _with_outbox(args, action)
     verb = "would replay" if args.dry_run else "replayed"
-    print(f"{verb} {count} dead letters")
+    print(f"{verb} {_plural(count, 'dead letter')}")
     return 0
 
 
+DESCRIPTION = (
+    "Tagless: serve the ingest API and deliver events, check the config, operate the outbox."
+)
+STORE_HELP = "the store's name (its 'store:' key in config/stores/*.yaml)"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tagless", description=__doc__)
+    parser = argparse.ArgumentParser(prog="tagless", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, handler: Callable[[argparse.Namespace], int]) -> Any:
@@ -193,15 +255,18 @@ def _parser() -> argparse.ArgumentParser:
     command("check", cmd_check)
     command("status", cmd_status)
     test = command("send-test", cmd_send_test)
-    test.add_argument("--store", required=True)
-    test.add_argument("--destination", required=True)
+    test.add_argument("--store", required=True, help=STORE_HELP)
+    test.add_argument("--destination", required=True, help="the destination's id in that store")
+    test.add_argument(
+        "--dry-run", action="store_true", help="print the payload it would send; send nothing"
+    )
     dead = command("dead-letters", cmd_dead_letters)
-    dead.add_argument("--store", required=True)
-    dead.add_argument("--destination")
-    dead.add_argument("--limit", type=int, default=100)
+    dead.add_argument("--store", required=True, help=STORE_HELP)
+    dead.add_argument("--destination", help="only this destination's id (default: all)")
+    dead.add_argument("--limit", type=int, default=100, help="newest N (default: 100)")
     replay = command("replay", cmd_replay)
-    replay.add_argument("--store", required=True)
-    replay.add_argument("--destination")
+    replay.add_argument("--store", required=True, help=STORE_HELP)
+    replay.add_argument("--destination", help="only this destination's id (default: all)")
     replay.add_argument("--seq", type=int, action="append", help="outbox sequence number")
     replay.add_argument("--since", help="ISO 8601 time: events received at or after")
     replay.add_argument("--until", help="ISO 8601 time: events received before")
@@ -221,5 +286,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = 2
     except PluginError as error:
         print(str(error), file=sys.stderr)
+        code = 2
+    except MissingSecret as error:
+        print(f"error: {error}", file=sys.stderr)
         code = 2
     raise SystemExit(code)

@@ -55,8 +55,18 @@ def redact(value: Any, key: str = "") -> Any:
     return value
 
 
+def has_test_mode(destination: Destination[Any]) -> bool:
+    """Whether the destination implements a test mode (else ``send_test`` only says it has none)."""
+    return type(destination).send_test is not Destination.send_test
+
+
+def payload(destination: Destination[Any], store: str) -> Any:
+    """The test event as this destination would send it, identity redacted, for printing."""
+    return redact(orjson.loads(codec.dumps(destination.map(test_event(store)))))
+
+
 async def run(destination: Destination[Any], store: str) -> tuple[Any, TestAnswer]:
     """Map the test event, send it through the test mode; return the redacted payload and answer."""
-    payload = destination.map(test_event(store))
-    answer = await destination.send_test([payload])
-    return redact(orjson.loads(codec.dumps(payload))), answer
+    mapped = destination.map(test_event(store))
+    answer = await destination.send_test([mapped])
+    return redact(orjson.loads(codec.dumps(mapped))), answer

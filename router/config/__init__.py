@@ -70,14 +70,19 @@ def load_config(
     directory: Path,
     destination_types: Mapping[str, type],
     env: Mapping[str, str] | None = None,
+    *,
+    lazy_secrets: bool = False,
 ) -> Config:
     """Read ``directory/tagless.yaml`` and every ``directory/stores/*.yaml`` (sorted).
 
     ``destination_types`` maps a destination ``type`` to the plugin's attrs config class;
     ``env`` (default ``os.environ``) feeds ``${VAR}`` references. Raises ``ConfigError``
-    listing every problem found.
+    listing every problem found. With ``lazy_secrets``, a secret whose variable is not set
+    loads as :meth:`Secret.unset` and fails only when revealed: commands that need no
+    secret (status, dead letters, check, ...) then run without it.
     """
-    loader = _Loader(Path(directory), destination_types, os.environ if env is None else env)
+    environ = os.environ if env is None else env
+    loader = _Loader(Path(directory), destination_types, environ, lazy_secrets)
     config = loader.load()
     issues = [issue for report in loader.reports for issue in _by_line(report)]
     if issues or config is INVALID:
@@ -113,6 +118,7 @@ class _Loader:
     directory: Path
     types: Mapping[str, type]
     env: Mapping[str, str]
+    lazy_secrets: bool = False
     reports: list[Report] = attrs.Factory(list)
 
     def load(self) -> Config | Invalid:
@@ -176,7 +182,7 @@ class _Loader:
             message = f"expected a mapping at the top of the file, got {describe(tree)}"
             report.add(tree.line, "", message)
             return None, report
-        interpolated = interpolate(tree, self.env, "", report)
+        interpolated = interpolate(tree, self.env, "", report, lazy=self.lazy_secrets)
         assert isinstance(interpolated, Map)  # interpolation keeps the shape of the tree
         return interpolated, report
 

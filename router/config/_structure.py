@@ -38,6 +38,13 @@ def structure(node: Node, tp: Any, path: str, report: Report) -> Any:
     """Convert ``node`` into a value of type ``tp``, or report why not and return INVALID."""
     if isinstance(node, Scalar) and node.broken:
         return INVALID  # already reported where it broke
+    if isinstance(node, Scalar) and node.unset is not None:
+        if tp is Secret or (
+            typing.get_origin(tp) in (Union, types.UnionType) and Secret in typing.get_args(tp)
+        ):
+            return Secret.unset(node.unset)
+        report.add(node.line, path, f"environment variable {node.unset} is not set")
+        return INVALID
     leaf = _LEAVES.get(tp)
     if leaf is not None:
         return leaf(node, path, report)

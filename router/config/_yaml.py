@@ -51,6 +51,9 @@ class Scalar:
     text: str | None = None
     #: Already reported (bad tag, missing variable): structuring skips it silently.
     broken: bool = False
+    #: Read with secrets left unresolved: the variable this value names is not set. Only a
+    #: secret may stay so (it fails when revealed); anything else is reported then.
+    unset: str | None = None
 
 
 @attrs.frozen

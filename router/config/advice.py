@@ -5,12 +5,37 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 from typing import Final
 
+import attrs
+
 from router.config.model import Config, StoreConfig
 from router.ingest.client_ip import CLOUDFLARE, parse_network
+from router.secret import Secret
 
 #: Trusting a wider network than this lets hosts that are no proxy of the store set the
 #: customer IP through forwarding headers (IPv4 /8 = 16.7M addresses; IPv6 /32 = one ISP).
 _WIDEST_TRUSTED: Final = {4: 8, 6: 32}
+
+
+def unset_secrets(config: Config) -> list[str]:
+    """The environment variables of secrets that were left unset (a lazily read config)."""
+    found: dict[str, None] = {}
+    _walk_secrets(config, found)
+    return list(found)
+
+
+def _walk_secrets(value: object, found: dict[str, None]) -> None:
+    if isinstance(value, Secret):
+        if value.missing is not None:
+            found[value.missing] = None
+    elif attrs.has(type(value)):
+        for field in attrs.fields(type(value)):  # type: ignore[arg-type] # attrs.has checked it
+            _walk_secrets(getattr(value, field.name), found)
+    elif isinstance(value, tuple | list):
+        for item in value:
+            _walk_secrets(item, found)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _walk_secrets(item, found)
 
 
 def config_warnings(config: Config) -> list[str]:

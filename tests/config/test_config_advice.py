@@ -82,4 +82,4 @@ def test_check_prints_warnings_and_still_passes(
     assert done.value.code == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"warning: {root}/stores/shop.yaml: client_ip.trusted_proxies[0]: ")
-    assert out[-1] == f"{root}: ok (1 stores, 1 destinations)"
+    assert out[-1] == f"{root}: ok (1 store, 1 destination)"
