@@ -19,11 +19,10 @@ from router.outbox.policy import RetryPolicy
 log = structlog.get_logger("tagless.dispatch")
 
 #: How long a failing destination first rests (refused credentials, outage), doubling up to
-#: the cap while failures go on.
+#: the policy's ``max_pause_secs`` while failures go on.
 REST_INITIAL_SECS: Final = 1.0
 #: Batches failing entirely in a row before an outage is assumed and the destination rests.
 FAILURES_BEFORE_REST: Final = 3
-MAX_PAUSE_SECS: Final = 300.0
 #: The longest an idle dispatcher sleeps before looking at the outbox again.
 IDLE_RECHECK_SECS: Final = 5.0
 
@@ -226,12 +225,14 @@ class LaneDispatcher:
     def _note_pauses(self, outcomes: Sequence[Outcome]) -> None:
         """Rest the whole destination when the platform says so or keeps failing.
 
-        ``Retry-After`` (on 429, 503, ...) is the platform's own word and rests it exactly that
-        long. Refused credentials (401/403) or a 429 without a wait rest it at once; batches
-        that fail entirely (5xx, timeouts) rest it after ``FAILURES_BEFORE_REST`` in a row. The
-        rest doubles while failures go on and resets on the first delivery: during an outage
-        new events wait unsent instead of spending their attempts, while an occasional error
-        among successes costs only its own batch a retry.
+        ``Retry-After`` (on 429, 503, ...) is the platform's own word and rests it that long, up
+        to the policy's ``max_pause_secs``: then the next batch probes the platform, and one
+        still asking for longer rests it for the cap again. Refused credentials (401/403) or a
+        429 without a wait rest it at once; batches that fail entirely (5xx, timeouts) rest it
+        after ``FAILURES_BEFORE_REST`` in a row. The rest doubles (up to the same cap) while
+        failures go on and resets on the first delivery: during an outage new events wait
+        unsent instead of spending their attempts, while an occasional error among successes
+        costs only its own batch a retry.
         """
         if any(o.kind == "delivered" for o in outcomes):
             self._rest_secs = REST_INITIAL_SECS
@@ -245,16 +246,22 @@ class LaneDispatcher:
                 cause = outcomes[0]
         if cause is None:
             return
+        cap = self.policy.max_pause_secs
         if told is not None:
-            seconds = told
+            seconds = self.policy.capped_wait(told)
         else:
-            seconds, self._rest_secs = self._rest_secs, min(self._rest_secs * 2, MAX_PAUSE_SECS)
+            seconds = min(self._rest_secs, cap)
+            self._rest_secs = min(self._rest_secs * 2, cap)
         until = self.clock.now() + seconds
         if until > self.paused_until:
             self.paused_until = until
             self.metrics.paused[(self.store, self.destination_id)] = True
             self._log.warning(
-                "destination_paused", reason=cause.reason, status=cause.status, seconds=seconds
+                "destination_paused",
+                reason=cause.reason,
+                status=cause.status,
+                seconds=seconds,
+                asked_secs=told,
             )
 
     async def _settle(self, claim: Claim, results: list[tuple[Claimed, Outcome]]) -> None:
@@ -275,7 +282,7 @@ class LaneDispatcher:
                 self._log.info(
                     "delivery_retry",
                     event_id=item.event_id,
-                    attempt=item.attempts + 1,
+                    attempt=self.policy.attempts_after(item.attempts, outcome),
                     reason=outcome.reason,
                     status=outcome.status,
                 )
@@ -283,7 +290,7 @@ class LaneDispatcher:
                 self._log.warning(
                     "delivery_dead",
                     event_id=item.event_id,
-                    attempt=item.attempts + 1,
+                    attempt=self.policy.attempts_after(item.attempts, outcome),
                     reason=outcome.reason,
                     status=outcome.status,
                 )
