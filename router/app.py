@@ -58,6 +58,7 @@ def retry_policy(config: RetryConfig) -> RetryPolicy:
         max_age_secs=config.max_age_secs,
         initial_backoff_secs=config.initial_backoff_secs,
         max_backoff_secs=config.max_backoff_secs,
+        max_pause_secs=config.max_pause_secs,
     )
 
 

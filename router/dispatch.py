@@ -19,11 +19,10 @@ from router.outbox.policy import RetryPolicy
 log = structlog.get_logger("tagless.dispatch")
 
 #: How long a failing destination first rests (refused credentials, outage), doubling up to
-#: the cap while failures go on.
+#: the policy's ``max_pause_secs`` while failures go on.
 REST_INITIAL_SECS: Final = 1.0
 #: Batches failing entirely in a row before an outage is assumed and the destination rests.
 FAILURES_BEFORE_REST: Final = 3
-MAX_PAUSE_SECS: Final = 300.0
 #: The longest an idle dispatcher sleeps before looking at the outbox again.
 IDLE_RECHECK_SECS: Final = 5.0
 
@@ -65,6 +64,9 @@ class LaneDispatcher:
         self.paused_until = 0.0
         self._rest_secs = REST_INITIAL_SECS
         self._failed_batches = 0
+        #: Rests started so far: a batch sent before the latest one reports on an outage
+        #: already acted on.
+        self._rests = 0
         self._wake = outbox.subscribe(store)
         self._stopping = False
         self._slot_freed = asyncio.Event()
@@ -193,6 +195,7 @@ class LaneDispatcher:
 
     async def _send(self, pairs: list[Pair]) -> list[tuple[Claimed, Outcome]]:
         await self._rest_before_send()
+        sent_in = self._rests
         try:
             outcomes = list(await self.destination.send([payload for _, payload in pairs]))
         except Exception as error:  # an adapter bug: classified errors never raise
@@ -210,7 +213,7 @@ class LaneDispatcher:
             half = len(pairs) // 2
             self._log.info("batch_split", events=len(pairs), reason=outcomes[0].reason)
             return await self._send(pairs[:half]) + await self._send(pairs[half:])
-        self._note_pauses(outcomes)
+        self._note_pauses(outcomes, sent_in)
         return [(item, outcome) for (item, _), outcome in zip(pairs, outcomes, strict=True)]
 
     async def _rest_before_send(self) -> None:
@@ -223,38 +226,63 @@ class LaneDispatcher:
                 raise _GiveBack
             await self.clock.wait(self._stopped_signal, remaining)
 
-    def _note_pauses(self, outcomes: Sequence[Outcome]) -> None:
+    def _note_pauses(self, outcomes: Sequence[Outcome], sent_in: int) -> None:
         """Rest the whole destination when the platform says so or keeps failing.
 
-        ``Retry-After`` (on 429, 503, ...) is the platform's own word and rests it exactly that
-        long. Refused credentials (401/403) or a 429 without a wait rest it at once; batches
-        that fail entirely (5xx, timeouts) rest it after ``FAILURES_BEFORE_REST`` in a row. The
-        rest doubles while failures go on and resets on the first delivery: during an outage
-        new events wait unsent instead of spending their attempts, while an occasional error
-        among successes costs only its own batch a retry.
+        ``Retry-After`` (on 429, 503, ...) is the platform's own word and rests it that long, up
+        to the policy's ``max_pause_secs``: then the next batch probes the platform, and one
+        still asking for longer rests it for the cap again. Refused credentials (401/403) or a
+        429 without a wait rest it at once; batches that fail entirely (5xx, timeouts) rest it
+        after ``FAILURES_BEFORE_REST`` in a row. The rest doubles (up to the same cap) while
+        failures go on and resets on the first delivery: during an outage new events wait
+        unsent instead of spending their attempts, while an occasional error among successes
+        costs only its own batch a retry.
+
+        One outage counts once, not once per batch in flight: a batch sent before the latest
+        rest began (``sent_in`` is the rest count when it was sent) only tells what that rest
+        already acted on, so it neither counts as a failure, nor lengthens the rest, nor resets
+        it; only its ``Retry-After`` may still extend the current rest. The rest doubles when a
+        batch sent after it ended fails too.
         """
+        current = sent_in == self._rests
         if any(o.kind == "delivered" for o in outcomes):
-            self._rest_secs = REST_INITIAL_SECS
-            self._failed_batches = 0
+            if current:
+                self._rest_secs = REST_INITIAL_SECS
+                self._failed_batches = 0
             return
         told = max((o.retry_after for o in outcomes if o.retry_after is not None), default=None)
         cause = next((o for o in outcomes if o.pause or o.retry_after is not None), None)
+        if not current:
+            if told is not None and cause is not None:
+                self._rest_until(self.policy.capped_wait(told), cause, told)
+            return
         if cause is None and outcomes and all(o.kind == "retry" for o in outcomes):
             self._failed_batches += 1
             if self._failed_batches >= FAILURES_BEFORE_REST:
                 cause = outcomes[0]
         if cause is None:
             return
+        cap = self.policy.max_pause_secs
         if told is not None:
-            seconds = told
+            seconds = self.policy.capped_wait(told)
         else:
-            seconds, self._rest_secs = self._rest_secs, min(self._rest_secs * 2, MAX_PAUSE_SECS)
+            seconds = min(self._rest_secs, cap)
+            self._rest_secs = min(self._rest_secs * 2, cap)
+        self._rests += 1
+        self._rest_until(seconds, cause, told)
+
+    def _rest_until(self, seconds: float, cause: Outcome, told: float | None) -> None:
+        """Pause the destination ``seconds`` from now, unless it already rests longer."""
         until = self.clock.now() + seconds
         if until > self.paused_until:
             self.paused_until = until
             self.metrics.paused[(self.store, self.destination_id)] = True
             self._log.warning(
-                "destination_paused", reason=cause.reason, status=cause.status, seconds=seconds
+                "destination_paused",
+                reason=cause.reason,
+                status=cause.status,
+                seconds=seconds,
+                asked_secs=told,
             )
 
     async def _settle(self, claim: Claim, results: list[tuple[Claimed, Outcome]]) -> None:
@@ -275,7 +303,7 @@ class LaneDispatcher:
                 self._log.info(
                     "delivery_retry",
                     event_id=item.event_id,
-                    attempt=item.attempts + 1,
+                    attempt=self.policy.attempts_after(item.attempts, outcome),
                     reason=outcome.reason,
                     status=outcome.status,
                 )
@@ -283,7 +311,7 @@ class LaneDispatcher:
                 self._log.warning(
                     "delivery_dead",
                     event_id=item.event_id,
-                    attempt=item.attempts + 1,
+                    attempt=self.policy.attempts_after(item.attempts, outcome),
                     reason=outcome.reason,
                     status=outcome.status,
                 )

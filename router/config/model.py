@@ -157,6 +157,8 @@ class RetryConfig:
     max_age_secs: float = attrs.field(default=86_400.0, validator=positive)
     initial_backoff_secs: float = attrs.field(default=1.0, validator=positive)
     max_backoff_secs: float = attrs.field(default=300.0, validator=positive)
+    #: The longest a destination rests, however long the platform's ``Retry-After`` asks for.
+    max_pause_secs: float = attrs.field(default=300.0, validator=positive)
     timeout_secs: float = attrs.field(default=10.0, validator=positive)
     concurrency: int = attrs.field(default=4, validator=positive)
 

@@ -261,7 +261,7 @@ class SqliteOutbox:
     ) -> tuple[Any, ...] | None:
         if outcome.kind == "delivered":
             return None
-        attempts = item.attempts + 1
+        attempts = policy.attempts_after(item.attempts, outcome)
         first = item.first_attempt_at if item.first_attempt_at is not None else now
         state, due_at, reason = "dead", None, outcome.reason
         if outcome.kind == "retry":

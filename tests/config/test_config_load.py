@@ -249,6 +249,27 @@ def test_retry_overrides_the_delivery_defaults_key_by_key(config_dir: Path) -> N
     assert config.delivery == RetryConfig(max_attempts=3, timeout_secs=5.0)
 
 
+def test_max_pause_secs_is_a_retry_key_of_delivery_and_of_a_destination(config_dir: Path) -> None:
+    """`max_pause_secs` defaults to 300 s in delivery and a destination's retry overrides it."""
+    main = MAIN.replace("delivery: {}", "delivery: {max_pause_secs: 60}")
+    shop = SHOP.replace("url:", "retry: {max_pause_secs: 5}, url:")
+
+    config = load(config_dir, {"tagless.yaml": main, "stores/shop.yaml": shop})
+
+    assert RetryConfig().max_pause_secs == 300.0
+    assert config.delivery.max_pause_secs == 60.0
+    assert config.stores[0].destinations[0].retry.max_pause_secs == 5.0
+
+
+def test_a_pause_cap_that_is_not_positive_is_an_error(config_dir: Path) -> None:
+    """`max_pause_secs: 0` is refused at its key path, saying what would be valid."""
+    main = MAIN.replace("delivery: {}", "delivery: {max_pause_secs: 0}")
+
+    assert issues(config_dir, {"tagless.yaml": main, "stores/shop.yaml": SHOP}) == [
+        "config/tagless.yaml:5: delivery.max_pause_secs: must be greater than 0, got 0.0"
+    ]
+
+
 def test_destination_without_retry_gets_the_delivery_defaults(config_dir: Path) -> None:
     """A destination with no retry key follows the delivery section."""
     main = MAIN.replace("delivery: {}", "delivery: {max_attempts: 3}")

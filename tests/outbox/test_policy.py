@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from router.destination import Outcome
 from router.outbox.policy import RetryPolicy
 
 
@@ -39,3 +40,33 @@ def test_age_bound() -> None:
     assert policy.decide(attempts=1, received_at=0, now=50, retry_after=None).due_at == 51
     late = policy.decide(attempts=1, received_at=0, now=99.5, retry_after=None)
     assert late.due_at is None and "older than 100s" in late.reason
+
+
+def test_a_platform_wait_is_capped_at_max_pause_secs() -> None:
+    """A Retry-After of 100,000 s schedules the next try when max_pause_secs ends."""
+    policy = RetryPolicy(max_pause_secs=300)
+    assert policy.decide(attempts=1, received_at=0, now=10, retry_after=100_000).due_at == 310
+    assert policy.decide(attempts=1, received_at=0, now=10, retry_after=20).due_at == 30
+
+
+def test_a_platform_wait_never_dead_letters_an_event_with_time_left() -> None:
+    """A wait that would carry the next try past max_age_secs moves it to the last moment
+    inside the age limit instead of giving the event up."""
+    policy = RetryPolicy(max_age_secs=1000, max_pause_secs=300)
+    decision = policy.decide(attempts=1, received_at=0, now=900, retry_after=100_000)
+    assert decision.due_at == 1000
+
+
+def test_an_event_past_its_age_is_given_up_whatever_the_platform_asked() -> None:
+    """An event already at max_age_secs is given up, with or without a Retry-After."""
+    policy = RetryPolicy(max_age_secs=1000)
+    late = policy.decide(attempts=1, received_at=0, now=1000, retry_after=5)
+    assert late.due_at is None and "older than 1000s" in late.reason
+
+
+def test_a_try_that_paused_the_destination_spends_no_attempt() -> None:
+    """Rate limited or refused credentials (pause) cost no attempt; any other failure costs one."""
+    policy = RetryPolicy()
+    assert policy.attempts_after(3, Outcome("retry", "http_429", 429, pause=True)) == 3
+    assert policy.attempts_after(3, Outcome("retry", "http_503", 503, retry_after=5)) == 4
+    assert policy.attempts_after(3, Outcome("rejected", "http_400", 400)) == 4
