@@ -235,6 +235,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Copy the outbox to a file while Tagless runs (SQLite online backup)."""
+    from router.backup import BackupError, backup_outbox
+
+    config, _ = _load(args.config)
+    try:
+        size = backup_outbox(config.outbox.path, Path(args.to))
+    except BackupError as error:
+        raise SystemExit(str(error)) from None
+    print(f"backed up {config.outbox.path} to {args.to} ({size:,} bytes, integrity ok)")
+    return 0
+
+
 DESCRIPTION = (
     "Tagless: serve the ingest API and deliver events, check the config, operate the outbox."
 )
@@ -271,6 +284,8 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--since", help="ISO 8601 time: events received at or after")
     replay.add_argument("--until", help="ISO 8601 time: events received before")
     replay.add_argument("--dry-run", action="store_true", help="count, change nothing")
+    backup = command("backup", cmd_backup)
+    backup.add_argument("--to", required=True, help="file to write the copy to (replaced)")
     return parser
 
 

@@ -1,7 +1,7 @@
 """Identity normalisation and SHA-256 per platform family (Meta, Google, Spotify).
 
 Each platform matches on SHA-256 hex of a *normalised* value, and the normalisations differ
-(``shared/reference/destinations.md`` §0.4, §1d, §2d, §3e): a hash of the wrong form is
+(each destination's README links the platform's rules): a hash of the wrong form is
 accepted and never matches, silently. So each ``hash_*`` function takes the profile of the
 platform family it is for. A value that already is 64 hex characters was hashed by the sender
 and passes through (lowercased), never hashed twice. Nothing here logs or raises on content.
@@ -56,7 +56,7 @@ def normalize_phone(value: str, profile: Profile) -> str | None:
     """Meta: digits only with the country code, no ``+`` or ``00``. Google: E.164 with ``+``.
 
     Spotify documents only "trim, lowercase"; integrators strip spaces, dashes and brackets,
-    which is what the ``spotify`` profile does (the reference marks this uncertain).
+    which is what the ``spotify`` profile does (Spotify documents nothing more publicly).
     """
     text = value.strip().lower()
     if profile == "spotify":

@@ -9,9 +9,9 @@ import attrs
 
 from router.secret import Secret
 
-#: GA4 takes at most 25 events per request (reference §3c).
+#: GA4 takes at most 25 events per request (Measurement Protocol reference).
 MAX_EVENTS_PER_REQUEST: Final = 25
-#: GA4 accepts events backdated by at most 72 hours (reference §3d).
+#: GA4 accepts events backdated by at most 72 hours (Send Measurement Protocol events).
 MAX_AGE_HOURS: Final = 72.0
 
 _MEASUREMENT_ID: Final = re.compile(r"G-[A-Z0-9]+")

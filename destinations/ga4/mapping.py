@@ -13,7 +13,7 @@ from router import codec, privacy
 from router.destination import MappingError
 from router.event import Event, Item
 
-#: Canonical names GA4 has a recommended event for, by the GA4 name (reference §6b).
+#: Canonical names GA4 has a recommended event for, by the GA4 name (recommended events).
 EVENT_NAMES: Final = {
     "page_view": "page_view",
     "view_item": "view_item",
@@ -28,8 +28,8 @@ EVENT_NAMES: Final = {
 }
 SUPPORTED_EVENTS: Final = frozenset({*EVENT_NAMES, "custom"})
 
-#: Event names GA4 keeps for itself (reference §3c: MP, Firebase and the web naming rules).
-#: ``page_view`` is on the web list too, but is sent for canonical page views (§3c [?]).
+#: Event names GA4 keeps for itself (MP reference, Firebase and GA's event naming rules).
+#: ``page_view`` is on the web list too, but is sent for canonical page views (README.md).
 RESERVED_EVENT_NAMES: Final = frozenset(
     {
         "ad_activeview", "ad_click", "ad_exposure", "ad_impression", "ad_query", "ad_reward",
@@ -50,7 +50,7 @@ NAME_RULE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
 MAX_PARAMS: Final = 25
 MAX_ITEMS: Final = 200
 MAX_VALUE_CHARS: Final = 100
-#: GA's collection limits allow these parameters longer values (reference §3c).
+#: GA's event collection limits allow these parameters longer values.
 LONG_VALUE_CHARS: Final = {"page_location": 1000, "page_referrer": 420, "page_title": 300}
 #: GA4 wants a request body under 130 kB.
 MAX_BODY_BYTES: Final = 130_000

@@ -1,4 +1,4 @@
-"""Meta's answers classified once: Graph error codes and HTTP statuses → outcomes (§2g)."""
+"""Meta's answers classified once: Graph error codes and HTTP statuses → outcomes."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ def events_received(body: bytes) -> int | None:
 
 
 def classify_success(response: Response, sent: int) -> Outcome:
-    """A 2xx is delivery only when Meta counts every event sent (§6c)."""
+    """A 2xx is delivery only when Meta counts every event sent (``events_received``)."""
     count = events_received(response.body)
     if count is None:
         # A 2xx we cannot read (a proxy?) proves nothing; a re-send dedups on event_id.

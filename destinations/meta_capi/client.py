@@ -89,7 +89,7 @@ class MetaCapiDestination(Destination[MetaCapiConfig]):
         return Outcome("rejected", "too_old", None, None, detail)
 
     async def _send(self, batch: Sequence[Any], test_code: str | None) -> list[Outcome]:
-        # One event past the limit fails Meta's whole request (§2c), so it never goes out.
+        # One event past the limit fails Meta's whole request, so it never goes out.
         outcomes: list[Outcome | None] = [self._too_old(payload) for payload in batch]
         fresh = [payload for payload, old in zip(batch, outcomes, strict=True) if old is None]
         if fresh:
@@ -105,7 +105,7 @@ class MetaCapiDestination(Destination[MetaCapiConfig]):
         body: dict[str, Any] = {"data": list(data)}
         if test_code:
             body["test_event_code"] = test_code
-        # The token goes in the query string, as Meta documents (§2a); URLs are never logged.
+        # The token goes in the query string, as Meta documents; URLs are never logged.
         url = f"{self.config.base_url}/events?{urlencode(self._auth)}"
         return await self.http.post(
             url,

@@ -10,11 +10,12 @@ import attrs
 from router.secret import Secret
 
 #: The Graph API version used unless ``api_version`` says otherwise; each version is supported
-#: for at least two years after release (destinations.md §2a).
+#: for at least two years after release (Meta's *Using the API* page).
 DEFAULT_API_VERSION: Final = "v23.0"
-#: Meta takes at most this many events per request (§2b).
+#: Meta takes at most this many events per request (*Using the API*).
 MAX_EVENTS: Final = 1000
-#: Meta refuses events older than this (§2c); a lower ``max_age_days`` is allowed.
+#: Meta refuses events older than this (server event parameters); a lower ``max_age_days`` is
+#: allowed.
 MAX_AGE_DAYS: Final = 7
 
 

@@ -1,4 +1,4 @@
-"""The pure mapping from a canonical event to one Meta server event (destinations.md §2c-§2e)."""
+"""The pure mapping from a canonical event to one Meta server event (sources in README.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from router import privacy
 from router.destination import MappingError
 from router.event import Event
 
-#: Canonical name → Meta standard event (§6b). Case matters: Meta dedups on the exact name.
+#: Canonical name → Meta standard event (Pixel reference). Meta dedups on the exact name.
 EVENT_NAMES: Final = {
     "page_view": "PageView",
     "view_item": "ViewContent",
@@ -26,7 +26,7 @@ EVENT_NAMES: Final = {
 #: Every canonical name this destination can express; refund and identify have no Meta event.
 SUPPORTED: Final = frozenset(EVENT_NAMES) | {"custom"}
 
-#: Canonical action source → Meta's ``action_source`` enum (§2c).
+#: Canonical action source → Meta's ``action_source`` enum (server event parameters).
 ACTION_SOURCES: Final = {
     "web": "website",
     "app": "app",
@@ -37,12 +37,12 @@ ACTION_SOURCES: Final = {
     "system_generated": "system_generated",
     "other": "other",
 }
-#: Custom event names: a conservative length, Meta's own limit is not in the reference.
+#: Custom event names: a conservative length; Meta documents no limit publicly.
 MAX_CUSTOM_NAME: Final = 50
 _CUSTOM_NAME_PUNCTUATION: Final = frozenset(" _-.")
 
 Hasher = Callable[[str | None, privacy.Profile], str | None]
-#: ``user_data`` keys hashed from one canonical field each (§2d).
+#: ``user_data`` keys hashed from one canonical field each (customer information parameters).
 _SINGLE_HASHED: Final[tuple[tuple[str, str, Hasher], ...]] = (
     ("fn", "first_name", privacy.hash_name),
     ("ln", "last_name", privacy.hash_name),
@@ -81,7 +81,7 @@ def event_name(event: Event) -> str:
 
 
 def user_data(event: Event) -> dict[str, Any]:
-    """Hashed identity per §2d, plus the fields Meta wants in clear (IP, user agent, fbc, fbp)."""
+    """Hashed identity, plus the fields Meta wants in clear (IP, user agent, fbc, fbp)."""
     out: dict[str, Any] = {}
     emails = privacy.hash_all(event.emails, privacy.hash_email, "meta")
     if emails:
@@ -94,7 +94,7 @@ def user_data(event: Event) -> dict[str, Any]:
         if hashed is not None:
             out[key] = hashed
     # Only a public address is the customer's: private, CDN or our own server's would
-    # mislead matching (§2i), so they are left out rather than sent.
+    # mislead matching, so they are left out rather than sent.
     if event.client_ip and event.client_ip_class == "public":
         out["client_ip_address"] = event.client_ip
     if event.user_agent:
@@ -112,7 +112,7 @@ def _number(value: Decimal) -> int | float:
 
 
 def custom_data(event: Event) -> dict[str, Any]:
-    """Value, currency and contents per §2e; a purchase without value and currency is refused."""
+    """Value, currency and contents (custom data); a purchase without both is refused."""
     if event.name == "purchase" and (event.value is None or event.currency is None):
         raise MappingError("missing_value", "a Meta Purchase needs value and currency")
     out: dict[str, Any] = {}
@@ -170,5 +170,5 @@ def map_event(event: Event) -> dict[str, Any]:
     if custom:
         payload["custom_data"] = custom
     if event.consent.ad_personalization == "denied":
-        payload["opt_out"] = True  # attribution only, no delivery optimisation (§2c)
+        payload["opt_out"] = True  # attribution only, no delivery optimisation
     return payload

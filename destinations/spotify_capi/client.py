@@ -24,7 +24,7 @@ from router.http import (
 )
 
 #: Keys of a JSON error answer worth keeping. Spotify documents none but ``sp_trace_id``
-#: (reference §1e), so these are the usual suspects; anything else keeps the raw excerpt.
+#: (its troubleshooting guide), so these are the usual suspects; else the raw excerpt.
 ERROR_KEYS: Final = ("message", "error", "error_description", "errors", "sp_trace_id")
 
 
@@ -79,10 +79,10 @@ class SpotifyCapiDestination(Destination[SpotifyCapiConfig]):
 
     async def health(self) -> Health:
         """Spotify documents no health or validation endpoint, and an empty ``events`` list is
-        not documented as safe, so nothing is sent (reference §1f [?])."""
+        not documented as safe, so nothing is sent."""
         return Health(ok=True, detail="no health endpoint documented; nothing sent")
 
-    # send_test stays the base one: Spotify documents no test mode (reference §1f [?]).
+    # send_test stays the base one: Spotify documents no test mode.
 
     def _headers(self) -> dict[str, str]:
         return {
@@ -107,7 +107,7 @@ class SpotifyCapiDestination(Destination[SpotifyCapiConfig]):
     def _outcome(self, response: Response) -> Outcome:
         """The shared status policy; a refusal names the platform's message, never the token.
 
-        Spotify answers for the request as a whole (reference §1e), so a 4xx rejection marks
+        Spotify answers for the request as a whole, so a 4xx rejection marks
         the whole batch and the dispatcher splits it to find the bad event.
         """
         outcome = classify(response)

@@ -44,10 +44,10 @@ def _batch_size(_: object, attribute: attrs.Attribute[int], value: int) -> None:
 class SpotifyCapiConfig:
     """One CAPI connection (``connection_id``) and its access token.
 
-    ``max_batch_size`` is a guess: Spotify documents no batch limit (reference §1e [?]).
+    ``max_batch_size`` is a guess: Spotify documents no batch limit publicly.
     ``custom_events`` maps a ``custom`` event's sender name to one of the five custom slots.
     ``hash_device_id`` exists because Spotify's guide is inconsistent about raw or hashed
-    ``device_id`` (reference §1c [?]); the default follows the field table (raw).
+    ``device_id`` (its example and field note disagree); by default it is sent raw, as received.
     """
 
     connection_id: str = attrs.field(validator=_connection_id)

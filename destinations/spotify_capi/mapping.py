@@ -10,7 +10,7 @@ from router.destination import MappingError
 from router.event import Event
 from router.privacy import hash_all, hash_email, hash_phone, sha256_hex
 
-#: Canonical name → Spotify ``event_name`` (reference §6b); ``custom`` goes to a configured slot.
+#: Canonical name → Spotify ``event_name`` (README.md); ``custom`` goes to a configured slot.
 EVENT_NAMES: Final = {
     "page_view": "VIEW",
     "view_item": "PRODUCT",

@@ -33,7 +33,7 @@ def test_normalisation_and_hash_per_profile(field: str, case: dict[str, Any], pr
 
 
 def test_the_documented_email_hash() -> None:
-    """The reference's example: "  Person@Example.com " hashes to 542d2401..."""
+    """Trimmed and lowercased, "  Person@Example.com " hashes as person@example.com: 542d2401..."""
     assert privacy.hash_email("  Person@Example.com ", "meta").startswith("542d2401")
 
 

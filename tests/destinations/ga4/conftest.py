@@ -26,7 +26,7 @@ def message(path: str, description: str, code: str) -> dict[str, str]:
 
 class Ga4Fake:
     """Answers like GA4: ``/mp/collect`` says 204 to anything; ``/debug/mp/collect`` checks
-    the documented rules (reference §3b-§3f) and lists what breaks them."""
+    the documented rules (Google's pages, listed in the README) and lists what breaks them."""
 
     def __init__(self, now: Callable[[], float] = time.time) -> None:
         self.now = now

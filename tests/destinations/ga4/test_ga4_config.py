@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from destinations.ga4 import Ga4Config, Ga4Destination
 from router.config import ConfigError, load_config
+from router.config.examples import as_store
 from router.plugins import config_classes, discover
 from router.secret import Secret
 
@@ -31,8 +31,7 @@ def types() -> dict[str, type]:
 
 def test_the_example_store_file_loads(tmp_path: Path) -> None:
     """config/examples/ga4.yaml parses into a Ga4Config with the secret from the environment."""
-    root = config_dir(tmp_path, "")
-    shutil.copy(EXAMPLE, root / "stores" / "shop.yaml")
+    root = config_dir(tmp_path, as_store(EXAMPLE.read_text()))
     config = load_config(root, types(), ENV)
     [destination] = config.stores[0].destinations
     settings = destination.settings

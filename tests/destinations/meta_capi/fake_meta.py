@@ -1,4 +1,4 @@
-"""A fake Graph API that enforces the Conversions API rules of destinations.md §2 on each request.
+"""A fake Graph API enforcing Meta's Conversions API rules (destinations/meta_capi/README.md).
 
 One bad event fails the whole request with the Graph error body for code 100, as Meta does;
 a wrong token gets code 190. Every accepted event is kept in ``received``.
@@ -40,7 +40,7 @@ _HEX64: Final = re.compile(r"[0-9a-f]{64}")
 
 
 def graph_error(code: int, message: str, *, subcode: int | None = None) -> dict[str, Any]:
-    """A Graph error body as Meta sends it (§2g)."""
+    """A Graph error body as Meta sends it (Graph API error handling)."""
     return {
         "error": {
             "message": f"(#{code}) {message}",

@@ -32,7 +32,7 @@ GRAPH_CODES = [
 def test_graph_error_codes(
     code: int, kind: str, pause: bool, whole_batch: bool, retry_after: float | None
 ) -> None:
-    """Each Graph error code of §2g maps to its row of the retry table."""
+    """Each Graph error code of the README's answer table maps to its row of the retry table."""
     body = orjson.dumps(graph_error(code, "something"))
     outcome = classify_answer(Response(400, body), 3, TOKEN)
     assert (outcome.kind, outcome.pause, outcome.whole_batch) == (kind, pause, whole_batch)

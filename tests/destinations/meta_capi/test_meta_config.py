@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from destinations.meta_capi import MetaCapiConfig, MetaCapiDestination
 from router.config import ConfigError, load_config
+from router.config.examples import as_store
 from router.secret import Secret
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "examples" / "meta_capi.yaml"
@@ -24,8 +24,7 @@ def config_dir(root: Path, store_text: str) -> Path:
 
 def test_the_example_store_file_loads(tmp_path: Path) -> None:
     """config/examples/meta_capi.yaml loads, with the token read from META_TOKEN."""
-    root = config_dir(tmp_path, "")
-    shutil.copy(EXAMPLE, root / "stores" / "shop.yaml")
+    root = config_dir(tmp_path, as_store(EXAMPLE.read_text()))
     config = load_config(root, TYPES, env={"META_TOKEN": "EAAB-from-env"})
     [destination] = config.stores[0].destinations
     settings = destination.settings

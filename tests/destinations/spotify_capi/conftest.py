@@ -32,7 +32,7 @@ HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class SpotifyRules:
-    """Checks one request against the reference's rules; the first broken one is the answer."""
+    """Checks one request against Spotify's documented rules; the first broken one is the answer."""
 
     def __init__(self, batch_limit: int = 100) -> None:
         self.batch_limit = batch_limit

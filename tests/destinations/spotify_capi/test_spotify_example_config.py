@@ -1,14 +1,14 @@
-"""config/examples/spotify_capi.yaml loads as a store, and bad settings name their key."""
+"""config/examples/spotify_capi.yaml loads in a store, and bad settings name their key."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from destinations.spotify_capi import SpotifyCapiConfig
 from router.config import ConfigError, load_config
+from router.config.examples import as_store
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "examples" / "spotify_capi.yaml"
 TYPES = {"spotify_capi": SpotifyCapiConfig}
@@ -17,10 +17,8 @@ TYPES = {"spotify_capi": SpotifyCapiConfig}
 def config_dir(root: Path, store_yaml: str | None = None) -> Path:
     (root / "stores").mkdir()
     (root / "tagless.yaml").write_text("admin: {token: test-admin-token}\n")
-    if store_yaml is None:
-        shutil.copy(EXAMPLE, root / "stores" / "shop.yaml")
-    else:
-        (root / "stores" / "shop.yaml").write_text(store_yaml)
+    text = EXAMPLE.read_text() if store_yaml is None else store_yaml
+    (root / "stores" / "shop.yaml").write_text(as_store(text))
     return root
 
 
