@@ -1,4 +1,4 @@
-"""Baseline: a bare aiohttp + orjson + SQLite group-commit ingest server (limits.md section 4)."""
+"""Baseline: a bare aiohttp + orjson + SQLite group-commit ingest server: the ceiling."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Resolve and classify the real client IP of an ingest request (reference B1)."""
+"""Resolve and classify the real client IP of an ingest request, behind proxies and CDNs."""
 
 from __future__ import annotations
 

@@ -90,7 +90,7 @@ class LaneStatus:
 
 
 class Outbox(Protocol):
-    """Durable events and per-destination delivery state; see ARCHITECTURE.md, the promise."""
+    """Durable events and per-destination delivery state (README.md: "The promise")."""
 
     async def open(self) -> None: ...
 
