@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= config
 
 .DEFAULT_GOAL := help
-.PHONY: help run status test browser-deps lint typecheck check bench golden clean
+.PHONY: help run status test browser-deps readme-check lint typecheck check bench golden clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,8 +32,8 @@ browser-deps: ## Chromium (Debian) and analytics.js (npm) for the browser tests
 	@bash scripts/browser-deps.sh
 
 lint: $(STAMP) ## ruff over the code and tests
-	$(BIN)/ruff check router destinations tests bench
-	$(BIN)/ruff format --check router destinations tests bench
+	$(BIN)/ruff check router destinations tests bench scripts
+	$(BIN)/ruff format --check router destinations tests bench scripts
 
 typecheck: $(STAMP) ## mypy --strict on router/ and destinations/
 	$(BIN)/mypy
@@ -41,6 +41,9 @@ typecheck: $(STAMP) ## mypy --strict on router/ and destinations/
 check: $(STAMP) ## validate the example config and every config/examples/*.yaml (stores and fragments)
 	TAGLESS_ADMIN_TOKEN=$${TAGLESS_ADMIN_TOKEN:-check-token} $(BIN)/tagless check --config $(CONFIG)
 	$(BIN)/python -m router.config.examples config/examples/*.yaml
+
+readme-check: ## follow the README's commands on a fresh clone of HEAD (CI runs it)
+	python3 scripts/readme_walkthrough.py
 
 bench: $(STAMP) ## measure durable ingest and end-to-end delivery against a bare baseline
 	$(BIN)/python bench/run.py
