@@ -22,6 +22,7 @@ from router.metrics import Metrics
 from router.outbox.base import OutboxError
 from router.outbox.policy import RetryPolicy
 from router.outbox.sqlite import SqliteOutbox
+from router.server import ConnectionLimits, GuardedRunner, admin_limits, ingest_limits
 from router.startup import listen_failure, outbox_failure
 from router.stores import StoreRuntime, build_store, write_keys
 
@@ -106,6 +107,7 @@ class Tagless:
             raise
 
     async def _start(self) -> None:
+        limits = ingest_limits(self.config.server)
         try:
             await self.outbox.open()
         except (OSError, sqlite3.Error, OutboxError) as error:
@@ -124,9 +126,13 @@ class Tagless:
         ingest_app.router.add_get("/healthz", self._healthz)
         ingest_app.router.add_get("/readyz", self._readyz)
         server = self.config.server
-        self.ports["ingest"] = await self._listen(ingest_app, "server", server.host, server.port)
+        self.ports["ingest"] = await self._listen(
+            ingest_app, "server", server.host, server.port, limits
+        )
         admin = self.config.admin
-        self.ports["admin"] = await self._listen(admin_app(self), "admin", admin.host, admin.port)
+        self.ports["admin"] = await self._listen(
+            admin_app(self), "admin", admin.host, admin.port, admin_limits(limits)
+        )
         # deliveries start only once both listeners are up: a failed start delivers nothing
         self._start_dispatchers(instances)
         self._tasks.append(asyncio.create_task(self._maintain(), name="outbox-maintenance"))
@@ -170,8 +176,10 @@ class Tagless:
             except OutboxError as error:
                 log.warning("outbox_maintenance_failed", error=str(error))
 
-    async def _listen(self, app: web.Application, section: str, host: str, port: int) -> int:
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+    async def _listen(
+        self, app: web.Application, section: str, host: str, port: int, limits: ConnectionLimits
+    ) -> int:
+        runner = GuardedRunner(app, limits, section, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         self._runners.append(runner)
         site = web.TCPSite(runner, host, port, backlog=1024)
