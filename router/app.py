@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
 from typing import Any
 
 import structlog
@@ -21,6 +22,8 @@ from router.metrics import Metrics
 from router.outbox.base import OutboxError
 from router.outbox.policy import RetryPolicy
 from router.outbox.sqlite import SqliteOutbox
+from router.server import ConnectionLimits, GuardedRunner, admin_limits, ingest_limits
+from router.startup import listen_failure, outbox_failure
 from router.stores import StoreRuntime, build_store, write_keys
 
 log = structlog.get_logger("tagless")
@@ -92,12 +95,26 @@ class Tagless:
         self._stop_maintenance = asyncio.Event()
 
     async def start(self) -> None:
-        """Open the outbox, start one dispatcher per destination, then open the listeners."""
-        await self.outbox.open()
+        """Open the outbox, open the listeners, then start one dispatcher per destination.
+
+        If any step fails, whatever was started is stopped again before the error is raised
+        (a listener that cannot bind must not leave the outbox's threads running);
+        :class:`StartupError` says what failed and what to do.
+        """
+        try:
+            await self._start()
+        except BaseException:
+            await self._shutdown()
+            raise
+
+    async def _start(self) -> None:
+        limits = ingest_limits(self.config.server)
+        try:
+            await self.outbox.open()
+        except (OSError, sqlite3.Error, OutboxError) as error:
+            raise outbox_failure(self.config.outbox.path, error) from error
         self.http = HttpClient.create()
         stores, instances = compile_stores(self.config, self.plugins, self.http)
-        self._start_dispatchers(instances)
-        self._tasks.append(asyncio.create_task(self._maintain(), name="outbox-maintenance"))
         self.ingest = Ingest(
             outbox=self.outbox,
             stores=stores,
@@ -110,9 +127,16 @@ class Tagless:
         ingest_app.router.add_get("/healthz", self._healthz)
         ingest_app.router.add_get("/readyz", self._readyz)
         server = self.config.server
-        self.ports["ingest"] = await self._listen(ingest_app, server.host, server.port)
+        self.ports["ingest"] = await self._listen(
+            ingest_app, "server", server.host, server.port, limits
+        )
         admin = self.config.admin
-        self.ports["admin"] = await self._listen(admin_app(self), admin.host, admin.port)
+        self.ports["admin"] = await self._listen(
+            admin_app(self), "admin", admin.host, admin.port, admin_limits(limits)
+        )
+        # deliveries start only once both listeners are up: a failed start delivers nothing
+        self._start_dispatchers(instances)
+        self._tasks.append(asyncio.create_task(self._maintain(), name="outbox-maintenance"))
         log.info("tagless_started", stores=len(stores), destinations=len(instances), **self.ports)
 
     def _start_dispatchers(self, instances: dict[tuple[str, str], Destination[Any]]) -> None:
@@ -153,12 +177,17 @@ class Tagless:
             except OutboxError as error:
                 log.warning("outbox_maintenance_failed", error=str(error))
 
-    async def _listen(self, app: web.Application, host: str, port: int) -> int:
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+    async def _listen(
+        self, app: web.Application, section: str, host: str, port: int, limits: ConnectionLimits
+    ) -> int:
+        runner = GuardedRunner(app, limits, section, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, backlog=1024)
-        await site.start()
         self._runners.append(runner)
+        site = web.TCPSite(runner, host, port, backlog=1024)
+        try:
+            await site.start()
+        except OSError as error:
+            raise listen_failure(section, host, port, error) from error
         return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
 
     async def _healthz(self, request: web.Request) -> web.Response:
@@ -170,11 +199,16 @@ class Tagless:
 
     async def stop(self) -> None:
         """Refuse new events, let in-flight requests and deliveries finish, close the outbox."""
+        await self._shutdown()
+        log.info("tagless_stopped")
+
+    async def _shutdown(self) -> None:
+        """Stop whatever has been started, in order; safe on a half-finished start."""
         grace = self.config.server.shutdown_grace_secs
         if self.ingest is not None:
             self.ingest.accepting = False
-        for runner in self._runners:
-            await runner.cleanup()  # stops listening, waits for in-flight requests
+        while self._runners:
+            await self._runners.pop(0).cleanup()  # stops listening, waits for in-flight requests
         self._stop_maintenance.set()
         for lane in self.dispatchers:
             lane.stop()
@@ -183,7 +217,6 @@ class Tagless:
         if self.http is not None:
             await self.http.close()
         await self.outbox.close()
-        log.info("tagless_stopped")
 
     async def serve_until_signalled(self) -> None:
         """Start, serve until SIGTERM or SIGINT, then stop gracefully."""

@@ -45,6 +45,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve ingest and deliver until SIGTERM."""
     from router.app import Tagless
     from router.logs import configure
+    from router.startup import StartupError
     from router.tuning import tune_for_serving
 
     config, plugins = _load(args.config, lazy_secrets=False)
@@ -52,7 +53,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for warning in config_warnings(config):
         structlog.get_logger("tagless.config").warning("config_warning", warning=warning)
     tune_for_serving()
-    _run(Tagless(config, plugins).serve_until_signalled())
+    try:
+        _run(Tagless(config, plugins).serve_until_signalled())
+    except StartupError as error:  # everything started was stopped again; say why, once
+        structlog.get_logger("tagless").error("startup_failed", error=str(error))
+        return 1
     return 0
 
 

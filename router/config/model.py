@@ -115,6 +115,17 @@ class ServerConfig:
     max_event_bytes: int = attrs.field(default=32_768, validator=positive)
     max_batch_events: int = attrs.field(default=2500, validator=positive)
     shutdown_grace_secs: float = attrs.field(default=10.0, validator=positive)
+    #: A connection's request headers must arrive within this long (from its opening, or from
+    #: the first byte of its next request).
+    header_timeout_secs: float = attrs.field(default=10.0, validator=positive)
+    #: A request's whole body must arrive within this long of its headers.
+    body_timeout_secs: float = attrs.field(default=30.0, validator=positive)
+    #: An idle keep-alive connection is closed after this long.
+    keepalive_timeout_secs: float = attrs.field(default=75.0, validator=positive)
+    #: Open ingest connections at most; None derives it from the open-file limit.
+    max_connections: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(positive)
+    )
 
 
 @attrs.frozen(kw_only=True)

@@ -13,6 +13,7 @@ import base64
 import contextlib
 import json
 import os
+import resource
 import signal
 import socket
 import sqlite3
@@ -87,6 +88,8 @@ class TaglessConfig:
     webhook_timeout_secs: float = 10.0
     ingest_port: int = field(default_factory=free_port)
     admin_port: int = field(default_factory=free_port)
+    #: The outbox file; default ``tagless.db`` in the config directory.
+    outbox_path: Path | None = None
 
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -113,7 +116,7 @@ class TaglessConfig:
 
     @property
     def db_path(self) -> Path:
-        return self.directory / "tagless.db"
+        return self.outbox_path or self.directory / "tagless.db"
 
     @property
     def ingest_url(self) -> str:
@@ -139,23 +142,34 @@ class TaglessServer:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    async def start(self, within: float = STARTUP_TIMEOUT_SECS) -> None:
+    async def start(
+        self, within: float = STARTUP_TIMEOUT_SECS, *, open_files: int | None = None
+    ) -> None:
         """Spawn the server (own process group, stderr to a file) and wait for /healthz."""
+        self.spawn(open_files=open_files)
+        await self._wait_healthy(within)
+
+    def spawn(self, *, open_files: int | None = None) -> None:
+        """Spawn the server and return at once; ``open_files`` sets its RLIMIT_NOFILE."""
         assert not self.running, "the previous server is still running"
         log = self.config.directory / f"stderr-{len(self.logs) + 1}.log"
         self.logs.append(log)
+
+        def limit_files() -> None:  # runs in the child, before exec
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, hard))
+
         with log.open("wb") as sink:
-            # Spawning returns at once; the wait for readiness below is asynchronous.
-            self.proc = subprocess.Popen(  # noqa: ASYNC220 - sync fixtures must reap it too
+            self.proc = subprocess.Popen(
                 [*tagless_command(), "serve", "--config", str(self.config.directory)],
                 stdin=subprocess.DEVNULL,
                 stdout=sink,
                 stderr=sink,
                 cwd=self.config.directory,
                 start_new_session=True,
+                preexec_fn=None if open_files is None else limit_files,
             )
         _LIVE.add(self.proc)
-        await self._wait_healthy(within)
 
     async def _wait_healthy(self, within: float) -> None:
         assert self.proc is not None
@@ -394,6 +408,34 @@ async def wait_until(check: Callable[[], bool], within: float, step: float = 0.0
         if time.monotonic() >= deadline:
             return False
         await asyncio.sleep(step)
+
+
+# -- raw HTTP/1.1 ----------------------------------------------------------------------------
+
+#: One Segment track call, as bytes.
+EVENT = json.dumps(
+    {"type": "track", "event": "Order Completed", "messageId": "m-1", "userId": "u-1"}
+).encode()
+
+
+def request_head(length: int, path: str = "/v1/track", *, expect: bool = False) -> bytes:
+    """The head of an authorised JSON POST announcing a body of ``length`` bytes; with
+    ``expect``, the server answers ``100 Continue`` once its handler is reading the body."""
+    extra = "Expect: 100-continue\r\n" if expect else ""
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: tagless\r\nAuthorization: {AUTHORIZATION}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {length}\r\n{extra}\r\n"
+    ).encode()
+
+
+def status_of(answer: bytes) -> int:
+    """The status code of a raw HTTP answer."""
+    return int(answer.split(b" ", 2)[1])
+
+
+def error_of(answer: bytes) -> Any:
+    """The ``error`` object of a raw JSON error answer."""
+    return json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]
 
 
 # -- the outbox file -------------------------------------------------------------------------
