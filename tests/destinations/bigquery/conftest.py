@@ -3,11 +3,12 @@ destination pointed at both."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from emulator import Emulator
 from fake_bigquery import FakeBigQuery, bigquery_config
 
 from destinations.bigquery import BigQueryDestination
@@ -49,3 +50,13 @@ def destination(
     config = bigquery_config(bigquery.platform.url, tokens.url, key_file)
     return BigQueryDestination(config, http)
 
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """A local BigQuery (bqemulator) for the whole session, stopped at its end; fails (not
+    skips) when scripts/bqemulator.sh has not installed it."""
+    running = Emulator(tmp_path_factory.mktemp("bqemulator") / "emulator.log")
+    try:
+        yield running.start()
+    finally:
+        running.stop()
