@@ -52,13 +52,6 @@ async def tokens(service_account: dict[str, Any]) -> AsyncIterator[LocalTokenSer
         yield server
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[HttpClient]:
-    client = HttpClient.create()
-    yield client
-    await client.close()
-
-
 def sa_auth(
     key_file: Path, http: HttpClient, tokens: LocalTokenServer, clock: FakeClock | None = None
 ) -> GoogleAuth:
