@@ -253,6 +253,27 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bigquery_create_table(args: argparse.Namespace) -> int:
+    """Create a bigquery destination's dataset and table, or say how an existing one differs."""
+    from destinations.bigquery.tables import FAILED, create_table
+
+    _, dest, _ = _destination_of(args)
+    if dest.type != "bigquery":
+        print(f"{args.destination} is a {dest.type} destination, not bigquery", file=sys.stderr)
+        return FAILED
+
+    async def go() -> Any:
+        http = HttpClient.create()
+        try:
+            return await create_table(dest.settings, http)
+        finally:
+            await http.close()
+
+    report = _run(go())
+    print("\n".join(report.lines), file=sys.stderr if report.code == FAILED else sys.stdout)
+    return int(report.code)
+
+
 DESCRIPTION = (
     "Tagless: serve the ingest API and deliver events, check the config, operate the outbox."
 )
@@ -291,6 +312,15 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--dry-run", action="store_true", help="count, change nothing")
     backup = command("backup", cmd_backup)
     backup.add_argument("--to", required=True, help="file to write the copy to (replaced)")
+    bigquery = commands.add_parser("bigquery", help="BigQuery tools: create-table")
+    tools = bigquery.add_subparsers(dest="bigquery_command", required=True)
+    create = tools.add_parser(
+        "create-table", help=(cmd_bigquery_create_table.__doc__ or "").strip()
+    )
+    create.add_argument("--config", default="config", help="directory with tagless.yaml")
+    create.add_argument("--store", required=True, help=STORE_HELP)
+    create.add_argument("--destination", required=True, help="the bigquery destination's id")
+    create.set_defaults(handler=cmd_bigquery_create_table)
     return parser
 
 

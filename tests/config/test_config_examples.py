@@ -29,6 +29,7 @@ def test_the_per_platform_examples_are_fragments_and_all_platforms_is_a_store() 
     kinds = {path.name: is_fragment(path.read_text()) for path in EXAMPLES}
     assert kinds == {
         "all-platforms.yaml": False,
+        "bigquery.yaml": True,
         "ga4.yaml": True,
         "meta_capi.yaml": True,
         "spotify_capi.yaml": True,

@@ -1,0 +1,103 @@
+"""Streams mapped rows into BigQuery with ``tabledata.insertAll``; reads its answers per row."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, ClassVar, Final
+
+from destinations.bigquery.answers import request_outcome, row_outcomes
+from destinations.bigquery.config import SCOPES, BigQueryConfig
+from destinations.bigquery.mapping import build_row
+from router import codec
+from router.destination import Destination, Health, Outcome
+from router.event import Event
+from router.google_auth import GoogleAuth, authorized_post, authorized_request
+from router.http import HttpClient, Response
+
+#: BigQuery refuses insertAll requests over 10 MB; rows are split well below that.
+MAX_REQUEST_BYTES: Final = 9_000_000
+_HEADERS: Final = {"Content-Type": "application/json"}
+
+
+def chunks(rows: Sequence[dict[str, Any]], max_rows: int) -> list[range]:
+    """Index ranges of ``rows`` for one request each: at most ``max_rows`` rows and about
+    MAX_REQUEST_BYTES of JSON (a single larger row goes alone; BigQuery then says why)."""
+    found: list[range] = []
+    start, size = 0, 0
+    for index, row in enumerate(rows):
+        row_size = len(codec.dumps(row)) + 1
+        if index > start and (index - start >= max_rows or size + row_size > MAX_REQUEST_BYTES):
+            found.append(range(start, index))
+            start, size = index, 0
+        size += row_size
+    if start < len(rows):
+        found.append(range(start, len(rows)))
+    return found
+
+
+class BigQueryDestination(Destination[BigQueryConfig]):
+    """One row per event in a BigQuery table, through the streaming ``insertAll`` API."""
+
+    name: ClassVar[str] = "bigquery"
+    config_class: ClassVar[type[Any]] = BigQueryConfig
+
+    def __init__(self, config: BigQueryConfig, http: HttpClient) -> None:
+        super().__init__(config, http)
+        self.auth = GoogleAuth(
+            config.credentials,
+            http,
+            token_endpoint=config.token_endpoint,
+            scopes=SCOPES,
+            timeout_secs=config.timeout_secs,
+        )
+
+    @property
+    def max_batch_size(self) -> int:
+        return self.config.max_batch_size
+
+    def map(self, event: Event) -> dict[str, Any]:
+        return build_row(event)
+
+    async def send(self, batch: Sequence[Any]) -> Sequence[Outcome]:
+        parts = chunks(batch, self.config.max_batch_size)
+        answers = await asyncio.gather(*(self._insert([batch[i] for i in part]) for part in parts))
+        return [outcome for part_outcomes in answers for outcome in part_outcomes]
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> list[Outcome]:
+        """One insertAll request; bad rows are skipped by BigQuery and reported per row."""
+        body = {
+            "kind": "bigquery#tableDataInsertAllRequest",
+            "skipInvalidRows": True,
+            "ignoreUnknownValues": False,
+            "rows": rows,
+        }
+        answer = await authorized_post(
+            self.auth,
+            self.config.insert_url,
+            codec.dumps(body),
+            _HEADERS,
+            timeout_secs=self.config.timeout_secs,
+        )
+        if isinstance(answer, Outcome):
+            return [answer] * len(rows)
+        if answer.status == 200:
+            return row_outcomes(answer, len(rows))
+        return [request_outcome(answer, self.config.table_name)] * len(rows)
+
+    async def health(self) -> Health:
+        """``tables.get`` of the table: proves the token, the access and that the table exists,
+        without sending event data."""
+        answer = await authorized_request(
+            self.auth, "GET", self.config.table_url, None, {}, timeout_secs=self.config.timeout_secs
+        )
+        if isinstance(answer, Outcome):
+            return Health(ok=False, detail=f"{answer.reason}: {answer.detail}")
+        return _table_health(answer, self.config.table_name)
+
+
+def _table_health(response: Response, table: str) -> Health:
+    if response.status == 200:
+        return Health(ok=True, detail=f"{table} is reachable")
+    outcome = request_outcome(response, table)
+    return Health(ok=False, detail=f"{outcome.reason}: {outcome.detail}")

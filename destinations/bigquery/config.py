@@ -1,0 +1,113 @@
+"""Settings of the BigQuery destination: the table, Google credentials, endpoints and limits."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Final
+from urllib.parse import quote
+
+import attrs
+
+from router.google_auth import DEFAULT_TOKEN_ENDPOINT, GoogleCredentials
+
+#: BigQuery takes up to 50,000 rows per insertAll request and recommends about 500.
+MAX_ROWS_PER_REQUEST: Final = 50_000
+DEFAULT_BATCH_SIZE: Final = 500
+#: Covers inserting rows and creating the dataset and table (``tagless bigquery create-table``).
+SCOPES: Final = ("https://www.googleapis.com/auth/bigquery",)
+
+# BigQuery's naming rules: project IDs 6 to 30 lowercase letters, digits and hyphens (an
+# older domain-scoped project is ``example.com:project``); datasets letters, digits and
+# underscores; tables also Unicode letters and dashes.
+_PROJECT: Final = re.compile(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
+_DATASET: Final = re.compile(r"[A-Za-z0-9_]{1,1024}")
+_TABLE: Final = re.compile(r"[\w-]{1,1024}")
+
+
+def _matches(
+    pattern: re.Pattern[str], rule: str
+) -> Callable[[object, attrs.Attribute[str], str], None]:
+    def check(_: object, attribute: attrs.Attribute[str], value: str) -> None:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"expected {rule}, got {value!r}")
+
+    return check
+
+
+def _http_url(_: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+
+
+def _without_trailing_slash(url: str) -> str:
+    return url.rstrip("/")
+
+
+def _batch_size(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not 1 <= value <= MAX_ROWS_PER_REQUEST:
+        raise ValueError(
+            f"expected 1 to {MAX_ROWS_PER_REQUEST} (BigQuery's limit per request), got {value}"
+        )
+
+
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"expected a number above 0, got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class BigQueryConfig:
+    """One table (``project``.``dataset``.``table``) that receives one row per event."""
+
+    project: str = attrs.field(
+        validator=_matches(_PROJECT, "a Google Cloud project ID like my-project-123")
+    )
+    dataset: str = attrs.field(
+        validator=_matches(_DATASET, "a dataset ID of letters, digits and underscores")
+    )
+    table: str = attrs.field(
+        validator=_matches(_TABLE, "a table ID of letters, digits, underscores and dashes")
+    )
+    credentials: GoogleCredentials
+    endpoint: str = attrs.field(
+        default="https://bigquery.googleapis.com",
+        converter=_without_trailing_slash,
+        validator=_http_url,
+    )
+    token_endpoint: str = attrs.field(default=DEFAULT_TOKEN_ENDPOINT, validator=_http_url)
+    #: Where ``tagless bigquery create-table`` creates the dataset (``EU``, ``US``,
+    #: ``europe-west3``...); BigQuery's default (US) when unset. Sending does not use it.
+    location: str | None = None
+    max_batch_size: int = attrs.field(default=DEFAULT_BATCH_SIZE, validator=_batch_size)
+    timeout_secs: float = attrs.field(default=10.0, validator=_positive)
+
+    @property
+    def dataset_url(self) -> str:
+        """``datasets.get`` of the configured dataset."""
+        return f"{self.datasets_url}/{quote(self.dataset, safe='')}"
+
+    @property
+    def datasets_url(self) -> str:
+        """``datasets.insert`` in the configured project."""
+        return f"{self.endpoint}/bigquery/v2/projects/{quote(self.project, safe='')}/datasets"
+
+    @property
+    def tables_url(self) -> str:
+        """``tables.insert`` in the configured dataset."""
+        return f"{self.dataset_url}/tables"
+
+    @property
+    def table_url(self) -> str:
+        """``tables.get`` of the configured table."""
+        return f"{self.tables_url}/{quote(self.table, safe='')}"
+
+    @property
+    def insert_url(self) -> str:
+        """``tabledata.insertAll`` into the configured table."""
+        return f"{self.table_url}/insertAll"
+
+    @property
+    def table_name(self) -> str:
+        """``project.dataset.table``, as messages name it."""
+        return f"{self.project}.{self.dataset}.{self.table}"
