@@ -55,4 +55,4 @@ golden: $(STAMP) ## regenerate golden mapping files (review the diff)
 	TAGLESS_REGEN_GOLDEN=1 $(BIN)/pytest -q tests -k golden
 
 clean: ## remove .venv and var/
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .cache tests/browser/node_modules .pytest_cache .mypy_cache .ruff_cache
