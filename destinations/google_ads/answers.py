@@ -249,7 +249,8 @@ class DataManagerFailure:
     status: str
     message: str
     reasons: tuple[str, ...]
-    events: Mapping[int, str]
+    #: Event index → (its reason, what the violation says), for the events the answer names.
+    events: Mapping[int, tuple[str, str]]
 
     def errors(self) -> list[GoogleError]:
         codes = self.reasons or (self.status or "UNKNOWN",)
@@ -263,7 +264,7 @@ def data_manager_failure(error: dict[str, Any]) -> DataManagerFailure:
     names no event leaves the failure unattributed, and the client isolates it by halving.
     """
     reasons: list[str] = []
-    events: dict[int, str] = {}
+    events: dict[int, tuple[str, str]] = {}
     for detail in _dicts(error.get("details")):
         reason = detail.get("reason")
         if isinstance(reason, str) and reason:
@@ -274,9 +275,10 @@ def data_manager_failure(error: dict[str, Any]) -> DataManagerFailure:
                 reasons.append(why)
             field = str(violation.get("field", ""))
             found = _EVENT_INDEX.match(field)
-            if found is not None:
-                text = f"{why or 'INVALID'} at {field}: {violation.get('description', '')}"
-                events[int(found.group(1))] = text[:MAX_DETAIL]
+            if found is not None and int(found.group(1)) not in events:
+                code = why if isinstance(why, str) and why else "INVALID_ARGUMENT"
+                text = f"{code} at {field}: {violation.get('description', '')}"
+                events[int(found.group(1))] = (code, text[:MAX_DETAIL])
     unique = tuple(dict.fromkeys(reasons))
     return DataManagerFailure(
         str(error.get("status", "")), str(error.get("message", ""))[:MAX_DETAIL], unique, events

@@ -129,17 +129,17 @@ class _Sender:
         response: Response,
     ) -> list[Outcome]:
         """Reject what the answer blames and send the rest again; halve when it blames none."""
-        reason = (failure.reasons[0] if failure.reasons else "invalid_argument").lower()
-        named = {i: text for i, text in failure.events.items() if 0 <= i < len(events)}
+        named = {i: found for i, found in failure.events.items() if 0 <= i < len(events)}
         if not named and len(events) == 1:
+            [error, *_] = failure.errors()
             detail = "; ".join(e.describe() for e in failure.errors())[: answers.MAX_DETAIL]
-            named = {0: detail}
+            named = {0: (error.code, detail)}
         if named:
             rest = [i for i in range(len(events)) if i not in named]
             again = await self.deliver(action, [events[i] for i in rest]) if rest else []
             outcomes = dict(zip(rest, again, strict=True))
-            for i, text in named.items():
-                outcomes[i] = Outcome("rejected", reason, response.status, detail=text)
+            for i, (code, text) in named.items():
+                outcomes[i] = Outcome("rejected", code.lower(), response.status, detail=text)
             return [outcomes[i] for i in range(len(events))]
         half = len(events) // 2
         first, second = await asyncio.gather(

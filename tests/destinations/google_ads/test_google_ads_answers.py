@@ -211,4 +211,6 @@ def test_data_manager_failure_reads_reasons_and_event_indices() -> None:
     found = answers.data_manager_failure(body)
     assert found.reasons == ("INVALID_FORMAT", "INVALID_SHA256_FORMAT", "INVALID_DESTINATION")
     assert sorted(found.events) == [0, 2]
-    assert found.events[2].startswith("INVALID_FORMAT at events[2].event_timestamp")
+    assert found.events[0][0] == "INVALID_SHA256_FORMAT"
+    assert found.events[2][0] == "INVALID_FORMAT"
+    assert found.events[2][1].startswith("INVALID_FORMAT at events[2].event_timestamp")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from conftest import Factory
 from fake_google_ads import DEV_TOKEN, MANAGER, VERSION, FakeGoogleAds
 
@@ -138,3 +139,33 @@ async def test_health_lists_accessible_customers(click_upload: Factory) -> None:
     assert (await click_upload().health()).ok
     health = await click_upload(developer_token=Secret("wrong")).health()
     assert not health.ok and "auth_refused" in health.detail
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        (
+            {"conversionDateTime": "2026-11-20T14:30:05Z"},
+            "invalid_string_date_time_seconds_with_offset",
+        ),
+        ({"gclid": "G", "wbraid": "W"}, "value_must_be_unset"),
+        ({"gbraid": "B", "wbraid": "W"}, "gbraid_wbraid_both_set"),
+        ({"userIdentifiers": [{"hashedEmail": "a" * 64}] * 6}, "too_many"),
+        ({"userIdentifiers": [{"hashedEmail": "Not-A-Hash"}]}, "invalid_user_identifier"),
+        (
+            {"consent": {"adUserData": "GRANTED", "adPersonalization": "GRANTED"}},
+            "value_must_be_unset",
+        ),
+        ({"consent": {"adUserData": "DENIED"}}, "user_data_without_consent"),
+    ],
+)
+async def test_the_fake_holds_payloads_to_googles_rules(
+    ads: FakeGoogleAds, click_upload: Factory, change: dict[str, Any], code: str
+) -> None:
+    """A conversion breaking a documented rule fails its row, and only its row."""
+    destination = click_upload()
+    good, bad = batch(destination, {"order_id": "ok"}, {"order_id": "bad"})
+    [fine, refused] = await destination.send([good, {**bad, **change}])
+    assert fine.kind == "delivered"
+    assert (refused.kind, refused.reason) == ("rejected", code)
+    assert [c["orderId"] for c in ads.received] == ["ok"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from conftest import Factory
 from fake_data_manager import MANAGER, FakeDataManager, rpc_error
 
@@ -99,6 +100,22 @@ async def test_a_bad_event_is_rejected_alone_and_the_rest_resent(
     assert len(dm.requests) == 2
 
 
+async def test_each_named_bad_event_gets_its_own_reason(
+    dm: FakeDataManager, data_manager: Factory
+) -> None:
+    """Two bad events in one request: each is rejected with the code its violation gives."""
+    destination = data_manager()
+    payloads = batch(destination, *({"order_id": f"O{i}"} for i in range(3)))
+    payloads[0] = tamper(payloads[0], currency="euro")
+    payloads[2] = tamper(payloads[2], eventTimestamp="noon")
+    outcomes = await destination.send(payloads)
+    assert [(o.kind, o.reason) for o in outcomes] == [
+        ("rejected", "invalid_currency_code"),
+        ("delivered", "ok"),
+        ("rejected", "invalid_format"),
+    ]
+
+
 async def test_a_bad_event_no_error_names_is_found_by_halving(
     dm: FakeDataManager, data_manager: Factory
 ) -> None:
@@ -174,3 +191,34 @@ async def test_health_checks_the_credentials(data_manager: Factory) -> None:
     """Health gets a token for the Data Manager scope and sends no event data."""
     health = await data_manager().health()
     assert health.ok and "access token issued" in health.detail
+
+
+EMAIL = {"emailAddress": "a" * 64}
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"eventTimestamp": "2026-11-20 14:30:05+00:00"}, "invalid_format"),
+        ({"adIdentifiers": {"gclid": "G", "wbraid": "W"}}, "invalid_argument"),
+        ({"userData": {"userIdentifiers": [EMAIL] * 11}}, "too_many_user_identifiers"),
+        ({"userData": {"userIdentifiers": [{"emailAddress": "A" * 64}]}}, "invalid_sha256_format"),
+        (
+            {"userData": {"userIdentifiers": [{**EMAIL, "phoneNumber": "b" * 64}]}},
+            "invalid_argument",
+        ),
+        ({"consent": {"adUserData": "GRANTED"}}, "invalid_enum_value"),
+        ({"consent": {"adUserData": "CONSENT_DENIED"}}, "invalid_event"),
+        ({"userData": {"userIdentifiers": []}}, "too_many_user_identifiers"),
+    ],
+)
+async def test_the_fake_holds_events_to_googles_rules(
+    dm: FakeDataManager, data_manager: Factory, change: dict[str, Any], reason: str
+) -> None:
+    """An event breaking a documented rule is rejected alone; its neighbour is delivered."""
+    destination = data_manager()
+    good, bad = batch(destination, {"order_id": "ok"}, {"order_id": "bad"})
+    [fine, refused] = await destination.send([good, tamper(bad, **change)])
+    assert fine.kind == "delivered"
+    assert (refused.kind, refused.reason) == ("rejected", reason)
+    assert [e["transactionId"] for e in dm.received] == ["ok"]
