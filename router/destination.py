@@ -95,6 +95,12 @@ class Destination(abc.ABC, Generic[C]):
         """The largest number of events one :meth:`send` call takes."""
         return 1
 
+    def routed_events(self) -> frozenset[str] | None:
+        """The canonical names routing sends this instance (``None``: all): the class's
+        ``supported_events``, unless the instance's config narrows them (Google Ads routes
+        only the events it has a conversion action for)."""
+        return self.supported_events
+
     @abc.abstractmethod
     def map(self, event: Event) -> Any:
         """Turn one canonical event into this platform's payload; raise MappingError if it can't."""

@@ -98,7 +98,7 @@ class HttpClient:
             async with self.session.request(
                 method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
             ) as answer:
-                data = await answer.content.read(MAX_READ_BODY)
+                data = await _read_capped(answer.content)
                 retry_after = parse_retry_after(answer.headers.get("Retry-After"))
                 return Response(answer.status, data, retry_after)
         except TimeoutError as error:
@@ -109,6 +109,18 @@ class HttpClient:
             raise TransportError("connect_failed", f"cannot connect: {error.os_error}") from error
         except aiohttp.ClientError as error:
             raise TransportError("network", type(error).__name__) from error
+
+
+async def _read_capped(content: aiohttp.StreamReader) -> bytes:
+    """The body up to ``MAX_READ_BODY``: ``read(n)`` returns what has arrived so far, not
+    ``n`` bytes, so it is called until the answer ends or the cap is reached."""
+    data = bytearray()
+    while len(data) < MAX_READ_BODY:
+        chunk = await content.read(MAX_READ_BODY - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
 
 
 def classify(response: Response) -> Outcome:

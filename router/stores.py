@@ -78,7 +78,7 @@ def build_store(
     for dest in config.destinations:
         if not dest.enabled or dest.id not in destinations:
             continue
-        supported = type(destinations[dest.id]).supported_events
+        supported = destinations[dest.id].routed_events()
         routes.append(
             Route(
                 id=dest.id,

@@ -36,9 +36,12 @@ def mapped(destination: Destination[Any], event: Event) -> Any:
     return json.loads(codec.dumps(payload))
 
 
-def check_golden(destination: Destination[Any], name: str, golden_dir: Path) -> None:
-    """Compare the mapping of fixture ``name`` with ``golden_dir/name.json`` (or rewrite it)."""
-    actual = mapped(destination, load_fixture(name))
+def check_golden(
+    destination: Destination[Any], name: str, golden_dir: Path, event: Event | None = None
+) -> None:
+    """Compare the mapping of fixture ``name`` (or of ``event``, a variant of one, named
+    ``name``) with ``golden_dir/name.json``, or rewrite that file."""
+    actual = mapped(destination, load_fixture(name) if event is None else event)
     path = golden_dir / f"{name}.json"
     text = json.dumps(actual, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     if os.environ.get("TAGLESS_REGEN_GOLDEN") == "1":

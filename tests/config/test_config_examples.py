@@ -31,6 +31,7 @@ def test_the_per_platform_examples_are_fragments_and_all_platforms_is_a_store() 
         "all-platforms.yaml": False,
         "bigquery.yaml": True,
         "ga4.yaml": True,
+        "google_ads.yaml": True,
         "meta_capi.yaml": True,
         "spotify_capi.yaml": True,
     }
