@@ -12,7 +12,7 @@ from aiohttp import web
 
 from router.admin import admin_app
 from router.clock import Clock, SystemClock
-from router.config import Config, ConfigError, ConfigIssue, RetryConfig
+from router.config import Config, ConfigError, ConfigIssue, RetryConfig, UnresolvedSettings
 from router.destination import Destination
 from router.dispatch import LaneDispatcher
 from router.http import HttpClient
@@ -22,6 +22,7 @@ from router.metrics import Metrics
 from router.outbox.base import OutboxError
 from router.outbox.policy import RetryPolicy
 from router.outbox.sqlite import SqliteOutbox
+from router.secret import MissingSecret
 from router.server import ConnectionLimits, GuardedRunner, admin_limits, ingest_limits
 from router.startup import listen_failure, outbox_failure
 from router.stores import StoreRuntime, build_store, write_keys
@@ -42,6 +43,8 @@ def compile_stores(
         mine: dict[str, Destination[Any]] = {}
         for dest in store.destinations:
             if dest.enabled:
+                if isinstance(dest.settings, UnresolvedSettings):
+                    raise MissingSecret(dest.settings.variables[0])
                 mine[dest.id] = plugins[dest.type](dest.settings, http)
         try:
             stores[store.store] = build_store(store, mine)

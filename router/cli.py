@@ -15,7 +15,7 @@ import orjson
 import structlog
 
 from router.config import Config, ConfigError, load_config
-from router.config.advice import config_warnings, unset_secrets
+from router.config.advice import config_warnings, unset_secrets, without_unresolved
 from router.http import HttpClient
 from router.plugins import PluginError, config_classes, discover
 from router.secret import MissingSecret
@@ -70,7 +70,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     async def build() -> None:
         http = HttpClient.create()
         try:
-            compile_stores(config, plugins, http)
+            compile_stores(without_unresolved(config), plugins, http)
         finally:
             await http.close()
 

@@ -153,3 +153,29 @@ def test_help_is_plain_text_and_every_option_says_what_it_is(
     _, out, _ = run(capsys, "dead-letters", "--help")
     assert "--store STORE         the store's name" in out
     assert "--destination DESTINATION\n" in out and "only this destination's id" in out
+
+
+def test_a_key_file_path_from_an_unset_variable_blocks_only_what_builds_the_destination(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A destination whose service_account_file comes from an unset variable: status runs,
+    check passes naming the variable, serve refuses with the variable's name."""
+    monkeypatch.delenv("GOOGLE_SA_FILE", raising=False)
+    (tmp_path / "stores").mkdir()
+    (tmp_path / "tagless.yaml").write_text(
+        f"outbox: {{path: {tmp_path / 'db'}}}\nadmin: {{token: t}}\n"
+    )
+    (tmp_path / "stores" / "shop.yaml").write_text(
+        "store: shop\nwrite_keys: [k]\ndestinations:\n"
+        "  - {id: warehouse, type: bigquery, project: p, dataset: d, table: t,\n"
+        "     credentials: {service_account_file: '${GOOGLE_SA_FILE}'}}\n"
+    )
+    dead_letter_outbox(tmp_path / "db")  # any outbox will do: status must open it
+    code, out, err = run(capsys, "status", "--config", str(tmp_path))
+    assert (code, err) == (0, "")
+    code, out, _ = run(capsys, "check", "--config", str(tmp_path))
+    assert code == 0
+    assert "GOOGLE_SA_FILE is not set; 'tagless serve' needs it" in out
+    code, _, err = run(capsys, "serve", "--config", str(tmp_path))
+    assert code == 2
+    assert "credentials.service_account_file: environment variable GOOGLE_SA_FILE is not set" in err

@@ -32,6 +32,7 @@ from router.config.model import (
     RetryConfig,
     ServerConfig,
     StoreConfig,
+    UnresolvedSettings,
     destination_id,
     positive,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "RetryConfig",
     "ServerConfig",
     "StoreConfig",
+    "UnresolvedSettings",
     "load_config",
 ]
 
@@ -238,7 +240,17 @@ class _Loader:
             message = f"unknown destination type {name!r}; known types: {known}"
             report.add(type_node.line, child_path(path, "type"), message)
             return INVALID
-        return structure_class(node, plugin, path, report, extra_keys=GENERIC_DESTINATION_KEYS)
+        if not self.lazy_secrets:
+            return structure_class(node, plugin, path, report, extra_keys=GENERIC_DESTINATION_KEYS)
+        # Read lazily, settings that cannot be built because a variable is not set (a key
+        # file's path, say) are left unresolved, with what else they would report: commands
+        # that never build the destination run without them; the others name the variable.
+        own = Report(report.file)
+        settings = structure_class(node, plugin, path, own, extra_keys=GENERIC_DESTINATION_KEYS)
+        if own.unset:
+            return UnresolvedSettings(tuple(dict.fromkeys(own.unset)))
+        report.issues.extend(own.issues)
+        return settings
 
 
 def _retry(node: Map, path: str, defaults: RetryConfig, report: Report) -> RetryConfig | Invalid:

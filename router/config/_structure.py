@@ -44,6 +44,7 @@ def structure(node: Node, tp: Any, path: str, report: Report) -> Any:
         ):
             return Secret.unset(node.unset)
         report.add(node.line, path, f"environment variable {node.unset} is not set")
+        report.unset.append(node.unset)
         return INVALID
     leaf = _LEAVES.get(tp)
     if leaf is not None:

@@ -98,6 +98,8 @@ class Report:
 
     file: str
     issues: list[ConfigIssue] = attrs.Factory(list)
+    #: Variables named by issues of a lazily read config where only a secret may stay unset.
+    unset: list[str] = attrs.Factory(list)
 
     def add(self, line: int | None, path: str, message: str) -> None:
         """Record one issue at ``line`` and key ``path``."""

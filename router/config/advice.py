@@ -7,7 +7,7 @@ from typing import Final
 
 import attrs
 
-from router.config.model import Config, StoreConfig
+from router.config.model import Config, StoreConfig, UnresolvedSettings
 from router.ingest.client_ip import CLOUDFLARE, parse_network
 from router.secret import Secret
 
@@ -27,6 +27,8 @@ def _walk_secrets(value: object, found: dict[str, None]) -> None:
     if isinstance(value, Secret):
         if value.missing is not None:
             found[value.missing] = None
+    elif isinstance(value, UnresolvedSettings):
+        found.update(dict.fromkeys(value.variables))
     elif attrs.has(type(value)):
         for field in attrs.fields(type(value)):  # type: ignore[arg-type] # attrs.has checked it
             _walk_secrets(getattr(value, field.name), found)
@@ -36,6 +38,20 @@ def _walk_secrets(value: object, found: dict[str, None]) -> None:
     elif isinstance(value, dict):
         for item in value.values():
             _walk_secrets(item, found)
+
+
+def without_unresolved(config: Config) -> Config:
+    """The config less the destinations whose settings miss variables (see ``check``)."""
+    stores = tuple(
+        attrs.evolve(
+            store,
+            destinations=tuple(
+                d for d in store.destinations if not isinstance(d.settings, UnresolvedSettings)
+            ),
+        )
+        for store in config.stores
+    )
+    return attrs.evolve(config, stores=stores)
 
 
 def config_warnings(config: Config) -> list[str]:

@@ -213,6 +213,15 @@ class ConsentPolicy:
         return "send" if state == "granted" else self.unknown
 
 
+@attrs.frozen
+class UnresolvedSettings:
+    """A destination's settings read lazily while ``variables`` were not set: it cannot be
+    built (that raises :class:`~router.secret.MissingSecret`), but commands that never build
+    it (status, dead letters, ...) run."""
+
+    variables: tuple[str, ...]
+
+
 @attrs.frozen(kw_only=True)
 class DestinationConfig:
     """One destination of a store: the generic keys, and the plugin's own config in ``settings``."""
