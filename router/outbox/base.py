@@ -26,6 +26,11 @@ class OutboxUnavailable(OutboxError):
     """The database refused the write (disk full, I/O error, closed)."""
 
 
+class OutboxStateError(OutboxUnavailable):
+    """The database file is in a state this code must not run on; the message says why and
+    what to do."""
+
+
 class NewEvent(NamedTuple):
     """An event ready to be stored, with the destinations it is routed to (a tuple: ingest
     makes one per event, and a NamedTuple is three times cheaper to build than attrs)."""

@@ -87,9 +87,10 @@ class SqliteOutbox:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Open the writer (which applies the schema), then the reader connection."""
+        """Open the writer (which brings the schema up to date and refuses a file whose
+        cursors are ahead of its event log: :class:`OutboxStateError`), then the reader."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        await self.writer.open()
+        await self.writer.open(now=self.clock.now())
         reader = await aiosqlite.connect(self.path, isolation_level=None)
         await reader.execute("PRAGMA busy_timeout=5000")
         await reader.execute("PRAGMA query_only=1")

@@ -10,7 +10,6 @@ import sqlite3
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
@@ -18,6 +17,7 @@ import attrs
 import structlog
 
 from router.outbox.base import NewEvent, OutboxFull, OutboxUnavailable
+from router.outbox.schema import prepare
 
 log = structlog.get_logger("tagless.outbox")
 
@@ -105,23 +105,32 @@ class GroupWriter:
         """Jobs submitted whose commit has not been answered yet."""
         return self._unfinished
 
-    async def open(self) -> None:
-        """Open the connection in the writer thread and apply the schema."""
+    async def open(self, *, now: float) -> None:
+        """Open the connection in the writer thread, bring the schema up to date and check
+        the file (see :func:`router.outbox.schema.prepare`); on failure the writer is done."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._connect)
+        try:
+            await loop.run_in_executor(self._executor, self._connect, now)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            raise
         self._task = asyncio.create_task(self._run(), name="outbox-writer")
 
-    def _connect(self) -> None:
+    def _connect(self, now: float) -> None:
         db = sqlite3.connect(
             self.path,
             isolation_level=None,
             check_same_thread=False,
             cached_statements=_CACHED_STATEMENTS,
         )
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={self.synchronous}")
-        db.execute("PRAGMA busy_timeout=5000")
-        db.executescript(resources.files("router.outbox").joinpath("schema.sql").read_text())
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self.synchronous}")
+            db.execute("PRAGMA busy_timeout=5000")
+            prepare(db, path=self.path, now=now)
+        except BaseException:
+            db.close()
+            raise
         self._db = db
 
     async def close(self) -> None:

@@ -23,7 +23,7 @@ def stored(path: Path) -> list[str]:
 
 async def open_writer(path: Path) -> GroupWriter:
     writer = GroupWriter(path, synchronous="FULL", max_pending_events=10_000)
-    await writer.open()
+    await writer.open(now=1.0)
     return writer
 
 
@@ -75,5 +75,5 @@ async def test_open_reports_a_database_that_cannot_be_opened(tmp_path: Path) -> 
     (tmp_path / "o.db").mkdir()
     writer = GroupWriter(tmp_path / "o.db", synchronous="FULL", max_pending_events=10)
     with pytest.raises(sqlite3.Error):
-        await writer.open()
+        await writer.open(now=1.0)
     assert not writer.is_open
