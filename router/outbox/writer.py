@@ -160,15 +160,21 @@ class GroupWriter:
         self._queued_events += len(events)
         await self._submit(_Job(asyncio.get_running_loop().create_future(), events=events))
 
+    @property
+    def _running(self) -> bool:
+        # done() as well: between the run loop's return and close() resuming, a queued job
+        # would never be committed, and its caller would wait forever
+        return self._task is not None and not self._task.done()
+
     async def write(self, write: Write) -> Any:
         """Run ``write`` inside the next commit; return what it returned."""
-        if self._task is None:
+        if not self._running:
             raise OutboxUnavailable("the outbox is closed")
         return await self._submit(_Job(asyncio.get_running_loop().create_future(), write=write))
 
     async def outside_transaction(self, call: Write) -> Any:
         """Run ``call`` between commits (checkpoints cannot run inside a transaction)."""
-        if self._task is None:
+        if not self._running:
             raise OutboxUnavailable("the outbox is closed")
         assert self._db is not None
         db = self._db

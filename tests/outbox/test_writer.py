@@ -77,3 +77,21 @@ async def test_open_reports_a_database_that_cannot_be_opened(tmp_path: Path) -> 
     with pytest.raises(sqlite3.Error):
         await writer.open(now=1.0)
     assert not writer.is_open
+
+
+async def test_a_write_submitted_while_the_writer_closes_is_refused_not_left_waiting(
+    tmp_path: Path,
+) -> None:
+    """A write that arrives after the writer's last commit but before close() returns fails
+    at once; it used to wait forever (and with it, whoever awaited it)."""
+    writer = await open_writer(tmp_path / "o.db")
+
+    async def one_write_after_another() -> None:  # like the maintenance loop, store by store
+        await writer.write(lambda db: None)
+        await writer.write(lambda db: None)
+
+    chain = asyncio.create_task(one_write_after_another())
+    await asyncio.sleep(0)  # the first write is queued
+    await writer.close()
+    with pytest.raises(OutboxUnavailable):
+        await asyncio.wait_for(chain, 5)
