@@ -19,7 +19,15 @@ class OutboxError(Exception):
 
 
 class OutboxFull(OutboxError):
-    """More events are waiting to be committed than the configured cap allows."""
+    """The store has as many undelivered events as ``max_pending_events`` allows."""
+
+    retry_after = 10.0
+
+
+class OutboxLowOnDisk(OutboxError):
+    """Free space on the outbox's filesystem is below ``min_free_disk_mb``."""
+
+    retry_after = 30.0
 
 
 class OutboxUnavailable(OutboxError):
@@ -144,3 +152,6 @@ class Outbox(Protocol):
         """Make dead letters due again; return how many (or would be, with ``dry_run``)."""
 
     async def status(self, store: str, destinations: Sequence[str]) -> list[LaneStatus]: ...
+
+    async def refresh_backlog(self, store: str, destinations: Sequence[str]) -> None:
+        """Recount the undelivered events ``append`` checks ``max_pending_events`` against."""

@@ -14,7 +14,8 @@ from router.clock import FakeClock
 from router.destination import DELIVERED, Outcome
 from router.outbox.base import NewEvent
 from router.outbox.policy import RetryPolicy
-from router.outbox.sqlite import _NEXT_EVENTS, _PENDING, SqliteOutbox
+from router.outbox.room import PENDING
+from router.outbox.sqlite import _NEXT_EVENTS, SqliteOutbox
 from router.outbox.writer import MAX_ROWS_PER_COMMIT
 from router.testing.events import make_event
 
@@ -305,7 +306,7 @@ def test_claims_and_pending_counts_walk_the_log_from_the_cursor(tmp_path: Path) 
     of the table itself), never every event of the store through the de-duplication index."""
     with sqlite3.connect(tmp_path / "plan.db") as db:
         db.executescript(resources.files("router.outbox").joinpath("schema.sql").read_text())
-        for sql, params in ((_NEXT_EVENTS, (0, "shop", 500)), (_PENDING, (0, "shop", "a", "b"))):
+        for sql, params in ((_NEXT_EVENTS, (0, "shop", 500)), (PENDING, (0, "shop", "a", "b"))):
             plan = " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params))
             assert plan == "SEARCH events USING INTEGER PRIMARY KEY (rowid>?)", plan
 

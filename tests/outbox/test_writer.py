@@ -22,7 +22,7 @@ def stored(path: Path) -> list[str]:
 
 
 async def open_writer(path: Path) -> GroupWriter:
-    writer = GroupWriter(path, synchronous="FULL", max_pending_events=10_000)
+    writer = GroupWriter(path, synchronous="FULL")
     await writer.open(now=1.0)
     return writer
 
@@ -73,7 +73,7 @@ async def test_close_commits_what_was_queued_then_refuses(tmp_path: Path) -> Non
 async def test_open_reports_a_database_that_cannot_be_opened(tmp_path: Path) -> None:
     """The thread's connection error reaches open(); the writer stays closed."""
     (tmp_path / "o.db").mkdir()
-    writer = GroupWriter(tmp_path / "o.db", synchronous="FULL", max_pending_events=10)
+    writer = GroupWriter(tmp_path / "o.db", synchronous="FULL")
     with pytest.raises(sqlite3.Error):
         await writer.open(now=1.0)
     assert not writer.is_open
