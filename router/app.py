@@ -14,6 +14,7 @@ from router.clock import Clock, SystemClock
 from router.config import Config, ConfigError, ConfigIssue, RetryConfig
 from router.destination import Destination
 from router.dispatch import LaneDispatcher
+from router.health import readyz
 from router.http import HttpClient
 from router.ingest.auth import KeyRing
 from router.ingest.http import Ingest
@@ -171,8 +172,7 @@ class Tagless:
         return web.json_response({"status": "ok"})
 
     async def _readyz(self, request: web.Request) -> web.Response:
-        ready = self.ingest is not None and self.ingest.accepting
-        return web.json_response({"ready": ready}, status=200 if ready else 503)
+        return await readyz(self)
 
     async def stop(self) -> None:
         """Refuse new events, let in-flight requests and deliveries finish, close the outbox."""

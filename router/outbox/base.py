@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple, Protocol
 
 import attrs
@@ -155,3 +155,6 @@ class Outbox(Protocol):
 
     async def refresh_backlog(self, store: str, destinations: Sequence[str]) -> None:
         """Recount the undelivered events ``append`` checks ``max_pending_events`` against."""
+
+    async def unready(self, stores: Iterable[str]) -> str | None:
+        """Why ingest cannot commit now (a short code for ``/readyz``), or None."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -12,7 +12,8 @@ import attrs
 import structlog
 
 from router.clock import Clock
-from router.outbox.base import NewEvent, OutboxFull, OutboxLowOnDisk
+from router.outbox.base import NewEvent, OutboxFull, OutboxLowOnDisk, OutboxUnavailable
+from router.outbox.schema import SCHEMA_VERSION
 from router.outbox.writer import GroupWriter
 
 log = structlog.get_logger("tagless.outbox")
@@ -25,6 +26,8 @@ PENDING: Final = (
 _RETRYING: Final = (
     "SELECT count(*) FROM deliveries WHERE store = ? AND destination = ? AND state = 'retry'"
 )
+#: How often a readiness check may try a commit while the last one failed.
+PROBE_EVERY_SECS: Final = 1.0
 
 #: Free bytes on the filesystem holding a path.
 FreeBytes = Callable[[Path], int]
@@ -131,7 +134,7 @@ class DiskFloor:
 
 
 class Admission:
-    """Decides whether an append may go in.
+    """Decides whether an append may go in, and whether ingest is ready at all.
 
     An append is refused, before anything is queued, while the outbox's disk is below its
     floor (:class:`OutboxLowOnDisk`) or while a store of it already has
@@ -147,6 +150,7 @@ class Admission:
         self.max_pending_events = max_pending_events
         self.disk = disk
         self.backlog = Backlog()
+        self._probed_at: float | None = None
 
     def check(self, events: Sequence[NewEvent]) -> None:
         """Raise if ``events`` may not be appended now."""
@@ -188,3 +192,37 @@ class Admission:
         counted: list[tuple[str, int, int]] = await self.writer.write(count)
         for dest, pending, retrying in counted:
             self.backlog.reset(store, dest, pending=pending, retrying=retrying)
+
+    async def unready(self, stores: Iterable[str]) -> str | None:
+        """Why ingest cannot commit now (a short code), or None.
+
+        ``backlog_full`` only when every one of ``stores`` is at its cap. While the last commit
+        failed, a check tries one (a header rewrite) at most once per ``PROBE_EVERY_SECS``, so
+        that readiness comes back by itself once the database takes writes again.
+        """
+        if not self.writer.is_open:
+            return "outbox_closed"
+        if self.writer.failure is not None and not await self._probe_commit():
+            return "commit_failed"
+        if self.disk.low() is not None:
+            return "low_disk"
+        cap = self.max_pending_events
+        names = list(stores)
+        if names and all(self.backlog.of_store(store) >= cap for store in names):
+            return "backlog_full"
+        return None
+
+    async def _probe_commit(self) -> bool:
+        now = self.clock.now()
+        if self._probed_at is not None and 0 <= now - self._probed_at < PROBE_EVERY_SECS:
+            return False
+        self._probed_at = now
+
+        def touch(db: sqlite3.Connection) -> None:
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+        try:
+            await self.writer.write(touch)
+        except OutboxUnavailable:
+            return False
+        return self.writer.failure is None

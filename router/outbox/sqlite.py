@@ -7,7 +7,7 @@ import contextlib
 import itertools
 import sqlite3
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -430,6 +430,10 @@ class SqliteOutbox:
     async def refresh_backlog(self, store: str, destinations: Sequence[str]) -> None:
         """Count each destination's undelivered events afresh (see :class:`Admission`)."""
         await self.room.refresh(store, destinations)
+
+    async def unready(self, stores: Iterable[str]) -> str | None:
+        """Why ingest cannot commit now (a short code), or None (see :class:`Admission`)."""
+        return await self.room.unready(stores)
 
     async def purge(self, store: str, destinations: Sequence[str], before: float) -> int:
         """Delete events received before ``before`` that every destination has settled.

@@ -93,6 +93,8 @@ class GroupWriter:
         #: No stored event has a higher seq (the writer thread's; set by :meth:`open`): rows
         #: above it after an INSERT are that INSERT's.
         self.high_seq = 0
+        #: Why the last commit failed, until one succeeds.
+        self.failure: str | None = None
         self._db: sqlite3.Connection | None = None
         # one thread: every statement on the connection, in submission order
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-writer")
@@ -262,7 +264,10 @@ class GroupWriter:
 
     def _finish(self, group: list[_Job], outcome: tuple[list[Any], Added] | Exception) -> None:
         if isinstance(outcome, Exception):
+            self.failure = str(outcome)
             log.error("outbox_commit_failed", error=str(outcome), jobs=len(group))
+        else:
+            self.failure = None
         self._unfinished -= len(group)
         for index, job in enumerate(group):
             self._queued_events -= len(job.events)

@@ -54,6 +54,16 @@ async def post(running: RunningTagless, body: Any) -> tuple[int, str | None]:
         return answer.status, answer.headers.get("Retry-After")
 
 
+async def ready(running: RunningTagless) -> list[tuple[int, Any]]:
+    """The /readyz answer of the ingest and the admin listener."""
+    assert running.session is not None
+    answers = []
+    for port in (running.app.ports["ingest"], running.app.ports["admin"]):
+        async with running.session.get(f"http://127.0.0.1:{port}/readyz") as answer:
+            answers.append((answer.status, await answer.json()))
+    return answers
+
+
 def batch(prefix: str, size: int) -> dict[str, Any]:
     return {
         "batch": [
@@ -88,8 +98,8 @@ async def test_an_outage_fills_the_backlog_to_max_pending_events_then_ingest_ans
     tmp_path: Path, down_platform: FakePlatform, clock: FakeClock
 ) -> None:
     """Platform down, 5,000 events against max_pending_events 1000: about 1,000 are taken,
-    the rest answered 503 with Retry-After and not stored; once the platform is back and the
-    backlog drained, ingest takes events again."""
+    the rest answered 503 with Retry-After and not stored; /readyz says backlog_full on both
+    listeners; once the platform is back and the backlog drained, ingest takes events again."""
     config = write_config_dir(tmp_path, STORE.format(url=down_platform.url))
     running = RunningTagless(with_outbox(config, "max_pending_events: 1000"), clock=clock)
     await running.start()
@@ -105,6 +115,7 @@ async def test_an_outage_fills_the_backlog_to_max_pending_events_then_ingest_ans
         assert len(taken) + len(refused) == 500
         assert set(refused.values()) == {"10"}
         assert stored_ids(running) == {f"{p}-{i}" for p in taken for i in range(10)}
+        assert await ready(running) == [(503, {"ready": False, "reason": "backlog_full"})] * 2
 
         down_platform.default = Answer()  # the platform is back
         delivered: set[str] = set()
@@ -117,16 +128,17 @@ async def test_an_outage_fills_the_backlog_to_max_pending_events_then_ingest_ans
 
         assert await until(drained, lambda: clock.advance(1.0))
         assert await until(lambda: running.app.outbox.backlog.of_store("shop") == 0, lambda: None)
+        assert await ready(running) == [(200, {"ready": True, "reason": None})] * 2
         assert (await post(running, batch("after", 10)))[0] == 200
     finally:
         await running.stop()
 
 
-async def test_below_the_disk_floor_ingest_answers_503_with_retry_after(
+async def test_below_the_disk_floor_ingest_answers_503_and_readyz_says_low_disk(
     tmp_path: Path, down_platform: FakePlatform, clock: FakeClock
 ) -> None:
     """With less free space than min_free_disk_mb, ingest answers 503 with Retry-After before
-    storing anything; with space back, events are taken again."""
+    storing anything and /readyz says low_disk; with space back, events are taken again."""
     config = write_config_dir(tmp_path, STORE.format(url=down_platform.url))
     running = RunningTagless(with_outbox(config, "min_free_disk_mb: 512"), clock=clock)
     free = {"bytes": 100 * MB}
@@ -135,8 +147,10 @@ async def test_below_the_disk_floor_ingest_answers_503_with_retry_after(
     try:
         assert await post(running, batch("low", 3)) == (503, "30")
         assert stored_ids(running) == set()
+        assert await ready(running) == [(503, {"ready": False, "reason": "low_disk"})] * 2
         free["bytes"] = 600 * MB
         clock.advance(1.0)
         assert await post(running, batch("ok", 3)) == (200, None)
+        assert await ready(running) == [(200, {"ready": True, "reason": None})] * 2
     finally:
         await running.stop()

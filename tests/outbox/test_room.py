@@ -1,4 +1,4 @@
-"""The outbox refuses appends at its backlog cap and its disk floor."""
+"""The outbox refuses appends at its backlog cap and disk floor, and says when it is not ready."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pytest
 from router import codec
 from router.clock import FakeClock
 from router.destination import DELIVERED, Outcome
-from router.outbox.base import NewEvent, OutboxFull, OutboxLowOnDisk
+from router.outbox.base import NewEvent, OutboxFull, OutboxLowOnDisk, OutboxUnavailable
 from router.outbox.policy import RetryPolicy
+from router.outbox.room import PROBE_EVERY_SECS
 from router.outbox.sqlite import SqliteOutbox
 from router.testing.events import make_event
 
@@ -179,3 +180,40 @@ async def test_a_low_disk_refuses_appends_above_the_floor_and_looks_once_a_secon
         await box.close()
     with sqlite3.connect(tmp_path / "o.db") as db:
         assert [r[0] for r in db.execute("SELECT event_id FROM events")] == ["taken"]
+
+
+async def test_readiness_names_why_ingest_cannot_commit(
+    capped: Capped, clock: FakeClock, disk: Disk
+) -> None:
+    """Ready when appends would go in; otherwise low_disk, backlog_full (only when every
+    store is at its cap) or outbox_closed."""
+    box = await capped(2)
+    assert await box.unready(["shop", "other"]) is None
+    await box.append([new("a"), new("b")])
+    assert await box.unready(["shop", "other"]) is None  # "other" can still take events
+    assert await box.unready(["shop"]) == "backlog_full"
+    disk.free = 1 * MB
+    clock.advance(1.0)
+    assert await box.unready(["shop", "other"]) == "low_disk"
+    await box.close()
+    assert await box.unready(["shop"]) == "outbox_closed"
+
+
+async def test_readiness_comes_back_by_itself_once_commits_succeed_again(
+    capped: Capped, clock: FakeClock, tmp_path: Path
+) -> None:
+    """After a failed commit readiness is false; a check tries a commit at most once per
+    PROBE_EVERY_SECS and is ready again as soon as one succeeds."""
+    box = await capped(100)
+    await box.writer.outside_transaction(lambda db: db.execute("PRAGMA busy_timeout=20"))
+    other = sqlite3.connect(tmp_path / "outbox.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    with pytest.raises(OutboxUnavailable):
+        await box.append([new("a")])
+    assert await box.unready(["shop"]) == "commit_failed"
+    other.execute("ROLLBACK")
+    other.close()
+    assert await box.unready(["shop"]) == "commit_failed"  # tried less than a second ago
+    clock.advance(PROBE_EVERY_SECS)
+    assert await box.unready(["shop"]) is None
+    await box.append([new("a")])
