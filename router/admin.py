@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from aiohttp import web
 
+from router.health import readyz
+
 if TYPE_CHECKING:
     from router.app import Tagless
 
@@ -35,6 +37,9 @@ def admin_app(tagless: Tagless) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
+    async def ready(request: web.Request) -> web.Response:
+        return await readyz(tagless)
+
     async def metrics(request: web.Request) -> web.Response:
         body = tagless.metrics.exposition()
         return web.Response(body=body, content_type="text/plain", charset="utf-8")
@@ -54,7 +59,7 @@ def admin_app(tagless: Tagless) -> web.Application:
 
     app = web.Application(middlewares=[require_token])
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", healthz)
+    app.router.add_get("/readyz", ready)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/status", status)
     app.router.add_get("/api/stores/{store}/dead-letters", dead_letters)

@@ -15,6 +15,7 @@ from router.clock import Clock, SystemClock
 from router.config import Config, ConfigError, ConfigIssue, RetryConfig, UnresolvedSettings
 from router.destination import Destination
 from router.dispatch import LaneDispatcher
+from router.health import readyz
 from router.http import HttpClient
 from router.ingest.auth import KeyRing
 from router.ingest.http import Ingest
@@ -86,6 +87,7 @@ class Tagless:
             clock=self.clock,
             synchronous=config.outbox.synchronous,
             max_pending_events=config.outbox.max_pending_events,
+            min_free_disk_mb=config.outbox.min_free_disk_mb,
             lease_secs=config.outbox.lease_secs,
         )
         self.metrics = Metrics()
@@ -161,21 +163,27 @@ class Tagless:
             self._tasks.append(asyncio.create_task(lane.run(), name=f"dispatch:{store}:{dest_id}"))
 
     async def _maintain(self) -> None:
-        """Keep the outbox bounded: purge settled events past retention, truncate the WAL."""
+        """Keep the outbox bounded: count undelivered events afresh (at start, then every
+        round), purge settled events past retention, truncate the WAL."""
         every = self.config.outbox.wal_checkpoint_secs
         retention = self.config.outbox.retention_hours * 3600
         wake = self._stop_maintenance
+        lanes = [(s.store, [d.id for d in s.destinations if d.enabled]) for s in self.config.stores]
         while not wake.is_set():
+            try:
+                for store, ids in lanes:
+                    await self.outbox.refresh_backlog(store, ids)
+            except OutboxError as error:
+                log.warning("outbox_maintenance_failed", error=str(error))
             await self.clock.wait(wake, every)
             if wake.is_set():
                 return
             try:
-                for store in self.config.stores:
-                    ids = [d.id for d in store.destinations if d.enabled]
+                for store, ids in lanes:
                     before = self.clock.now() - retention
-                    purged = await self.outbox.purge(store.store, ids, before)
+                    purged = await self.outbox.purge(store, ids, before)
                     if purged:
-                        log.info("outbox_purged", store=store.store, events=purged)
+                        log.info("outbox_purged", store=store, events=purged)
                 await self.outbox.checkpoint()
             except OutboxError as error:
                 log.warning("outbox_maintenance_failed", error=str(error))
@@ -197,8 +205,7 @@ class Tagless:
         return web.json_response({"status": "ok"})
 
     async def _readyz(self, request: web.Request) -> web.Response:
-        ready = self.ingest is not None and self.ingest.accepting
-        return web.json_response({"ready": ready}, status=200 if ready else 503)
+        return await readyz(self)
 
     async def stop(self) -> None:
         """Refuse new events, let in-flight requests and deliveries finish, close the outbox."""

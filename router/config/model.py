@@ -52,6 +52,11 @@ def positive(_inst: object, _attr: attrs.Attribute[Any], value: float) -> None:
         raise ValueError(f"must be greater than 0, got {value}")
 
 
+def _zero_or_more(_inst: object, _attr: attrs.Attribute[Any], value: float) -> None:
+    if not value >= 0:
+        raise ValueError(f"must be 0 (off) or more, got {value}")
+
+
 def _port(_inst: object, _attr: attrs.Attribute[int], value: int) -> None:
     if not 0 <= value <= 65535:
         raise ValueError(
@@ -135,8 +140,12 @@ class OutboxConfig:
 
     path: Path = Path("var/tagless.db")
     synchronous: Literal["full", "normal"] = "full"
-    #: Backpressure: above this many undelivered events, ingest answers 503.
+    #: Backpressure: while a store has this many undelivered events (its destination with the
+    #: most: routed and not yet settled, plus retries waiting), its ingest answers 503.
     max_pending_events: int = attrs.field(default=200_000, validator=positive)
+    #: Backpressure: below this much free space (MB) on the outbox's filesystem, ingest
+    #: answers 503 (0: off).
+    min_free_disk_mb: int = attrs.field(default=256, validator=_zero_or_more)
     lease_secs: float = attrs.field(default=60.0, validator=positive)
     retention_hours: float = attrs.field(default=168.0, validator=positive)
     wal_checkpoint_secs: float = attrs.field(default=30.0, validator=positive)

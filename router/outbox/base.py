@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple, Protocol
 
 import attrs
@@ -19,11 +19,24 @@ class OutboxError(Exception):
 
 
 class OutboxFull(OutboxError):
-    """More events are waiting to be committed than the configured cap allows."""
+    """The store has as many undelivered events as ``max_pending_events`` allows."""
+
+    retry_after = 10.0
+
+
+class OutboxLowOnDisk(OutboxError):
+    """Free space on the outbox's filesystem is below ``min_free_disk_mb``."""
+
+    retry_after = 30.0
 
 
 class OutboxUnavailable(OutboxError):
     """The database refused the write (disk full, I/O error, closed)."""
+
+
+class OutboxStateError(OutboxUnavailable):
+    """The database file is in a state this code must not run on; the message says why and
+    what to do."""
 
 
 class NewEvent(NamedTuple):
@@ -139,3 +152,9 @@ class Outbox(Protocol):
         """Make dead letters due again; return how many (or would be, with ``dry_run``)."""
 
     async def status(self, store: str, destinations: Sequence[str]) -> list[LaneStatus]: ...
+
+    async def refresh_backlog(self, store: str, destinations: Sequence[str]) -> None:
+        """Recount the undelivered events ``append`` checks ``max_pending_events`` against."""
+
+    async def unready(self, stores: Iterable[str]) -> str | None:
+        """Why ingest cannot commit now (a short code for ``/readyz``), or None."""

@@ -12,6 +12,7 @@ import attrs
 class _Range:
     token: int
     hi: int
+    items: int  # events of the range routed to the lane
     done: bool = False
 
 
@@ -32,23 +33,26 @@ class Lane:
     last_claim_was_retry: bool = False
     _ranges: deque[_Range] = attrs.field(factory=deque)
 
-    def hand_out(self, token: int, hi: int) -> None:
-        """Record that the range after ``read_pos`` up to ``hi`` is now claimed as ``token``."""
-        self._ranges.append(_Range(token, hi))
+    def hand_out(self, token: int, hi: int, items: int) -> None:
+        """Record that the range after ``read_pos`` up to ``hi``, holding ``items`` events
+        routed to the lane, is now claimed as ``token``."""
+        self._ranges.append(_Range(token, hi, items))
         self.read_pos = hi
 
-    def settle(self, token: int) -> int | None:
-        """Mark ``token`` settled; return the new cursor if it moved."""
+    def settle(self, token: int) -> tuple[int | None, int]:
+        """Mark ``token`` settled; return the new cursor if it moved, and how many routed
+        events it moved past."""
         for entry in self._ranges:
             if entry.token == token:
                 entry.done = True
                 break
-        moved = None
+        moved, passed = None, 0
         while self._ranges and self._ranges[0].done:
-            moved = self._ranges.popleft().hi
+            entry = self._ranges.popleft()
+            moved, passed = entry.hi, passed + entry.items
         if moved is not None:
             self.cursor = moved
-        return moved
+        return moved, passed
 
     def release(self) -> None:
         """Stop handing out work: something in flight was given back unsettled."""

@@ -1,9 +1,14 @@
 -- The embedded outbox. Events are written once; each destination keeps a cursor over the log
 -- and rows only for its exceptions (retries and dead letters), so a delivered event costs one
 -- cursor update per batch, not one row per destination.
+--
+-- PRAGMA user_version is the schema version (router/outbox/schema.py upgrades older files).
 
 CREATE TABLE IF NOT EXISTS events (
-    seq         INTEGER PRIMARY KEY,     -- commit order: a single writer makes it gap-free in time
+    -- commit order. AUTOINCREMENT: a seq is never handed out twice, even once retention has
+    -- purged every row (destination cursors stay where they were, so a reused, lower seq
+    -- would sit behind them: never claimed, then purged). Gaps are harmless.
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     store       TEXT    NOT NULL,
     event_id    TEXT    NOT NULL,        -- the sender's messageId: the dedup key everywhere
     received_at REAL    NOT NULL,        -- Unix seconds

@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import itertools
 import sqlite3
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -25,7 +26,8 @@ from router.outbox.base import (
 )
 from router.outbox.lanes import Lane
 from router.outbox.policy import RetryPolicy
-from router.outbox.writer import GroupWriter
+from router.outbox.room import PENDING, Admission, DiskFloor, FreeBytes, statvfs_free
+from router.outbox.writer import Added, GroupWriter
 from router.privacy import identity_values, scrub
 
 _UPSERT_DELIVERY: Final = (
@@ -49,10 +51,6 @@ _NEXT_EVENTS: Final = (
     "SELECT seq, event_id, received_at, routes, body FROM events"
     " WHERE seq > ? AND +store = ? ORDER BY seq LIMIT ?"
 )
-_PENDING: Final = (
-    "SELECT count(*) FROM events WHERE seq > ? AND +store = ?"
-    " AND (instr(routes, ?) > 0 OR instr(routes, ?) > 0)"
-)
 
 
 class SqliteOutbox:
@@ -61,6 +59,10 @@ class SqliteOutbox:
     Every write goes through one :class:`GroupWriter`: appends and settlements queued while
     the previous commit ran are committed together in one ``BEGIN IMMEDIATE`` transaction and
     one fsync (group commit). Reads use a second connection and never block the writer.
+
+    An append is refused (:class:`OutboxFull`) while the store already has
+    ``max_pending_events`` undelivered events, and (:class:`OutboxLowOnDisk`) while the
+    outbox's filesystem has less than ``min_free_disk_mb`` free.
     """
 
     def __init__(
@@ -70,15 +72,20 @@ class SqliteOutbox:
         clock: Clock | None = None,
         synchronous: Literal["full", "normal"] = "full",
         max_pending_events: int = 200_000,
+        min_free_disk_mb: int = 256,
+        free_bytes: FreeBytes = statvfs_free,
         lease_secs: float = 60.0,
     ) -> None:
         self.path = Path(path)
         self.clock = clock or SystemClock()
         self.lease_secs = lease_secs
-        self.writer = GroupWriter(
-            self.path, synchronous=synchronous.upper(), max_pending_events=max_pending_events
+        self.writer = GroupWriter(self.path, synchronous=synchronous.upper())
+        self.writer.on_commit = self._committed
+        disk = DiskFloor(
+            self.path.parent, min_free_disk_mb << 20, self.clock, free_bytes=free_bytes
         )
-        self.writer.on_commit = self._notify_all
+        self.room = Admission(self.writer, self.clock, max_pending_events, disk)
+        self.backlog = self.room.backlog
         self._reader_db: aiosqlite.Connection | None = None
         self._signals: dict[str, list[asyncio.Event]] = {}
         self._lanes: dict[tuple[str, str], Lane] = {}
@@ -87,9 +94,10 @@ class SqliteOutbox:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Open the writer (which applies the schema), then the reader connection."""
+        """Open the writer (which brings the schema up to date and refuses a file whose
+        cursors are ahead of its event log: :class:`OutboxStateError`), then the reader."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        await self.writer.open()
+        await self.writer.open(now=self.clock.now())
         reader = await aiosqlite.connect(self.path, isolation_level=None)
         await reader.execute("PRAGMA busy_timeout=5000")
         await reader.execute("PRAGMA query_only=1")
@@ -104,10 +112,13 @@ class SqliteOutbox:
 
     async def append(self, events: Sequence[NewEvent]) -> None:
         """Store events durably; return after their commit (see :class:`Outbox`)."""
+        if events:
+            self.room.check(events)
         await self.writer.append(events)
 
-    def _notify_all(self, stores: set[str]) -> None:
-        for store in stores:
+    def _committed(self, added: Added) -> None:
+        self.backlog.committed(added)
+        for store in {store for store, _ in added}:
             self._notify(store)
 
     # -- claiming ----------------------------------------------------------------------------
@@ -217,7 +228,7 @@ class SqliteOutbox:
         if hi == lane.read_pos:
             return None
         token = next(self._tokens)
-        lane.hand_out(token, hi)
+        lane.hand_out(token, hi, len(items))
         return Claim(store, destination, tuple(items), token, is_retry=False)
 
     # -- settling ----------------------------------------------------------------------------
@@ -239,10 +250,10 @@ class SqliteOutbox:
             else:
                 states.append(row[3])
                 upserts.append(row)
-        cursor = None
+        cursor, passed = None, 0
         if not claim.is_retry:
             lane = await self._lane(claim.store, claim.destination)
-            cursor = lane.settle(claim.token)
+            cursor, passed = lane.settle(claim.token)
 
         def record(db: sqlite3.Connection) -> None:
             if upserts:
@@ -254,6 +265,12 @@ class SqliteOutbox:
 
         if upserts or deletes or cursor is not None:
             await self.writer.write(record)
+        # right after the commit, before a later commit is answered (see Admission.refresh)
+        if claim.is_retry:
+            retrying = -sum(state != "retry" for state in states)
+        else:
+            retrying = states.count("retry")
+        self.backlog.settled(claim.store, claim.destination, passed=passed, retrying=retrying)
         return states
 
     def _settlement(
@@ -378,6 +395,8 @@ class SqliteOutbox:
             )
 
         await self.writer.write(revive)
+        for dest, revived in Counter(dest for dest, _ in found).items():
+            self.backlog.settled(store, dest, passed=0, retrying=revived)
         self._notify(store)
         return len(found)
 
@@ -387,7 +406,7 @@ class SqliteOutbox:
         for destination in destinations:
             lane = await self._lane(store, destination)
             pending = await self._read(
-                _PENDING, (lane.cursor, store, f" {destination} ", f" {destination}! ")
+                PENDING, (lane.cursor, store, f" {destination} ", f" {destination}! ")
             )
             counts = dict(
                 await self._read(
@@ -407,6 +426,14 @@ class SqliteOutbox:
                 )
             )
         return result
+
+    async def refresh_backlog(self, store: str, destinations: Sequence[str]) -> None:
+        """Count each destination's undelivered events afresh (see :class:`Admission`)."""
+        await self.room.refresh(store, destinations)
+
+    async def unready(self, stores: Iterable[str]) -> str | None:
+        """Why ingest cannot commit now (a short code), or None (see :class:`Admission`)."""
+        return await self.room.unready(stores)
 
     async def purge(self, store: str, destinations: Sequence[str], before: float) -> int:
         """Delete events received before ``before`` that every destination has settled.

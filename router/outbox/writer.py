@@ -6,18 +6,20 @@ import asyncio
 import bisect
 import contextlib
 import functools
+import operator
 import sqlite3
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from importlib import resources
+from itertools import chain
 from pathlib import Path
 from typing import Any, Final
 
 import attrs
 import structlog
 
-from router.outbox.base import NewEvent, OutboxFull, OutboxUnavailable
+from router.outbox.base import NewEvent, OutboxUnavailable
+from router.outbox.schema import prepare
 
 log = structlog.get_logger("tagless.outbox")
 
@@ -56,6 +58,10 @@ def _insert_sql(rows: int) -> str:
 
 #: A write run inside the next group commit, in the writer thread, on its connection.
 Write = Callable[[sqlite3.Connection], Any]
+#: Events a commit stored, counted by (store, routes): a known event_id stores nothing.
+Added = Counter[tuple[str, tuple[str, ...]]]
+#: (store, routes) of a NewEvent; measured 40% faster than a generator reading attributes.
+_STORE_AND_ROUTES: Final = operator.itemgetter(0, 3)
 
 
 @attrs.define
@@ -80,11 +86,15 @@ class GroupWriter:
     through aiosqlite took 15 ms for 32 rows under load).
     """
 
-    def __init__(self, path: Path, *, synchronous: str, max_pending_events: int) -> None:
+    def __init__(self, path: Path, *, synchronous: str) -> None:
         self.path = path
         self.synchronous = synchronous
-        self.max_pending_events = max_pending_events
         self.max_rows_per_commit = MAX_ROWS_PER_COMMIT
+        #: No stored event has a higher seq (the writer thread's; set by :meth:`open`): rows
+        #: above it after an INSERT are that INSERT's.
+        self.high_seq = 0
+        #: Why the last commit failed, until one succeeds.
+        self.failure: str | None = None
         self._db: sqlite3.Connection | None = None
         # one thread: every statement on the connection, in submission order
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-writer")
@@ -94,7 +104,7 @@ class GroupWriter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self.on_commit: Callable[[set[str]], None] = lambda stores: None
+        self.on_commit: Callable[[Added], None] = lambda added: None
 
     @property
     def is_open(self) -> bool:
@@ -105,23 +115,37 @@ class GroupWriter:
         """Jobs submitted whose commit has not been answered yet."""
         return self._unfinished
 
-    async def open(self) -> None:
-        """Open the connection in the writer thread and apply the schema."""
+    @property
+    def queued_events(self) -> int:
+        """Events appended whose commit has not been answered yet."""
+        return self._queued_events
+
+    async def open(self, *, now: float) -> None:
+        """Open the connection in the writer thread, bring the schema up to date and check
+        the file (see :func:`router.outbox.schema.prepare`); on failure the writer is done."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._connect)
+        try:
+            await loop.run_in_executor(self._executor, self._connect, now)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            raise
         self._task = asyncio.create_task(self._run(), name="outbox-writer")
 
-    def _connect(self) -> None:
+    def _connect(self, now: float) -> None:
         db = sqlite3.connect(
             self.path,
             isolation_level=None,
             check_same_thread=False,
             cached_statements=_CACHED_STATEMENTS,
         )
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={self.synchronous}")
-        db.execute("PRAGMA busy_timeout=5000")
-        db.executescript(resources.files("router.outbox").joinpath("schema.sql").read_text())
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self.synchronous}")
+            db.execute("PRAGMA busy_timeout=5000")
+            self.high_seq = prepare(db, path=self.path, now=now)
+        except BaseException:
+            db.close()
+            raise
         self._db = db
 
     async def close(self) -> None:
@@ -146,20 +170,24 @@ class GroupWriter:
         """Queue events for the next commit and wait for it."""
         if not self.is_open:
             raise OutboxUnavailable("the outbox is closed")
-        if self._queued_events + len(events) > self.max_pending_events:
-            raise OutboxFull(f"{self._queued_events} events already wait for a commit")
         self._queued_events += len(events)
         await self._submit(_Job(asyncio.get_running_loop().create_future(), events=events))
 
+    @property
+    def _running(self) -> bool:
+        # done() as well: between the run loop's return and close() resuming, a queued job
+        # would never be committed, and its caller would wait forever
+        return self._task is not None and not self._task.done()
+
     async def write(self, write: Write) -> Any:
         """Run ``write`` inside the next commit; return what it returned."""
-        if self._task is None:
+        if not self._running:
             raise OutboxUnavailable("the outbox is closed")
         return await self._submit(_Job(asyncio.get_running_loop().create_future(), write=write))
 
     async def outside_transaction(self, call: Write) -> Any:
         """Run ``call`` between commits (checkpoints cannot run inside a transaction)."""
-        if self._task is None:
+        if not self._running:
             raise OutboxUnavailable("the outbox is closed")
         assert self._db is not None
         db = self._db
@@ -193,7 +221,7 @@ class GroupWriter:
             group.append(job)
         return group
 
-    def _commit(self, group: list[_Job]) -> list[Any] | Exception:
+    def _commit(self, group: list[_Job]) -> tuple[list[Any], Added] | Exception:
         """In the writer thread: the whole group in one transaction, or none of it."""
         db = self._db
         assert db is not None
@@ -205,7 +233,7 @@ class GroupWriter:
         ]
         try:
             db.execute("BEGIN IMMEDIATE")
-            _insert_events(db, values)
+            added, high = self._insert(db, group, values)
             results = [job.write(db) if job.write is not None else None for job in group]
             db.execute("COMMIT")
         except Exception as error:  # a database error, or a bug in a write: nothing is kept
@@ -214,33 +242,55 @@ class GroupWriter:
             if isinstance(error, sqlite3.Error):
                 return OutboxUnavailable(f"the outbox refused the write: {error}")
             return error
-        return results
+        self.high_seq = high
+        return results, added
 
-    def _finish(self, group: list[_Job], results: list[Any] | Exception) -> None:
-        failed = isinstance(results, Exception)
-        if failed:
-            log.error("outbox_commit_failed", error=str(results), jobs=len(group))
+    def _insert(
+        self, db: sqlite3.Connection, group: list[_Job], values: list[Any]
+    ) -> tuple[Added, int]:
+        """Insert the group's events; return what was stored and the new highest seq."""
+        rows = len(values) // 5
+        stored, last_seq = _insert_events(db, values)
+        if stored == rows:  # the usual case: every event was new
+            added = Counter(map(_STORE_AND_ROUTES, chain.from_iterable(j.events for j in group)))
+        else:  # some were known: count what the INSERT kept (seqs only grow)
+            added = Counter()
+            for store, routes, count in db.execute(
+                "SELECT store, routes, count(*) FROM events WHERE seq > ? GROUP BY store, routes",
+                (self.high_seq,),
+            ):
+                added[(store, tuple(routes.split()))] = count
+        return added, last_seq if stored else self.high_seq
+
+    def _finish(self, group: list[_Job], outcome: tuple[list[Any], Added] | Exception) -> None:
+        if isinstance(outcome, Exception):
+            self.failure = str(outcome)
+            log.error("outbox_commit_failed", error=str(outcome), jobs=len(group))
+        else:
+            self.failure = None
         self._unfinished -= len(group)
-        stores: set[str] = set()
         for index, job in enumerate(group):
             self._queued_events -= len(job.events)
-            stores.update(e.store for e in job.events)
             if job.future.done():
                 continue
-            if isinstance(results, Exception):
-                job.future.set_exception(results)
+            if isinstance(outcome, Exception):
+                job.future.set_exception(outcome)
             else:
-                job.future.set_result(results[index])
-        if stores and not failed:
-            self.on_commit(stores)
+                job.future.set_result(outcome[0][index])
+        # before any caller of this group resumes: a count taken inside this commit
+        # (Admission.refresh) already includes these events and is applied after them
+        if not isinstance(outcome, Exception) and outcome[1]:
+            self.on_commit(outcome[1])
 
 
-def _insert_events(db: sqlite3.Connection, values: list[Any]) -> None:
-    """Insert the flattened rows (5 values each) with one statement."""
+def _insert_events(db: sqlite3.Connection, values: list[Any]) -> tuple[int, int]:
+    """Insert the flattened rows (5 values each) with one statement; return how many were
+    stored (a known event_id is not) and the seq of the last one stored."""
     if not values:
-        return
+        return 0, 0
     rows = len(values) // 5
     size = _ROW_COUNTS[bisect.bisect_left(_ROW_COUNTS, rows)]
     if size > rows:
         values += values[-5:] * (size - rows)
-    db.execute(_insert_sql(size), values)
+    cursor = db.execute(_insert_sql(size), values)
+    return cursor.rowcount, cursor.lastrowid or 0

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 
 from router.app import Tagless
+from router.clock import Clock
 from router.config import load_config
 from router.plugins import config_classes, discover
 
@@ -37,9 +38,12 @@ def basic_auth(key: str) -> dict[str, str]:
 class RunningTagless:
     """Start with :meth:`start`, talk to it with :meth:`post`, end with :meth:`stop`."""
 
-    def __init__(self, config_dir: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, config_dir: Path, env: Mapping[str, str] | None = None, *, clock: Clock | None = None
+    ) -> None:
         plugins = discover()
-        self.app = Tagless(load_config(config_dir, config_classes(plugins), env), plugins)
+        config = load_config(config_dir, config_classes(plugins), env)
+        self.app = Tagless(config, plugins, clock=clock)
         self.session: aiohttp.ClientSession | None = None
         self.base = ""
 

@@ -360,3 +360,15 @@ def test_secrets_are_redacted_in_repr(config_dir: Path) -> None:
     assert "Secret('***')" in shown
     for secret in (TOKEN, "shop-key", "hook-signing-secret"):
         assert secret not in shown
+
+
+def test_the_disk_floor_defaults_to_256_mb_and_refuses_a_negative_value(config_dir: Path) -> None:
+    """outbox.min_free_disk_mb is 256 unless set; 0 turns it off; below 0 is an error."""
+    assert (
+        load(config_dir, {"tagless.yaml": MAIN, "stores/shop.yaml": SHOP}).outbox.min_free_disk_mb
+        == 256
+    )
+    main = MAIN.replace("outbox: {path: var/tagless.db}", "outbox: {min_free_disk_mb: -1}")
+    assert issues(config_dir, {"tagless.yaml": main, "stores/shop.yaml": SHOP}) == [
+        "config/tagless.yaml:2: outbox.min_free_disk_mb: must be 0 (off) or more, got -1"
+    ]

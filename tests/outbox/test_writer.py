@@ -22,8 +22,8 @@ def stored(path: Path) -> list[str]:
 
 
 async def open_writer(path: Path) -> GroupWriter:
-    writer = GroupWriter(path, synchronous="FULL", max_pending_events=10_000)
-    await writer.open()
+    writer = GroupWriter(path, synchronous="FULL")
+    await writer.open(now=1.0)
     return writer
 
 
@@ -73,7 +73,25 @@ async def test_close_commits_what_was_queued_then_refuses(tmp_path: Path) -> Non
 async def test_open_reports_a_database_that_cannot_be_opened(tmp_path: Path) -> None:
     """The thread's connection error reaches open(); the writer stays closed."""
     (tmp_path / "o.db").mkdir()
-    writer = GroupWriter(tmp_path / "o.db", synchronous="FULL", max_pending_events=10)
+    writer = GroupWriter(tmp_path / "o.db", synchronous="FULL")
     with pytest.raises(sqlite3.Error):
-        await writer.open()
+        await writer.open(now=1.0)
     assert not writer.is_open
+
+
+async def test_a_write_submitted_while_the_writer_closes_is_refused_not_left_waiting(
+    tmp_path: Path,
+) -> None:
+    """A write that arrives after the writer's last commit but before close() returns fails
+    at once; it used to wait forever (and with it, whoever awaited it)."""
+    writer = await open_writer(tmp_path / "o.db")
+
+    async def one_write_after_another() -> None:  # like the maintenance loop, store by store
+        await writer.write(lambda db: None)
+        await writer.write(lambda db: None)
+
+    chain = asyncio.create_task(one_write_after_another())
+    await asyncio.sleep(0)  # the first write is queued
+    await writer.close()
+    with pytest.raises(OutboxUnavailable):
+        await asyncio.wait_for(chain, 5)

@@ -1,0 +1,31 @@
+"""Readiness: one answer on the ingest and the admin listener, false while ingest cannot commit."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from router.app import Tagless
+
+
+async def not_ready_reason(tagless: Tagless) -> str | None:
+    """Why ingest cannot take events now (a short code), or None when it can.
+
+    ``starting``, ``shutting_down``, or the outbox's own reason: ``outbox_closed``,
+    ``commit_failed``, ``low_disk``, ``backlog_full`` (every store at ``max_pending_events``).
+    """
+    if tagless.ingest is None:
+        return "starting"
+    if not tagless.ingest.accepting:
+        return "shutting_down"
+    return await tagless.outbox.unready(store.store for store in tagless.config.stores)
+
+
+async def readyz(tagless: Tagless) -> web.Response:
+    """``200 {"ready": true, "reason": null}`` or ``503 {"ready": false, "reason": "<code>"}``."""
+    reason = await not_ready_reason(tagless)
+    return web.json_response(
+        {"ready": reason is None, "reason": reason}, status=200 if reason is None else 503
+    )
