@@ -26,7 +26,10 @@ class Outcome:
     a truncated platform answer kept for the dead-letter view (never logged), ``retry_after`` the
     platform's own wait in seconds. ``pause`` asks the dispatcher to stop the whole destination for
     a while (rate limited, credentials refused); ``whole_batch`` says the platform rejected the
-    batch as a whole, so the dispatcher splits it to isolate the bad event.
+    batch as a whole, so the dispatcher splits it to isolate the bad event. ``event_delay`` says
+    ``retry_after`` concerns this event alone (the platform asked for it again later, such as
+    Google Ads' ``TOO_RECENT_EVENT``): the destination goes on and the wait is not capped by
+    ``max_pause_secs``, only by the event's age limit.
     """
 
     kind: OutcomeKind
@@ -36,6 +39,7 @@ class Outcome:
     detail: str = ""
     pause: bool = False
     whole_batch: bool = False
+    event_delay: bool = False
 
 
 DELIVERED: Final = Outcome("delivered", "ok")

@@ -250,13 +250,15 @@ class LaneDispatcher:
                 self._rest_secs = REST_INITIAL_SECS
                 self._failed_batches = 0
             return
-        told = max((o.retry_after for o in outcomes if o.retry_after is not None), default=None)
-        cause = next((o for o in outcomes if o.pause or o.retry_after is not None), None)
+        waits = [o for o in outcomes if o.retry_after is not None and not o.event_delay]
+        told = max((o.retry_after for o in waits if o.retry_after is not None), default=None)
+        cause = next((o for o in outcomes if o.pause), waits[0] if waits else None)
         if not current:
             if told is not None and cause is not None:
                 self._rest_until(self.policy.capped_wait(told), cause, told)
             return
-        if cause is None and outcomes and all(o.kind == "retry" for o in outcomes):
+        platform_failed = all(o.kind == "retry" and not o.event_delay for o in outcomes)
+        if cause is None and outcomes and platform_failed:
             self._failed_batches += 1
             if self._failed_batches >= FAILURES_BEFORE_REST:
                 cause = outcomes[0]

@@ -183,7 +183,7 @@ def settle(
     if kind == "rejected":
         return Outcome("rejected", reason, status, detail=detail)
     if kind == "retry_later":
-        return Outcome("retry", reason, status, retry_later_secs, detail)
+        return Outcome("retry", reason, status, retry_later_secs, detail, event_delay=True)
     pause = kind in ("pause", "throttle")
     return Outcome("retry", reason, status, retry_after, detail, pause=pause)
 

@@ -62,9 +62,19 @@ class RetryPolicy:
         return attempts if outcome.kind == "retry" and outcome.pause else attempts + 1
 
     def decide(
-        self, *, attempts: int, received_at: float, now: float, retry_after: float | None
+        self,
+        *,
+        attempts: int,
+        received_at: float,
+        now: float,
+        retry_after: float | None,
+        event_delay: bool = False,
     ) -> Decision:
-        """What to do after a failed try, with ``attempts`` spent (see :meth:`attempts_after`)."""
+        """What to do after a failed try, with ``attempts`` spent (see :meth:`attempts_after`).
+
+        ``event_delay``: ``retry_after`` is a wait the platform set for this event alone, not
+        for the destination, so ``max_pause_secs`` does not shorten it.
+        """
         if attempts >= self.max_attempts:
             return Decision(None, f"gave up after {attempts} attempts")
         too_old = Decision(None, f"older than {self.max_age_secs:g}s before it could be retried")
@@ -74,4 +84,5 @@ class RetryPolicy:
             return too_old if due_at > deadline else Decision(due_at)
         if now >= deadline:
             return too_old
-        return Decision(min(now + self.capped_wait(retry_after), deadline))
+        wait = retry_after if event_delay else self.capped_wait(retry_after)
+        return Decision(min(now + wait, deadline))

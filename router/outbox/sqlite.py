@@ -287,6 +287,7 @@ class SqliteOutbox:
                 received_at=item.received_at,
                 now=now,
                 retry_after=outcome.retry_after,
+                event_delay=outcome.event_delay,
             )
             if decision.due_at is not None:
                 state, due_at = "retry", decision.due_at
