@@ -99,3 +99,62 @@ async def test_concatenated_gzip_members_are_one_body(tagless: Any) -> None:
     answer = await tagless.answer("/v1/track", data, {"Content-Encoding": "gzip"})
     assert answer[0] == 200, answer
     assert tagless.stored_ids() == ["m-1"]
+
+
+# -- times -----------------------------------------------------------------------------------
+
+
+OLDEST, LATEST = "0001-01-01T00:00:00", "9999-12-31T23:59:59"
+
+
+@pytest.mark.parametrize(
+    ("fields", "path"),
+    [
+        ({"timestamp": OLDEST + "+01:00"}, "timestamp"),
+        ({"timestamp": LATEST + "-01:00"}, "timestamp"),
+        ({"originalTimestamp": OLDEST + "+00:30"}, "originalTimestamp"),
+        ({"originalTimestamp": "2024-01-01T00:00:00Z", "sentAt": OLDEST + "+05:00"}, "sentAt"),
+        ({"originalTimestamp": OLDEST + "Z", "sentAt": LATEST + "Z"}, "sentAt"),
+        ({"originalTimestamp": LATEST + "Z", "sentAt": OLDEST + "Z"}, "sentAt"),
+    ],
+)
+async def test_a_time_outside_the_datetime_range_in_utc_is_a_400_naming_it(
+    tagless: Any, fields: dict[str, str], path: str
+) -> None:
+    """A time whose UTC form (or skew correction) leaves years 1-9999 is 400 at its path."""
+    error = await assert_refused(tagless, orjson.dumps(track(**fields)), 400, "invalid_event", path)
+    assert "years 1 to 9999" in error["message"]
+
+
+# -- numbers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("product", "path"),
+    [
+        ({"price": 1, "quantity": 1e20}, "properties.products[0].quantity"),
+        ({"price": 1, "quantity": "99999999999999999999"}, "properties.products[0].quantity"),
+        ({"price": 1, "quantity": "9" * 5000}, "properties.products[0].quantity"),
+        (
+            {"price": 1, "quantity": orjson.Fragment(b"%d" % 2**70)},
+            "properties.products[0].quantity",
+        ),
+        ({"price": "9e999999", "quantity": 2}, "properties.products[0].price"),
+        ({"price": 1e300, "quantity": 1}, "properties.products[0].price"),
+        ({"price": "-1e15"}, "properties.products[0].price"),
+    ],
+)
+async def test_out_of_range_quantities_and_prices_are_a_400_with_the_path(
+    tagless: Any, product: dict[str, Any], path: str
+) -> None:
+    """Quantities above 10^9 and amounts of 10^15 or more are refused at their path."""
+    body = orjson.dumps(track(properties={"products": [{"id": "p", **product}]}))
+    await assert_refused(tagless, body, 400, "invalid_event", path)
+
+
+async def test_an_amount_out_of_range_is_a_400_with_its_batch_path(tagless: Any) -> None:
+    """revenue is bounded like a price; in a batch the path starts at the event."""
+    body = orjson.dumps({"batch": [track("a"), track("b", properties={"revenue": "1e16"})]})
+    await assert_refused(
+        tagless, body, 400, "invalid_event", "batch[1].properties.revenue", endpoint="/v1/batch"
+    )
