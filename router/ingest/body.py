@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import zlib
-from typing import Any, Final
+from typing import Final
 
-import orjson
 from aiohttp import web
 
 from router.ingest.errors import IngestError
@@ -98,13 +97,3 @@ def _not_encoded(encoding: str, reason: str) -> IngestError:
         f"the body is not valid {encoding} data ({reason}); "
         "send it compressed as its Content-Encoding says, or without that header",
     )
-
-
-def parse_json(data: bytes) -> Any:
-    """JSON into Python objects, or a 400 saying where it broke."""
-    if not data:
-        raise IngestError(400, "malformed_json", "the body is empty; expected a JSON object")
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as error:
-        raise IngestError(400, "malformed_json", f"the body is not valid JSON: {error}") from error

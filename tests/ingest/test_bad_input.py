@@ -9,6 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
+from router.ingest.json_body import MAX_JSON_DEPTH
+
 
 def track(message_id: str = "m-1", **extra: Any) -> dict[str, Any]:
     message = {"type": "track", "event": "Order Completed", "messageId": message_id}
@@ -126,6 +128,44 @@ async def test_a_time_outside_the_datetime_range_in_utc_is_a_400_naming_it(
     assert "years 1 to 9999" in error["message"]
 
 
+# -- nesting ---------------------------------------------------------------------------------
+
+
+def nested(depth: int, message_id: str = "m-1") -> bytes:
+    """A track call whose body nests ``depth`` levels (the body is 1, properties 2)."""
+    inner = b"[" * (depth - 2) + b"]" * (depth - 2)
+    return orjson.dumps(track(message_id)).replace(
+        b'"type"', b'"properties":{"a":' + inner + b'},"type"'
+    )
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 254, 256, 600, 1024])
+async def test_nesting_deeper_than_the_limit_is_a_400_naming_the_field(
+    tagless: Any, depth: int
+) -> None:
+    """Past MAX_JSON_DEPTH levels (orjson reads 1,024, writes 255) the answer is 400 too_deep."""
+    error = await assert_refused(tagless, nested(depth), 400, "too_deep", "properties")
+    assert str(MAX_JSON_DEPTH) in error["message"]
+
+
+async def test_nesting_deep_inside_a_batch_names_the_event(tagless: Any) -> None:
+    """In a batch, the path names the event and its field."""
+    body = orjson.dumps({"batch": [track("ok"), orjson.Fragment(nested(300))]})
+    await assert_refused(
+        tagless, body, 400, "too_deep", "batch[1].properties", endpoint="/v1/batch"
+    )
+
+
+async def test_nesting_up_to_the_limit_is_stored_as_sent(tagless: Any) -> None:
+    """A body exactly MAX_JSON_DEPTH deep is accepted and its properties stored unchanged."""
+    answer = await tagless.answer("/v1/track", nested(MAX_JSON_DEPTH))
+    assert answer[0] == 200, answer
+    stored = orjson.loads(tagless.stored_body("m-1"))
+    assert orjson.dumps(stored["properties"]) == orjson.dumps(
+        orjson.loads(nested(64))["properties"]
+    )
+
+
 # -- numbers ---------------------------------------------------------------------------------
 
 
@@ -158,3 +198,37 @@ async def test_an_amount_out_of_range_is_a_400_with_its_batch_path(tagless: Any)
     await assert_refused(
         tagless, body, 400, "invalid_event", "batch[1].properties.revenue", endpoint="/v1/batch"
     )
+
+
+BIG = "18446744073709551621"  # 2**64 + 5: orjson alone reads it as the float 2**64
+BIG_LITERAL = orjson.Fragment(BIG.encode())
+
+
+async def test_integers_beyond_64_bits_are_stored_exactly(tagless: Any) -> None:
+    """Ids sent as huge integers stay their exact digits; properties keep every digit."""
+    message = track(
+        userId=BIG_LITERAL,
+        anonymousId=BIG_LITERAL,
+        properties={
+            "order_id": BIG_LITERAL,
+            "n": BIG_LITERAL,
+            "neg": orjson.Fragment(b"-" + BIG.encode()),
+            "products": [{"product_id": BIG_LITERAL}],
+        },
+        context={"click_ids": {"ttclid": BIG_LITERAL}},
+    )
+    answer = await tagless.answer("/v1/track", orjson.dumps(message))
+    assert answer[0] == 200, answer
+    raw = tagless.stored_body("m-1")
+    stored = orjson.loads(raw)
+    assert (stored["user_id"], stored["anonymous_id"], stored["order_id"]) == (BIG, BIG, BIG)
+    assert stored["items"] == [{"id": BIG}]
+    assert stored["other_ids"] == {"ttclid": BIG}
+    assert f'"n":{BIG}'.encode() in raw and f'"neg":-{BIG}'.encode() in raw
+
+
+async def test_an_integer_of_more_than_100_digits_is_a_400(tagless: Any) -> None:
+    """Integer literals are kept exact up to 100 digits; longer ones are refused."""
+    body = orjson.dumps(track(properties={"n": orjson.Fragment(b"7" * 101)}))
+    error = await assert_refused(tagless, body, 400, "malformed_json")
+    assert "100 digits" in error["message"]
