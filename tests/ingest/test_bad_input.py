@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import zlib
 from typing import Any
@@ -204,7 +205,7 @@ BIG = "18446744073709551621"  # 2**64 + 5: orjson alone reads it as the float 2*
 BIG_LITERAL = orjson.Fragment(BIG.encode())
 
 
-async def test_integers_beyond_64_bits_are_stored_exactly(tagless: Any) -> None:
+async def test_integers_beyond_64_bits_are_stored_and_delivered_exactly(tagless: Any) -> None:
     """Ids sent as huge integers stay their exact digits; properties keep every digit."""
     message = track(
         userId=BIG_LITERAL,
@@ -225,6 +226,11 @@ async def test_integers_beyond_64_bits_are_stored_exactly(tagless: Any) -> None:
     assert stored["items"] == [{"id": BIG}]
     assert stored["other_ids"] == {"ttclid": BIG}
     assert f'"n":{BIG}'.encode() in raw and f'"neg":-{BIG}'.encode() in raw
+    for _ in range(500):  # and the webhook receives the same digits
+        if tagless.sink.requests:
+            break
+        await asyncio.sleep(0.02)
+    assert f'"n":{BIG}'.encode() in tagless.sink.requests[0].body
 
 
 async def test_an_integer_of_more_than_100_digits_is_a_400(tagless: Any) -> None:
