@@ -127,7 +127,11 @@ class Tagless:
             limits=self.config.server,
             metrics=self.metrics,
         )
-        ingest_app = web.Application(client_max_size=self.config.server.max_request_bytes)
+        ingest_app = web.Application(
+            client_max_size=self.config.server.max_request_bytes,
+            # ingest decodes Content-Encoding itself, into JSON errors (router/ingest/body.py)
+            handler_args={"auto_decompress": False},
+        )
         ingest_app.add_routes(self.ingest.routes())
         ingest_app.router.add_get("/healthz", self._healthz)
         ingest_app.router.add_get("/readyz", self._readyz)

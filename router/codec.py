@@ -73,8 +73,30 @@ def _default(value: object) -> Any:
 
 
 def dumps(data: object) -> bytes:
-    """JSON bytes, with datetimes as RFC 3339 UTC (``Z``) and ``Decimal`` as a decimal string."""
-    return orjson.dumps(data, default=_default, option=orjson.OPT_UTC_Z)
+    """JSON bytes, with datetimes as RFC 3339 UTC (``Z``) and ``Decimal`` as a decimal string.
+
+    Integers beyond 64 bits (ingest keeps them exact) are written with every digit.
+    """
+    try:
+        return orjson.dumps(data, default=_default, option=orjson.OPT_UTC_Z)
+    except orjson.JSONEncodeError:
+        # orjson writes only 64-bit integers; looking for bigger ones costs a walk, so only
+        # after it refused (anything else it refuses, it refuses again below)
+        return orjson.dumps(_big_ints_as_text(data), default=_default, option=orjson.OPT_UTC_Z)
+
+
+_INT_RANGE: Final = range(-(2**63), 2**64)
+
+
+def _big_ints_as_text(value: Any) -> Any:
+    """``value`` with every integer orjson cannot write replaced by its exact JSON literal."""
+    if type(value) is int:
+        return value if value in _INT_RANGE else orjson.Fragment(str(value))
+    if isinstance(value, dict):
+        return {k: _big_ints_as_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_big_ints_as_text(v) for v in value]
+    return value
 
 
 def encode(event: Event) -> bytes:

@@ -66,3 +66,13 @@ def test_fields_encode_to_the_same_stored_event() -> None:
         assert orjson.loads(fast) == wire
         assert fast.startswith(stored[:-1])  # the stored JSON as is, completed after it
     assert b"null" in codec.encode_fields(parse_fields(sparse, **kwargs))
+
+
+def test_integers_beyond_64_bits_are_written_with_every_digit() -> None:
+    """orjson writes only 64-bit integers; codec.dumps writes bigger ones exactly."""
+    big = 2**64 + 5
+    data = {"properties": {"n": big, "m": [-big, 2**64 - 1], "ok": 1}, "t": (big,)}
+    assert codec.dumps(data) == (
+        b'{"properties":{"n":18446744073709551621,"m":[-18446744073709551621,'
+        b'18446744073709551615],"ok":1},"t":[18446744073709551621]}'
+    )

@@ -18,6 +18,12 @@ ItemFields = dict[str, Any]
 
 #: Longest string Tagless keeps in any one field, in characters.
 MAX_STRING: Final = 8192
+#: Largest quantity of one product line (fits every platform's 32-bit integer fields).
+MAX_QUANTITY: Final = 1_000_000_000
+#: Every amount (price, revenue, tax, ...) is below this in magnitude, so that an order's total
+#: (Σ price × quantity) stays exact and far from ``Decimal``'s exponent limit.
+MAX_AMOUNT: Final = 10**15
+_MAX_AMOUNT_TEXT: Final = "10^15"
 
 #: A shared empty mapping for absent objects; never mutated.
 EMPTY: Final[Mapping[str, Any]] = {}
@@ -117,31 +123,45 @@ def as_money(v: object, base: str, key: str) -> str:
 
     A JSON number keeps the digits it was sent with (a float's shortest repr, so ``95.5``
     stays ``95.5``); a numeric string is checked. Decimals are built only with the Event.
+    Amounts must be below ``MAX_AMOUNT`` in magnitude.
     """
     if type(v) is int:
-        return str(v)
-    if type(v) is float:
-        return repr(v)  # JSON has no inf or nan: always a finite decimal
-    if type(v) is str:
+        if -MAX_AMOUNT < v < MAX_AMOUNT:
+            return str(v)
+    elif type(v) is float:
+        if -MAX_AMOUNT < v < MAX_AMOUNT:
+            return repr(v)  # JSON has no inf or nan: always a finite decimal
+    elif type(v) is str:
         try:
             d = Decimal(v)
         except InvalidOperation:
             d = Decimal("NaN")
-        if d.is_finite():
+        if not d.is_finite():
+            raise InvalidEvent(at(base, key), f"expected a number, got {v[:40]!r}")
+        if -MAX_AMOUNT < d < MAX_AMOUNT:
             return str(d)
-        raise InvalidEvent(at(base, key), f"expected a number, got {v[:40]!r}")
-    raise expected(base, key, "a number", v)
+    else:
+        raise expected(base, key, "a number", v)
+    raise InvalidEvent(
+        at(base, key), f"expected an amount below {_MAX_AMOUNT_TEXT} in magnitude, got {v!r:.40}"
+    )
 
 
 def as_count(v: object, base: str, key: str) -> int:
-    """A count: a non-negative integer, also sent as ``2.0`` or ``"2"``."""
-    if type(v) is int and v >= 0:
+    """A count from 0 to ``MAX_QUANTITY``, also sent as ``2.0`` or ``"2"``."""
+    if type(v) is int and 0 <= v <= MAX_QUANTITY:
         return v
-    if (type(v) is float and v.is_integer() and v >= 0) or (
-        type(v) is str and v.isdigit() and v.isascii()
+    if (type(v) is float and v.is_integer() and 0 <= v <= MAX_QUANTITY) or (
+        type(v) is str and v.isdigit() and v.isascii() and len(v) <= 10 and int(v) <= MAX_QUANTITY
     ):
         return int(v)
-    raise InvalidEvent(at(base, key), f"expected a non-negative integer, got {v!r:.40}")
+    raise InvalidEvent(
+        at(base, key), f"expected an integer from 0 to {MAX_QUANTITY:,}, got {v!r:.40}"
+    )
+
+
+#: Why a time that parses is still refused.
+OUT_OF_RANGE: Final = "outside the years 1 to 9999 in UTC"
 
 
 def as_time(v: object, base: str, key: str) -> datetime:
@@ -156,7 +176,10 @@ def as_time(v: object, base: str, key: str) -> datetime:
         return t
     if t.tzinfo is None:
         return t.replace(tzinfo=UTC)
-    return t.astimezone(UTC)
+    try:
+        return t.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+        raise InvalidEvent(at(base, key), f"{OUT_OF_RANGE}: {v[:40]!r}") from None
 
 
 def as_currency(v: object, base: str, key: str) -> str:

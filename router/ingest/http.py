@@ -15,10 +15,11 @@ from router import codec
 from router.config import ServerConfig
 from router.event import UNKNOWN_CONSENT, IpOrigin
 from router.ingest.auth import KeyRing, basic_username
-from router.ingest.body import parse_json, read_body, too_large
+from router.ingest.body import read_body, too_large
 from router.ingest.browser import ALLOWED_HEADERS, SHORT_PATHS, settings_handler
 from router.ingest.client_ip import ResolvedIp
 from router.ingest.errors import UNAUTHORIZED, IngestError
+from router.ingest.json_body import parse_json
 from router.ingest.segment import InvalidEvent, IpResolver, parse_fields
 from router.metrics import Metrics, Tally
 from router.outbox.base import NewEvent, Outbox, OutboxError
@@ -158,7 +159,7 @@ class Ingest:
         tallies: list[Tally] = []
         name, max_bytes = store.name, self.limits.max_event_bytes
         for index, message in enumerate(messages):
-            if check_sizes and len(orjson.dumps(message)) > max_bytes:
+            if check_sizes and len(codec.dumps(message)) > max_bytes:
                 path = f"{prefix}[{index}]" if prefix else None
                 error = too_large(f"event {path or 'body'}", max_bytes)
                 error.path = path

@@ -245,7 +245,13 @@ def _occurred_at(msg: Mapping[str, Any], received_at: datetime) -> datetime:
     original = f.as_time(v, "", "originalTimestamp")
     if (v := msg.get("sentAt")) is None:
         return original
-    return received_at - (f.as_time(v, "", "sentAt") - original)
+    sent_at = f.as_time(v, "", "sentAt")
+    try:
+        return received_at - (sent_at - original)
+    except OverflowError:  # a skew of millennia: no clock is that wrong
+        raise InvalidEvent(
+            "sentAt", f"originalTimestamp corrected by this sentAt is {f.OUT_OF_RANGE}"
+        ) from None
 
 
 def _action_source(mtype: str, ctx: Mapping[str, Any], props: Mapping[str, Any]) -> str:

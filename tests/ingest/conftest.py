@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from router.testing.fake_platform import FakePlatform
-from router.testing.server import RunningTagless, write_config_dir
+from router.testing.server import RunningTagless, basic_auth, write_config_dir
 
 STORE_YAML = """\
 store: shop
@@ -42,6 +44,31 @@ class Running(RunningTagless):
         self, path: str, body: Any = None, *, key: str | None = "shop-key", **kwargs: Any
     ) -> tuple[int, Any]:
         return await super().post(path, body, key=key, **kwargs)
+
+    async def answer(
+        self, path: str, data: bytes, headers: dict[str, str] | None = None
+    ) -> tuple[int, str, Any]:
+        """POST raw bytes as store ``shop``: status, content type and the JSON answer (or the
+        text of an answer that is not JSON, so that a test shows what came back)."""
+        assert self.session is not None
+        sent = {**basic_auth("shop-key"), **(headers or {})}
+        async with self.session.post(self.base + path, data=data, headers=sent) as response:
+            raw = await response.read()
+            try:
+                return response.status, response.content_type, orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                return response.status, response.content_type, raw.decode(errors="replace")
+
+    def stored_ids(self) -> list[str]:
+        """The event ids in the outbox, in the order they were stored."""
+        with sqlite3.connect(self.app.config.outbox.path) as db:
+            return [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY seq")]
+
+    def stored_body(self, event_id: str) -> bytes:
+        """The stored JSON of one event, as the outbox holds it."""
+        with sqlite3.connect(self.app.config.outbox.path) as db:
+            [(body,)] = db.execute("SELECT body FROM events WHERE event_id = ?", (event_id,))
+        return bytes(body)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import orjson
 
 from router.ingest.http import Ingest
 from router.outbox.base import OutboxFull
-from router.testing.server import RunningTagless, basic_auth
+from router.testing.server import basic_auth
 
 _ids = itertools.count()
 
@@ -38,11 +38,6 @@ async def wait_delivered(running: Any, count: int, seconds: float = 15.0) -> lis
             return [event["event_id"] for event in running.sink.delivered_events()]
         await asyncio.sleep(0.02)
     raise AssertionError(f"only {len(running.sink.delivered_events())} of {count} delivered")
-
-
-def stored_ids(running: RunningTagless) -> list[str]:
-    with sqlite3.connect(running.app.config.outbox.path) as db:
-        return [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY seq")]
 
 
 async def test_batches_and_single_calls_reach_the_webhook_exactly_once(tagless: Any) -> None:
@@ -76,7 +71,7 @@ async def test_a_retried_message_id_is_accepted_and_not_delivered_twice(tagless:
     await tagless.post("/v1/batch", {"batch": [message, track(messageId="other")]})
     delivered = await wait_delivered(tagless, 2)
     assert sorted(delivered) == sorted([message["messageId"], "other"])
-    assert stored_ids(tagless) == [message["messageId"], "other"]
+    assert tagless.stored_ids() == [message["messageId"], "other"]
 
 
 async def test_gzip_bodies_are_accepted(tagless: Any) -> None:
@@ -103,7 +98,7 @@ async def test_authentication_failures_look_the_same(tagless: Any) -> None:
     ]
     assert {status for status, _ in answers} == {401}
     assert len({orjson.dumps(body) for _, body in answers}) == 1
-    assert stored_ids(tagless) == []
+    assert tagless.stored_ids() == []
 
 
 async def test_the_store_comes_from_the_key_not_the_payload(tagless: Any) -> None:
@@ -127,7 +122,7 @@ async def test_one_invalid_event_rejects_the_whole_batch(tagless: Any) -> None:
     assert status == 400
     assert body["error"]["code"] == "invalid_event"
     assert body["error"]["path"].startswith("batch[2]")
-    assert stored_ids(tagless) == []
+    assert tagless.stored_ids() == []
 
 
 async def test_batch_without_array_is_a_400(tagless: Any) -> None:
@@ -142,7 +137,7 @@ async def test_oversized_event_is_a_413(tagless: Any) -> None:
     status, body = await tagless.post("/v1/batch", {"batch": [track(), big]})
     assert status == 413
     assert body["error"]["path"] == "batch[1]"
-    assert stored_ids(tagless) == []
+    assert tagless.stored_ids() == []
 
 
 async def test_oversized_request_is_a_413_declared_or_chunked(tagless: Any) -> None:
@@ -158,7 +153,7 @@ async def test_oversized_request_is_a_413_declared_or_chunked(tagless: Any) -> N
 
     status, _ = await tagless.post("/v1/batch", data=chunks())
     assert status == 413
-    assert stored_ids(tagless) == []
+    assert tagless.stored_ids() == []
 
 
 async def test_gzip_bomb_is_stopped_before_it_expands(tagless: Any) -> None:
@@ -218,13 +213,6 @@ async def test_health_endpoints_answer(tagless: Any) -> None:
             assert response.status == 200
 
 
-def stored_event(running: RunningTagless, event_id: str) -> dict[str, Any]:
-    with sqlite3.connect(running.app.config.outbox.path) as db:
-        [(body,)] = db.execute("SELECT body FROM events WHERE event_id = ?", (event_id,))
-    stored: dict[str, Any] = orjson.loads(body)
-    return stored
-
-
 def no_ip(**extra: Any) -> dict[str, Any]:
     message = track(**extra)
     message["context"] = {"userAgent": "Mozilla/5.0"}
@@ -235,7 +223,7 @@ async def test_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(tagless: 
     """Store `other` trusts no proxy: X-Forwarded-For is ignored and the peer is the client."""
     headers = {"X-Forwarded-For": "1.2.3.4"}
     await tagless.post("/v1/track", no_ip(messageId="spoof"), key="other-key", headers=headers)
-    event = stored_event(tagless, "spoof")
+    event = orjson.loads(tagless.stored_body("spoof"))
     assert (event["client_ip"], event["client_ip_origin"]) == ("127.0.0.1", "peer")
     assert event["client_ip_class"] == "loopback"
 
@@ -244,7 +232,7 @@ async def test_trusted_proxy_header_is_walked_from_the_right(tagless: Any) -> No
     """Store `shop` trusts 127.0.0.1: the rightmost untrusted X-Forwarded-For entry wins."""
     headers = {"X-Forwarded-For": "6.6.6.6, 203.0.113.7"}
     await tagless.post("/v1/track", no_ip(messageId="walk"), headers=headers)
-    event = stored_event(tagless, "walk")
+    event = orjson.loads(tagless.stored_body("walk"))
     assert (event["client_ip"], event["client_ip_origin"]) == ("203.0.113.7", "header")
     assert event["client_ip_class"] == "documentation"
 
@@ -253,6 +241,6 @@ async def test_payload_ip_wins_over_headers_and_peer(tagless: Any) -> None:
     """A server-side sender's context.ip is the customer's IP, whatever the headers say."""
     headers = {"X-Forwarded-For": "203.0.113.7"}
     await tagless.post("/v1/track", track(messageId="payload"), headers=headers)
-    event = stored_event(tagless, "payload")
+    event = orjson.loads(tagless.stored_body("payload"))
     assert (event["client_ip"], event["client_ip_origin"]) == ("81.2.69.142", "payload")
     assert event["client_ip_class"] == "public"

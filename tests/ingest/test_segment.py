@@ -569,8 +569,8 @@ def test_order_id_prefers_snake_case() -> None:
     [
         (msg(properties={"products": [{}, {"price": True}]}), "batch[3]", "batch[3].properties.products[1].price: expected a number, got boolean"),
         (msg(properties={"products": [{}, {"price": "12,50"}]}), "", "properties.products[1].price: expected a number, got '12,50'"),
-        (msg(properties={"products": [{"quantity": -1}]}), "", "properties.products[0].quantity: expected a non-negative integer, got -1"),
-        (msg(properties={"products": [{"quantity": 1.5}]}), "", "properties.products[0].quantity: expected a non-negative integer, got 1.5"),
+        (msg(properties={"products": [{"quantity": -1}]}), "", "properties.products[0].quantity: expected an integer from 0 to 1,000,000,000, got -1"),
+        (msg(properties={"products": [{"quantity": 1.5}]}), "", "properties.products[0].quantity: expected an integer from 0 to 1,000,000,000, got 1.5"),
         (msg(properties={"products": [{"name": ["a"]}]}), "", "properties.products[0].name: expected a string, got array"),
         (msg(properties={"products": ["p1"]}), "batch[0]", "batch[0].properties.products[0]: expected an object, got string"),
         (msg(properties={"products": {"p1": 1}}), "", "properties.products: expected an array, got object"),
