@@ -30,7 +30,8 @@ MALFORMED = {
     "body that is not gzip": (
         b"POST /v1/track HTTP/1.1\r\nHost: t\r\nAuthorization: "
         + AUTHORIZATION.encode()
-        + b"\r\nContent-Encoding: gzip\r\nContent-Length: 12\r\n\r\nplain-secret",
+        + b"\r\nContent-Encoding: gzip\r\nContent-Length: 12\r\nConnection: close"
+        + b"\r\n\r\nplain-secret",
         "plain-secret",
     ),
     "bad method on a kept-alive connection": (
