@@ -22,7 +22,7 @@ _CONSENT_FIELDS: Final = tuple(f.name for f in attrs.fields(Consent))
 def _item_dict(item: Item) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in zip(_ITEM_FIELDS, _item_values(item), strict=True):
-        if value is not None:
+        if value is not None and value != {}:  # an item's own properties only when it has some
             out[name] = value
     return out
 
@@ -130,6 +130,8 @@ def from_dict(data: Mapping[str, Any]) -> Event:
     fields: dict[str, Any] = dict(data)
     for name in _TIME_FIELDS:
         fields[name] = datetime.fromisoformat(fields[name])
+    if fields.get("occurred_at_original") is not None:
+        fields["occurred_at_original"] = datetime.fromisoformat(fields["occurred_at_original"])
     for name in _MONEY_FIELDS:
         if name in fields:
             fields[name] = _money(fields[name])

@@ -57,7 +57,8 @@ CONSENT_STATES: Final = frozenset({"granted", "denied", "unknown"})
 
 @attrs.frozen(slots=False)  # dict-backed frozen instances build ~40% faster
 class Item:
-    """One line of a cart or order."""
+    """One line of a cart or order; ``properties`` holds the product's keys no field names
+    (``variant_id``, ``variant_name``, ``product_type``, ...), as sent."""
 
     id: str | None = None
     name: str | None = None
@@ -66,6 +67,10 @@ class Item:
     brand: str | None = None
     category: str | None = None
     variant: str | None = None
+    sku: str | None = None
+    url: str | None = None
+    image_url: str | None = None
+    properties: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen(slots=True)
@@ -98,10 +103,15 @@ class Event:
     source_type: str
     occurred_at: datetime
     received_at: datetime
+    #: The sender's own time when it lay too far ahead of receipt and ``occurred_at`` was
+    #: clamped to ``received_at`` (a device clock set wrong); otherwise None.
+    occurred_at_original: datetime | None = None
     # context
     action_source: str = "web"
     page_url: str | None = None
     referrer: str | None = None
+    #: A page call's ``category`` (Segment's page spec).
+    page_category: str | None = None
     client_ip: str | None = None
     client_ip_origin: IpOrigin = "missing"
     client_ip_class: str = "missing"
@@ -110,6 +120,13 @@ class Event:
     # user
     user_id: str | None = None
     anonymous_id: str | None = None
+    #: An alias call's ``previousId``: the identity ``user_id`` now replaces.
+    previous_id: str | None = None
+    #: A group call's ``groupId``: the account or company the user belongs to.
+    group_id: str | None = None
+    #: Traits no field above holds, as sent: an identify call's custom user traits (``plan``),
+    #: or a group call's traits of the group (``name``, ``industry``, ``employees``, ...).
+    traits: Mapping[str, Any] = attrs.field(factory=dict)
     emails: tuple[str, ...] = ()
     phones: tuple[str, ...] = ()
     first_name: str | None = None

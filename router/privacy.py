@@ -197,6 +197,8 @@ USER_DATA_FIELDS: Final = (
     "user_agent",
     "user_id",
     "anonymous_id",
+    "previous_id",
+    "traits",
     "emails",
     "phones",
     "first_name",

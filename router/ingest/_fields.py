@@ -226,7 +226,9 @@ def opt_money(d: Mapping[str, Any], key: str, base: str) -> str | None:
 _ORDER_VALUE: Final = ("revenue", "total", "value")
 _OTHER_VALUE: Final = ("value", "revenue", "total")
 _PRODUCT_IDS: Final = ("product_id", "sku", "id")
-_ITEM_TEXTS: Final = ("brand", "category", "variant")
+_ITEM_TEXTS: Final = ("brand", "category", "variant", "sku", "url", "image_url")
+#: Product keys a typed item field takes (the id keys included).
+_ITEM_KEYS: Final = frozenset({*_ITEM_TEXTS, "product_id", "id", "name", "price", "quantity"})
 _ADJUSTMENTS: Final = ("tax", "shipping", "discount")
 _SINGLE_PRODUCT_IDS: Final = ("product_id", "sku")
 
@@ -253,6 +255,8 @@ def commerce_into(kw: dict[str, Any], props: Mapping[str, Any], name: str) -> No
                 kw[key] = as_money(v, "properties", key)
     if (v := get("coupon")) is not None:
         kw["coupon"] = as_str(v, "properties", "coupon")
+    elif (v := get("discount_code")) is not None:
+        kw["coupon"] = as_str(v, "properties", "discount_code")
 
 
 def _value(props: Mapping[str, Any], name: str, lines: tuple[ItemFields, ...]) -> str | None:
@@ -269,7 +273,7 @@ def items(props: Mapping[str, Any]) -> tuple[ItemFields, ...]:
     products = props.get("products")
     if products is None:
         if "product_id" in props or "sku" in props:
-            return (item(props, "properties", _SINGLE_PRODUCT_IDS),)
+            return (item(props, "properties", _SINGLE_PRODUCT_IDS, keep_rest=False),)
         return ()
     if type(products) is not list:
         raise expected("properties", "products", "an array", products)
@@ -284,11 +288,15 @@ def items(props: Mapping[str, Any]) -> tuple[ItemFields, ...]:
     return tuple(out)
 
 
-def item(p: Mapping[str, Any], base: str, id_keys: tuple[str, ...]) -> ItemFields:
+def item(
+    p: Mapping[str, Any], base: str, id_keys: tuple[str, ...], *, keep_rest: bool = True
+) -> ItemFields:
     """One line of a cart or order from a product object, as ``Item`` keyword arguments.
 
     Only the fields sent are present: the dict is already the stored form of the item, and
-    ``Item(**fields)`` builds the real thing when an ``Event`` is built.
+    ``Item(**fields)`` builds the real thing when an ``Event`` is built. With ``keep_rest``
+    (a ``products[]`` entry), the keys no field takes go to the item's ``properties``; a
+    single-product event's other keys are the event's own properties instead.
     """
     get = p.get
     out: ItemFields = {}
@@ -306,6 +314,10 @@ def item(p: Mapping[str, Any], base: str, id_keys: tuple[str, ...]) -> ItemField
         for key in _ITEM_TEXTS:
             if (v := get(key)) is not None and (text := as_str(v, base, key)) is not None:
                 out[key] = text
+    if keep_rest and not p.keys() <= _ITEM_KEYS:
+        rest = {k: v for k, v in p.items() if k not in _ITEM_KEYS and v is not None}
+        if rest:
+            out["properties"] = rest
     return out
 
 

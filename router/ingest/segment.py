@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import unquote_plus
@@ -26,6 +26,11 @@ _ACTION_SOURCES_TEXT: Final = ", ".join(sorted(ACTION_SOURCES))
 _APP_DEVICES: Final = frozenset({"ios", "android"})
 _MAX_NAME: Final = 200
 _MAX_MESSAGE_ID: Final = 200
+#: How far ahead of its receipt an event's time may lie (after the sentAt correction) before
+#: it is taken for a wrong clock: occurred_at becomes received_at, the sender's time is kept
+#: in occurred_at_original. Older times are kept: a backfill is legitimate, and each
+#: destination refuses what its platform's window does not take.
+MAX_AHEAD: Final = timedelta(minutes=5)
 
 # Where Tagless finds click and device ids. For each field the first value found wins, in the
 # order of the columns: context.<key>, context.click_ids.<key>, properties.<key>, then the cookie
@@ -161,13 +166,14 @@ def _parse(
     props = EMPTY if (v := get("properties")) is None else f.as_obj(v, "", "properties")
     source_name = _source_name(msg, mtype)
     name = names.canonical(mtype, source_name)
+    occurred_at = _occurred_at(msg, received_at)
     kw: dict[str, Any] = {
         "event_id": _event_id(get("messageId")),
         "store": store,
         "name": name,
         "source_name": source_name,
         "source_type": mtype,
-        "occurred_at": _occurred_at(msg, received_at),
+        "occurred_at": occurred_at,
         "received_at": received_at,
         "user_id": user_id,
         "anonymous_id": anon_id,
@@ -184,8 +190,10 @@ def _parse(
     kw["client_ip"], kw["client_ip_origin"], kw["client_ip_class"] = resolve_ip(
         ip if type(ip) is str else None
     )
-    if mtype == "identify" and (v := get("traits")) is not None:
-        _traits_into(kw, f.as_obj(v, "", "traits"), "traits")
+    if occurred_at > received_at + MAX_AHEAD:
+        kw["occurred_at"], kw["occurred_at_original"] = received_at, occurred_at
+    if mtype != "track":
+        _call_fields(kw, msg, mtype)
     if props:
         if mtype == "page" and kw.get("page_url") is None:
             kw["page_url"] = f.opt_str(props, "url", "properties")
@@ -194,6 +202,26 @@ def _parse(
         f.commerce_into(kw, props, name)
     _ids_into(kw, msg, ctx, props)
     return kw
+
+
+def _call_fields(kw: dict[str, Any], msg: Mapping[str, Any], mtype: str) -> None:
+    """What identify, group, alias and page calls carry besides a track's fields."""
+    get = msg.get
+    if mtype == "identify" and (v := get("traits")) is not None:
+        traits = f.as_obj(v, "", "traits")
+        _traits_into(kw, traits, "traits")
+        if custom := {k: t for k, t in traits.items() if k not in _TYPED_TRAITS}:
+            kw["traits"] = custom
+    elif mtype == "group":
+        if (v := get("groupId")) is not None:
+            kw["group_id"] = f.as_id(v, "", "groupId")
+        if (v := get("traits")) is not None and (traits := f.as_obj(v, "", "traits")):
+            kw["traits"] = dict(traits)
+    elif mtype == "alias":
+        if (v := get("previousId")) is not None:
+            kw["previous_id"] = f.as_id(v, "", "previousId")
+    elif mtype == "page" and (v := get("category")) is not None:
+        kw["page_category"] = f.as_str(v, "", "category")
 
 
 def _message_type(mtype: object, default_type: str | None) -> str:
@@ -304,6 +332,12 @@ _ADDRESS_STRINGS: Final = (
     ("postalCode", "postal_code"),
     ("postal_code", "postal_code"),
     ("country", "country"),
+)
+
+
+#: identify traits that land on typed fields; the rest stays in ``traits``.
+_TYPED_TRAITS: Final = frozenset(
+    {"email", "phone", "birthday", "address", *(key for key, _ in _TRAIT_STRINGS)}
 )
 
 

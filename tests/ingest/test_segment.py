@@ -503,8 +503,9 @@ def test_products_become_items() -> None:
             brand="B",
             category="Tops",
             variant="red",
+            sku="S-1",
         ),
-        Item(id="S-2", quantity=1),
+        Item(id="S-2", quantity=1, sku="S-2"),
         Item(id="I-3"),
     )
 
@@ -523,7 +524,7 @@ def test_single_product_event_has_one_item() -> None:
             },
         )
     )
-    assert event.items == (Item(id="p9", name="Mug", price=Decimal(7)),)
+    assert event.items == (Item(id="p9", name="Mug", price=Decimal(7), sku="S9"),)
     assert (event.currency, event.value) == ("EUR", Decimal(7))
 
 
