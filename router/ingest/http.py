@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from time import monotonic
 from typing import Any, Final
 
 import orjson
@@ -29,6 +30,8 @@ log = structlog.get_logger("tagless.ingest")
 
 #: Where a request's store is kept once its write key selected one (for the CORS answer).
 _STORE: Final = web.RequestKey("tagless.store", StoreRuntime)
+#: At most one ingest_backpressure line per store this often (it carries the count).
+REFUSAL_LOG_SECS: Final = 10.0
 SINGLE_TYPES: Final = ("track", "page", "screen", "identify", "group", "alias")
 OK: Final = orjson.dumps({"success": True})
 
@@ -51,6 +54,8 @@ class Ingest:
         self.limits = limits
         self.accepting = True
         self.metrics = metrics or Metrics()
+        #: store -> (when its refusals were last logged, refusals since)
+        self._refusals: dict[str, tuple[float, int]] = {}
 
     def routes(self) -> list[web.RouteDef]:
         """``POST /v1/<type>`` for each Segment call type (also by its first letter, as
@@ -120,12 +125,24 @@ class Ingest:
         try:
             await self.outbox.append(events)
         except OutboxError as error:
-            log.warning("ingest_backpressure", store=store.name, error=str(error))
+            self._note_refusal(store.name, error)
             raise IngestError(
                 503, "unavailable", str(error), retry_after=error.retry_after
             ) from error
         self.metrics.count_received(store.name, tallies)
         return origin
+
+    def _note_refusal(self, store: str, error: OutboxError) -> None:
+        """Log refused requests once per ``REFUSAL_LOG_SECS`` and store, with their count:
+        an outage refuses thousands a second, and /metrics counts each one anyway."""
+        now = monotonic()
+        last, count = self._refusals.get(store, (-REFUSAL_LOG_SECS, 0))
+        count += 1
+        if now - last < REFUSAL_LOG_SECS:
+            self._refusals[store] = (last, count)
+            return
+        log.warning("ingest_backpressure", store=store, error=str(error), refused=count)
+        self._refusals[store] = (now, 0)
 
     def _store(self, key: str | None) -> StoreRuntime | None:
         name = self.keys.store_for(key)

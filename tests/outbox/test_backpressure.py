@@ -154,3 +154,28 @@ async def test_below_the_disk_floor_ingest_answers_503_and_readyz_says_low_disk(
         assert await ready(running) == [(200, {"ready": True, "reason": None})] * 2
     finally:
         await running.stop()
+
+
+async def test_refused_requests_are_logged_once_per_interval_with_their_count(
+    tmp_path: Path, down_platform: FakePlatform, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flood of refused requests leaves one ingest_backpressure line per store and interval,
+    carrying how many were refused, not one line per request."""
+    from structlog.testing import capture_logs
+
+    config = write_config_dir(tmp_path, STORE.format(url=down_platform.url))
+    running = RunningTagless(with_outbox(config, "min_free_disk_mb: 512"), clock=clock)
+    running.app.outbox.room.disk.free_bytes = lambda path: 0
+    await running.start()
+    try:
+        now = {"t": 1000.0}
+        monkeypatch.setattr("router.ingest.http.monotonic", lambda: now["t"])
+        with capture_logs() as logs:
+            for i in range(40):
+                assert (await post(running, batch(f"r{i}", 1)))[0] == 503
+            now["t"] += 10.0
+            assert (await post(running, batch("later", 1)))[0] == 503
+    finally:
+        await running.stop()
+    lines = [line for line in logs if line["event"] == "ingest_backpressure"]
+    assert [(line["store"], line["refused"]) for line in lines] == [("shop", 1), ("shop", 40)]
