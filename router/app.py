@@ -195,7 +195,8 @@ class Tagless:
     async def _listen(
         self, app: web.Application, section: str, host: str, port: int, limits: ConnectionLimits
     ) -> int:
-        runner = GuardedRunner(app, limits, section, access_log=None, shutdown_timeout=5.0)
+        grace = self.config.server.shutdown_grace_secs  # what in-flight requests get on stop
+        runner = GuardedRunner(app, limits, section, access_log=None, shutdown_timeout=grace)
         await runner.setup()
         self._runners.append(runner)
         site = web.TCPSite(runner, host, port, backlog=1024)
@@ -221,16 +222,20 @@ class Tagless:
         grace = self.config.server.shutdown_grace_secs
         if self.ingest is not None:
             self.ingest.accepting = False
-        while self._runners:
-            await self._runners.pop(0).cleanup()  # stops listening, waits for in-flight requests
+        runners, self._runners = self._runners, []
         self._stop_maintenance.set()
         for lane in self.dispatchers:
             lane.stop()
-        await asyncio.gather(*self._tasks, return_exceptions=True)  # loops return promptly
-        await asyncio.gather(*(lane.drain(grace) for lane in self.dispatchers))
+        # In-flight requests and in-flight deliveries share the one grace period, side by side:
+        # each listener stops listening and waits for its requests, each lane for its batches.
+        await asyncio.gather(*(runner.cleanup() for runner in runners), self._stop_delivery(grace))
         if self.http is not None:
             await self.http.close()
         await self.outbox.close()
+
+    async def _stop_delivery(self, grace: float) -> None:
+        await asyncio.gather(*self._tasks, return_exceptions=True)  # loops return promptly
+        await asyncio.gather(*(lane.drain(grace) for lane in self.dispatchers))
 
     async def serve_until_signalled(self) -> None:
         """Start, serve until SIGTERM or SIGINT, then stop gracefully."""
