@@ -42,8 +42,8 @@ def attempt(event_id: str, n: int = 1, **changes: Any) -> Attempt:
 
 
 async def until(check: Callable[[], bool]) -> None:
-    """Let real I/O happen (fake time standing still) until ``check`` holds."""
-    for _ in range(400):
+    """Let real I/O happen (fake time standing still) until ``check`` holds (10 s at most)."""
+    for _ in range(2000):
         if check():
             return
         await asyncio.sleep(0.005)
