@@ -11,6 +11,7 @@ import structlog
 from aiohttp import web
 
 from router.admin import admin_app
+from router.attempts import AttemptSink, attempt_sinks, observer_for
 from router.clock import Clock, SystemClock
 from router.config import Config, ConfigError, ConfigIssue, RetryConfig, UnresolvedSettings
 from router.destination import Destination
@@ -92,6 +93,8 @@ class Tagless:
         )
         self.metrics = Metrics()
         self.dispatchers: list[LaneDispatcher] = []
+        #: Audit sinks (``bigquery`` with ``audit_table``): they outlive the dispatchers.
+        self.sinks: list[AttemptSink] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._runners: list[web.AppRunner] = []
         self.ingest: Ingest | None = None
@@ -150,6 +153,10 @@ class Tagless:
 
     def _start_dispatchers(self, instances: dict[tuple[str, str], Destination[Any]]) -> None:
         configs = {(s.store, d.id): d for s in self.config.stores for d in s.destinations}
+        sinks = attempt_sinks(instances, self.clock)
+        self.sinks = list(sinks.values())
+        for sink in self.sinks:
+            sink.start()
         for (store, dest_id), destination in instances.items():
             settings = configs[(store, dest_id)].retry
             lane = LaneDispatcher(
@@ -161,6 +168,7 @@ class Tagless:
                 self.clock,
                 concurrency=settings.concurrency,
                 metrics=self.metrics,
+                attempts=observer_for(sinks, (store, dest_id)),
             )
             self.dispatchers.append(lane)
             self.metrics.destinations[(store, dest_id)] = destination
@@ -236,6 +244,7 @@ class Tagless:
     async def _stop_delivery(self, grace: float) -> None:
         await asyncio.gather(*self._tasks, return_exceptions=True)  # loops return promptly
         await asyncio.gather(*(lane.drain(grace) for lane in self.dispatchers))
+        await asyncio.gather(*(sink.close(grace) for sink in self.sinks))  # after the last try
 
     async def serve_until_signalled(self) -> None:
         """Start, serve until SIGTERM or SIGINT, then stop gracefully."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import structlog
 
 from router import codec, privacy
+from router.attempts import Attempt, AttemptObserver, AttemptState
 from router.clock import Clock
 from router.destination import Destination, MappingError, Outcome
 from router.metrics import Metrics
@@ -53,6 +54,7 @@ class LaneDispatcher:
         *,
         concurrency: int = 4,
         metrics: Metrics | None = None,
+        attempts: AttemptObserver | None = None,
     ) -> None:
         self.outbox = outbox
         self.store = store
@@ -74,6 +76,10 @@ class LaneDispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._log = log.bind(store=store, destination=destination_id)
         self.metrics = metrics or Metrics()
+        #: Told of every settled try (the store's audit table); it buffers and never awaits.
+        self.attempts = attempts
+        #: When each sent event's request went out and how long it took, by seq, until settled.
+        self._sends: dict[int, tuple[float, float]] = {}
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -196,6 +202,7 @@ class LaneDispatcher:
     async def _send(self, pairs: list[Pair]) -> list[tuple[Claimed, Outcome]]:
         await self._rest_before_send()
         sent_in = self._rests
+        started = self.clock.now()
         try:
             outcomes = list(await self.destination.send([payload for _, payload in pairs]))
         except Exception as error:  # an adapter bug: classified errors never raise
@@ -214,6 +221,9 @@ class LaneDispatcher:
             self._log.info("batch_split", events=len(pairs), reason=outcomes[0].reason)
             return await self._send(pairs[:half]) + await self._send(pairs[half:])
         self._note_pauses(outcomes, sent_in)
+        if self.attempts is not None:
+            took = (started, self.clock.now() - started)
+            self._sends.update((item.seq, took) for item, _ in pairs)
         return [(item, outcome) for (item, _), outcome in zip(pairs, outcomes, strict=True)]
 
     async def _rest_before_send(self) -> None:
@@ -320,3 +330,28 @@ class LaneDispatcher:
         for state, count in tally.items():
             if count:
                 self.metrics.deliveries[(self.store, self.destination_id, state)] += count
+        if self.attempts is not None:
+            self._observe(self.attempts, results, states)
+
+    def _observe(
+        self, observe: AttemptObserver, results: list[tuple[Claimed, Outcome]], states: list[str]
+    ) -> None:
+        """Tell the observer of each settled try; an observer bug never stops delivery."""
+        for (item, outcome), state in zip(results, states, strict=True):
+            sent = self._sends.pop(item.seq, None)
+            attempt = Attempt(
+                store=self.store,
+                destination=self.destination_id,
+                destination_type=self.destination.name,
+                event_id=item.event_id,
+                attempt=self.policy.attempts_after(item.attempts, outcome),
+                outcome=cast(AttemptState, state),  # settle answers only these three
+                status=outcome.status,
+                reason=outcome.reason,
+                latency_ms=None if sent is None else sent[1] * 1000.0,
+                attempted_at=self.clock.now() if sent is None else sent[0],
+            )
+            try:
+                observe(attempt)
+            except Exception as error:  # a sink bug: log it, deliveries go on
+                self._log.error("attempt_observer_crashed", error=type(error).__name__)

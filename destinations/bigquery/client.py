@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Final
 
-from destinations.bigquery.answers import request_outcome, row_outcomes
+from destinations.bigquery.answers import request_outcome
+from destinations.bigquery.audit import AuditSink
 from destinations.bigquery.config import SCOPES, BigQueryConfig
+from destinations.bigquery.insert import insert_rows
 from destinations.bigquery.mapping import build_row
 from router import codec
+from router.clock import Clock
 from router.destination import Destination, Health, Outcome
 from router.event import Event
-from router.google_auth import GoogleAuth, authorized_post, authorized_request
+from router.google_auth import GoogleAuth, authorized_request
 from router.http import HttpClient, Response
 
 #: BigQuery refuses insertAll requests over 10 MB; rows are split well below that.
 MAX_REQUEST_BYTES: Final = 9_000_000
-_HEADERS: Final = {"Content-Type": "application/json"}
 
 
 def chunks(rows: Sequence[dict[str, Any]], max_rows: int) -> list[range]:
@@ -51,6 +53,7 @@ class BigQueryDestination(Destination[BigQueryConfig]):
             scopes=SCOPES,
             timeout_secs=config.timeout_secs,
         )
+        self.audit: AuditSink | None = None
 
     @property
     def max_batch_size(self) -> int:
@@ -65,25 +68,23 @@ class BigQueryDestination(Destination[BigQueryConfig]):
         return [outcome for part_outcomes in answers for outcome in part_outcomes]
 
     async def _insert(self, rows: list[dict[str, Any]]) -> list[Outcome]:
-        """One insertAll request; bad rows are skipped by BigQuery and reported per row."""
-        body = {
-            "kind": "bigquery#tableDataInsertAllRequest",
-            "skipInvalidRows": True,
-            "ignoreUnknownValues": False,
-            "rows": rows,
-        }
-        answer = await authorized_post(
+        return await insert_rows(
             self.auth,
             self.config.insert_url,
-            codec.dumps(body),
-            _HEADERS,
+            rows,
+            table=self.config.table_name,
             timeout_secs=self.config.timeout_secs,
         )
-        if isinstance(answer, Outcome):
-            return [answer] * len(rows)
-        if answer.status == 200:
-            return row_outcomes(answer, len(rows))
-        return [request_outcome(answer, self.config.table_name)] * len(rows)
+
+    def attempt_sink(self, clock: Clock) -> AuditSink | None:
+        """The audit table's sink when ``audit_table`` is set (one per instance), sharing this
+        destination's credentials and token cache."""
+        if self.config.audit_table is not None and self.audit is None:
+            self.audit = AuditSink(self.config, self.auth, clock)
+        return self.audit
+
+    def counters(self) -> Mapping[str, int]:
+        return self.audit.counters() if self.audit is not None else {}
 
     async def health(self) -> Health:
         """``tables.get`` of the table: proves the token, the access and that the table exists,

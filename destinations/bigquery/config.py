@@ -14,6 +14,10 @@ from router.google_auth import DEFAULT_TOKEN_ENDPOINT, GoogleCredentials
 #: BigQuery takes up to 50,000 rows per insertAll request and recommends about 500.
 MAX_ROWS_PER_REQUEST: Final = 50_000
 DEFAULT_BATCH_SIZE: Final = 500
+#: The audit table's rows wait in memory at most this long before they are inserted ...
+DEFAULT_AUDIT_FLUSH_SECS: Final = 5.0
+#: ... and at most this many wait; more are counted and logged, not kept.
+DEFAULT_AUDIT_MAX_BUFFERED_ROWS: Final = 10_000
 #: Covers inserting rows and creating the dataset and table (``tagless bigquery create-table``).
 SCOPES: Final = ("https://www.googleapis.com/auth/bigquery",)
 
@@ -51,6 +55,26 @@ def _batch_size(_: object, attribute: attrs.Attribute[int], value: int) -> None:
         )
 
 
+def _audit_table(
+    instance: object, attribute: attrs.Attribute[str | None], value: str | None
+) -> None:
+    if value is None:
+        return
+    if not _TABLE.fullmatch(value):
+        raise ValueError(
+            f"expected a table ID of letters, digits, underscores and dashes, got {value!r}"
+        )
+    if value == instance.table:  # type: ignore[attr-defined]  # runs once the instance exists
+        raise ValueError(
+            f"audit_table {value!r} is the events table: name another table (e.g. deliveries)"
+        )
+
+
+def _buffer_size(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise ValueError(f"expected 1 or more rows, got {value}")
+
+
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not value > 0:
         raise ValueError(f"expected a number above 0, got {value}")
@@ -81,6 +105,13 @@ class BigQueryConfig:
     location: str | None = None
     max_batch_size: int = attrs.field(default=DEFAULT_BATCH_SIZE, validator=_batch_size)
     timeout_secs: float = attrs.field(default=10.0, validator=_positive)
+    #: A second table in the same dataset that receives one row per delivery attempt of the
+    #: store's other destinations (destinations/bigquery/README.md); None: no audit table.
+    audit_table: str | None = attrs.field(default=None, validator=_audit_table)
+    audit_flush_secs: float = attrs.field(default=DEFAULT_AUDIT_FLUSH_SECS, validator=_positive)
+    audit_max_buffered_rows: int = attrs.field(
+        default=DEFAULT_AUDIT_MAX_BUFFERED_ROWS, validator=_buffer_size
+    )
 
     @property
     def dataset_url(self) -> str:
@@ -100,7 +131,7 @@ class BigQueryConfig:
     @property
     def table_url(self) -> str:
         """``tables.get`` of the configured table."""
-        return f"{self.tables_url}/{quote(self.table, safe='')}"
+        return self.url_of(self.table)
 
     @property
     def insert_url(self) -> str:
@@ -110,4 +141,12 @@ class BigQueryConfig:
     @property
     def table_name(self) -> str:
         """``project.dataset.table``, as messages name it."""
-        return f"{self.project}.{self.dataset}.{self.table}"
+        return self.name_of(self.table)
+
+    def url_of(self, table: str) -> str:
+        """``tables.get`` of ``table`` in the configured dataset (the audit table too)."""
+        return f"{self.tables_url}/{quote(table, safe='')}"
+
+    def name_of(self, table: str) -> str:
+        """``project.dataset.<table>``, as messages name it."""
+        return f"{self.project}.{self.dataset}.{table}"

@@ -1,4 +1,4 @@
-"""The events table: its columns, the table resource ``create-table`` sends, and schema diffs."""
+"""The events and audit tables: their columns, the resource ``create-table`` sends, schema diffs."""
 
 from __future__ import annotations
 
@@ -106,20 +106,71 @@ COLUMNS: Final = (
     Column("properties", "JSON", "NULLABLE", "every other property the sender sent, untouched"),
 )
 
-#: Rows are partitioned by day of ``occurred_at`` and clustered by store and name, so a
-#: query over a date range and an event type reads only those rows.
-PARTITIONING: Final = {"type": "DAY", "field": "occurred_at"}
-CLUSTERING: Final = {"fields": ["store", "name"]}
+#: One row per delivery attempt of the store's other destinations (``audit_table``).
+AUDIT_COLUMNS: Final = (
+    _string("store", "the Tagless store", "REQUIRED"),
+    _string("destination", "the destination's id in the store's config", "REQUIRED"),
+    _string("destination_type", "its type: meta_capi, spotify_capi, webhook, ..."),
+    _string("event_id", "the event's id (Segment messageId)", "REQUIRED"),
+    Column(
+        "attempt",
+        "INTEGER",
+        "REQUIRED",
+        "attempts the event has spent at the destination after this one (a try that paused"
+        " the destination spends none)",
+    ),
+    _string("outcome", "delivered, retry (tried again later) or dead (dead-lettered)", "REQUIRED"),
+    Column("status", "INTEGER", "NULLABLE", "the platform's HTTP status; NULL if none"),
+    _string("reason", "short reason code: ok, http_503, timeout, mapping_error, ..."),
+    Column("latency_ms", "FLOAT", "NULLABLE", "how long the request took; NULL if none was sent"),
+    Column("attempted_at", "TIMESTAMP", "REQUIRED", "when the request went out"),
+)
 
 
-def table_resource(project: str, dataset: str, table: str) -> dict[str, Any]:
-    """The body of ``tables.insert`` for the events table."""
+@attrs.frozen
+class TableSpec:
+    """A table Tagless writes: its columns and how it is laid out."""
+
+    columns: tuple[Column, ...]
+    description: str
+    #: Rows are partitioned by day of a time column and clustered, so a query over a date
+    #: range and a few stores or destinations reads only those rows.
+    partition_by: str
+    cluster_by: tuple[str, ...]
+
+    @property
+    def layout(self) -> str:
+        """How ``create-table`` describes the table it made."""
+        return (
+            f"{len(self.columns)} columns, partitioned by day of {self.partition_by},"
+            f" clustered by {' and '.join(self.cluster_by)}"
+        )
+
+
+EVENTS: Final = TableSpec(
+    COLUMNS,
+    "Events delivered by Tagless, one row per event (insertId = event_id)",
+    "occurred_at",
+    ("store", "name"),
+)
+AUDIT: Final = TableSpec(
+    AUDIT_COLUMNS,
+    "Tagless delivery attempts, one row per try of an event at a destination",
+    "attempted_at",
+    ("store", "destination"),
+)
+
+
+def table_resource(
+    project: str, dataset: str, table: str, spec: TableSpec = EVENTS
+) -> dict[str, Any]:
+    """The body of ``tables.insert`` for a table of ``spec`` (the events table by default)."""
     return {
         "tableReference": {"projectId": project, "datasetId": dataset, "tableId": table},
-        "description": "Events delivered by Tagless, one row per event (insertId = event_id)",
-        "schema": {"fields": [column.resource() for column in COLUMNS]},
-        "timePartitioning": PARTITIONING,
-        "clustering": CLUSTERING,
+        "description": spec.description,
+        "schema": {"fields": [column.resource() for column in spec.columns]},
+        "timePartitioning": {"type": "DAY", "field": spec.partition_by},
+        "clustering": {"fields": list(spec.cluster_by)},
     }
 
 
@@ -127,11 +178,13 @@ def table_resource(project: str, dataset: str, table: str) -> dict[str, Any]:
 _SAME_TYPE: Final = {"INT64": "INTEGER", "FLOAT64": "FLOAT", "BOOL": "BOOLEAN", "STRUCT": "RECORD"}
 
 
-def schema_differences(actual: Sequence[Mapping[str, Any]]) -> list[str]:
-    """What differs between a table's ``schema.fields`` and :data:`COLUMNS`, column by column
-    (nested columns as ``items.price``); empty when they match. Order and descriptions do not
-    count: rows are matched to columns by name."""
-    return _differences(COLUMNS, actual, "")
+def schema_differences(
+    actual: Sequence[Mapping[str, Any]], columns: Sequence[Column] = COLUMNS
+) -> list[str]:
+    """What differs between a table's ``schema.fields`` and ``columns`` (the events table's by
+    default), column by column (nested columns as ``items.price``); empty when they match.
+    Order and descriptions do not count: rows are matched to columns by name."""
+    return _differences(columns, actual, "")
 
 
 def _differences(

@@ -1,6 +1,6 @@
-"""``tagless bigquery create-table``: creates a bigquery destination's dataset and events table
-through the REST API (``datasets.insert``, ``tables.insert``), or says how an existing table's
-schema differs from the one Tagless writes."""
+"""``tagless bigquery create-table``: creates a bigquery destination's dataset, events table and
+audit table (if configured) through the REST API (``datasets.insert``, ``tables.insert``), or
+says how an existing table's schema differs from the one Tagless writes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ import orjson
 
 from destinations.bigquery.answers import error_reason, google_error
 from destinations.bigquery.config import SCOPES, BigQueryConfig
-from destinations.bigquery.schema import COLUMNS, schema_differences, table_resource
+from destinations.bigquery.schema import (
+    AUDIT,
+    EVENTS,
+    TableSpec,
+    schema_differences,
+    table_resource,
+)
 from router.destination import Outcome
 from router.google_auth import GoogleAuth, authorized_request
 from router.http import HttpClient, Response
@@ -49,7 +55,8 @@ class SetupError(Exception):
 
 
 async def create_table(config: BigQueryConfig, http: HttpClient) -> Report:
-    """Make sure ``config``'s dataset and table exist, the table with Tagless's schema."""
+    """Make sure ``config``'s dataset and tables exist, each table with Tagless's schema; the
+    exit code is the worst of the tables' (one differing, the other made: 1)."""
     auth = GoogleAuth(
         config.credentials,
         http,
@@ -60,10 +67,17 @@ async def create_table(config: BigQueryConfig, http: HttpClient) -> Report:
     lines: list[str] = []
     try:
         lines.append(await _ensure_dataset(auth, config))
-        code, table_lines = await _ensure_table(auth, config)
+        tables = [(config.table, EVENTS)]
+        if config.audit_table is not None:
+            tables.append((config.audit_table, AUDIT))
+        code = OK
+        for table, spec in tables:
+            table_code, table_lines = await _ensure_table(auth, config, table, spec)
+            code = max(code, table_code)
+            lines += table_lines
     except SetupError as error:
         return Report(FAILED, (*lines, f"error: {error}"))
-    return Report(code, (*lines, *table_lines))
+    return Report(code, tuple(lines))
 
 
 async def _ensure_dataset(auth: GoogleAuth, config: BigQueryConfig) -> str:
@@ -85,25 +99,24 @@ async def _ensure_dataset(auth: GoogleAuth, config: BigQueryConfig) -> str:
     return f"dataset {name}: created{where}"
 
 
-async def _ensure_table(auth: GoogleAuth, config: BigQueryConfig) -> tuple[int, list[str]]:
-    name = config.table_name
-    found = await _call(auth, config, "GET", config.table_url, None, "tables.get")
+async def _ensure_table(
+    auth: GoogleAuth, config: BigQueryConfig, table: str, spec: TableSpec
+) -> tuple[int, list[str]]:
+    name, url = config.name_of(table), config.url_of(table)
+    found = await _call(auth, config, "GET", url, None, "tables.get")
     if found.status == 404:
-        resource = table_resource(config.project, config.dataset, config.table)
+        resource = table_resource(config.project, config.dataset, table, spec)
         made = await _call(auth, config, "POST", config.tables_url, resource, "tables.insert")
         if made.status == 200:
-            return OK, [
-                f"table {name}: created with {len(COLUMNS)} columns, partitioned by day of"
-                " occurred_at, clustered by store and name"
-            ]
+            return OK, [f"table {name}: created with {spec.layout}"]
         if made.status != 409:  # 409: created meanwhile; compare what is there
             _expect(made, (200,), "tables.insert")
-        found = await _call(auth, config, "GET", config.table_url, None, "tables.get")
+        found = await _call(auth, config, "GET", url, None, "tables.get")
     _expect(found, (200,), "tables.get")
     fields = _json(found).get("schema", {}).get("fields", [])
-    differences = schema_differences(fields)
+    differences = schema_differences(fields, spec.columns)
     if not differences:
-        return OK, [f"table {name}: exists with Tagless's schema ({len(COLUMNS)} columns)"]
+        return OK, [f"table {name}: exists with Tagless's schema ({len(spec.columns)} columns)"]
     return DIFFERS, [
         f"table {name}: exists with another schema ({len(differences)} difference"
         f"{'' if len(differences) == 1 else 's'}); Tagless's rows would not fit it:",

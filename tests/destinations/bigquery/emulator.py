@@ -1,8 +1,10 @@
 """A real local BigQuery for the tests: ``bqemulator`` from its own venv (scripts/bqemulator.sh),
-started on free ports, and a read-back through google-cloud-bigquery in that same venv."""
+started on free ports, a read-back through google-cloud-bigquery in that same venv, and the
+``tagless`` CLI run from a test."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -13,6 +15,10 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from router.cli import main
 
 ROOT = Path(__file__).resolve().parents[3]
 VENV = ROOT / ".cache" / "bqemulator-venv"
@@ -111,3 +117,18 @@ class Emulator:
             raise RuntimeError(f"read-back failed ({done.returncode})")
         rows: list[dict[str, Any]] = json.loads(done.stdout)
         return rows
+
+
+async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run the ``tagless`` CLI in a thread (it runs its own event loop); code, stdout, stderr."""
+
+    def run() -> int:
+        try:
+            main(list(argv))
+        except SystemExit as done:
+            return int(done.code or 0)
+        return 0
+
+    code = await asyncio.to_thread(run)
+    out, err = capsys.readouterr()
+    return code, out, err

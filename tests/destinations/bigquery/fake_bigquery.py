@@ -1,5 +1,6 @@
 """A fake BigQuery ``insertAll`` that enforces the documented rules the emulator does not:
-``insertId`` deduplication, per-row ``insertErrors``, and bearer tokens it can revoke."""
+``insertId`` deduplication, per-row ``insertErrors``, and bearer tokens it can revoke. It holds
+the events table and the audit table (``AUDIT_TABLE``)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ import attrs
 import orjson
 
 from destinations.bigquery import BigQueryConfig
-from destinations.bigquery.schema import COLUMNS, Column
+from destinations.bigquery.schema import AUDIT_COLUMNS, COLUMNS, Column
 from router.google_auth import GoogleCredentials
 from router.testing.fake_platform import Answer, FakePlatform, Recorded
 
 PROJECT, DATASET, TABLE = "tagless-test", "tagless", "events"
 INSERT_PATH = f"/bigquery/v2/projects/{PROJECT}/datasets/{DATASET}/tables/{TABLE}/insertAll"
 TABLE_PATH = f"/bigquery/v2/projects/{PROJECT}/datasets/{DATASET}/tables/{TABLE}"
+AUDIT_TABLE = "deliveries"
+AUDIT_INSERT_PATH = INSERT_PATH.replace(f"/tables/{TABLE}/", f"/tables/{AUDIT_TABLE}/")
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)")
 
 
@@ -52,11 +55,12 @@ def google_error(code: int, reason: str, message: str) -> dict[str, Any]:
 
 @attrs.define
 class FakeBigQuery:
-    """Keeps the rows it inserted; ``row_errors`` scripts insertErrors by event_id (one use);
-    a token in ``revoked`` gets a 401."""
+    """Keeps the rows it inserted (``rows``; the audit table's in ``audit_rows``); ``row_errors``
+    scripts insertErrors by event_id (one use); a token in ``revoked`` gets a 401."""
 
     platform: FakePlatform = attrs.field(init=False)
     rows: list[dict[str, Any]] = attrs.Factory(list)
+    audit_rows: list[dict[str, Any]] = attrs.Factory(list)
     insert_ids: set[str] = attrs.Factory(set)
     row_errors: dict[str, list[dict[str, str]]] = attrs.Factory(dict)
     revoked: set[str] = attrs.Factory(set)
@@ -68,25 +72,35 @@ class FakeBigQuery:
     def inserts(self) -> list[Recorded]:
         return [seen for seen in self.platform.requests if seen.path == INSERT_PATH]
 
+    @property
+    def audit_inserts(self) -> list[Recorded]:
+        return [seen for seen in self.platform.requests if seen.path == AUDIT_INSERT_PATH]
+
     def __call__(self, seen: Recorded) -> Answer:
         token = seen.headers.get("Authorization", "").removeprefix("Bearer ")
         if not token.startswith("token-") or token in self.revoked:
             return Answer(401, google_error(401, "authError", "Invalid Credentials"))
         if seen.method == "GET" and seen.path == TABLE_PATH:
             return Answer(200, {"kind": "bigquery#table", "id": f"{PROJECT}:{DATASET}.{TABLE}"})
-        if seen.method != "POST" or seen.path != INSERT_PATH:
+        tables = {
+            INSERT_PATH: (COLUMNS, self.rows),
+            AUDIT_INSERT_PATH: (AUDIT_COLUMNS, self.audit_rows),
+        }
+        if seen.method != "POST" or seen.path not in tables:
             return Answer(404, google_error(404, "notFound", f"Not found: {seen.path}"))
         request = seen.json()
         if request.get("skipInvalidRows") is not True:
             return Answer(400, google_error(400, "invalid", "expected skipInvalidRows: true"))
-        return Answer(200, self._insert(request["rows"]))
+        return Answer(200, self._insert(request["rows"], *tables[seen.path]))
 
-    def _insert(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    def _insert(
+        self, rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], kept: list[Any]
+    ) -> dict[str, Any]:
         errors: list[dict[str, Any]] = []
         for index, row in enumerate(rows):
             values = row["json"]
             found = self.row_errors.pop(str(values.get("event_id")), None)
-            found = found or list(_problems(COLUMNS, values, ""))
+            found = found or list(_problems(columns, values, ""))
             if found:
                 errors.append({"index": index, "errors": found})
                 continue
@@ -95,7 +109,7 @@ class FakeBigQuery:
                 raise AssertionError("every row carries an insertId")
             if insert_id not in self.insert_ids:  # BigQuery's best-effort dedup
                 self.insert_ids.add(insert_id)
-                self.rows.append(values)
+                kept.append(values)
         return {"kind": "bigquery#tableDataInsertAllResponse", "insertErrors": errors}
 
 
@@ -131,6 +145,8 @@ def _fits(kind: str, value: Any) -> bool:
         return isinstance(value, str)
     if kind == "INTEGER":
         return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "FLOAT":
+        return isinstance(value, int | float) and not isinstance(value, bool)
     if kind == "TIMESTAMP":
         return isinstance(value, str) and _timestamp(value)
     if kind == "NUMERIC":

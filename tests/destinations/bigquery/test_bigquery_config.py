@@ -121,6 +121,9 @@ def test_check_passes_with_a_real_key(
         ("    table: a/b\n", "table", "expected a table ID of letters"),
         ("    max_batch_size: 50001\n", "max_batch_size", "expected 1 to 50000"),
         ("    endpoint: bigquery.googleapis.com\n", "endpoint", "expected an http:// or https://"),
+        ("    audit_table: a/b\n", "audit_table", "expected a table ID of letters"),
+        ("    audit_flush_secs: 0\n", "audit_flush_secs", "expected a number above 0"),
+        ("    audit_max_buffered_rows: 0\n", "audit_max_buffered_rows", "expected 1 or more"),
     ],
 )
 def test_a_wrong_setting_is_reported_at_its_key(
@@ -138,3 +141,17 @@ def test_a_wrong_setting_is_reported_at_its_key(
     [issue] = failed.value.errors
     assert issue.path == f"destinations[0].{path}"
     assert message in issue.message
+
+
+def test_an_audit_table_that_is_the_events_table_is_refused(tmp_path: Path) -> None:
+    """audit_table naming the events table would mix two schemas in one table: an error."""
+    entry = (
+        "  - id: warehouse\n    type: bigquery\n    project: my-project\n    dataset: tagless\n"
+        "    table: events\n    audit_table: events\n"
+        "    credentials: {client_id: c, client_secret: s, refresh_token: r}\n"
+    )
+    with pytest.raises(ConfigError) as failed:
+        load_config(write_config(tmp_path, entry), config_classes(discover()))
+    [issue] = failed.value.errors
+    assert issue.path == "destinations[0]"
+    assert "audit_table 'events' is the events table" in issue.message

@@ -14,10 +14,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from emulator import Emulator
+from emulator import Emulator, cli
 
 from destinations.bigquery.schema import COLUMNS
-from router.cli import main
 from router.testing.google_token import LocalTokenServer
 from router.testing.server import RunningTagless, write_config_dir
 
@@ -178,21 +177,6 @@ def typed(value: Any) -> Any:
     if isinstance(value, list):
         return [typed(item) for item in value]
     return value
-
-
-async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run the ``tagless`` CLI in a thread (it runs its own event loop); code, stdout, stderr."""
-
-    def run() -> int:
-        try:
-            main(list(argv))
-        except SystemExit as done:
-            return int(done.code or 0)
-        return 0
-
-    code = await asyncio.to_thread(run)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
