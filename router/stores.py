@@ -10,7 +10,7 @@ import attrs
 from router.config import ConsentPolicy, StoreConfig
 from router.destination import Destination
 from router.event import UNKNOWN_CONSENT, Consent
-from router.ingest.client_ip import ClientIpPolicy
+from router.identity.client_ip import ClientIpPolicy
 from router.ingest.names import NameMap
 
 #: Marks a route whose events go out without user data (consent policy).

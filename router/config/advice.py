@@ -8,7 +8,7 @@ from typing import Final
 import attrs
 
 from router.config.model import Config, StoreConfig, UnresolvedSettings
-from router.ingest.client_ip import CLOUDFLARE, parse_network
+from router.identity.client_ip import CLOUDFLARE, parse_network
 from router.secret import Secret
 
 #: Trusting a wider network than this lets hosts that are no proxy of the store set the

@@ -247,7 +247,7 @@ class DestinationConfig:
 
 
 def _networks(_inst: object, attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
-    from router.ingest.client_ip import ClientIpPolicy  # the resolver owns the syntax
+    from router.identity.client_ip import ClientIpPolicy  # the resolver owns the syntax
 
     if attr.name == "trusted_proxies":
         ClientIpPolicy.build(value)

@@ -15,10 +15,10 @@ from aiohttp import web
 from router import codec
 from router.config import ServerConfig
 from router.event import UNKNOWN_CONSENT, IpOrigin
+from router.identity.client_ip import ResolvedIp
 from router.ingest.auth import KeyRing, basic_username
 from router.ingest.body import read_body, too_large
 from router.ingest.browser import ALLOWED_HEADERS, SHORT_PATHS, settings_handler
-from router.ingest.client_ip import ResolvedIp
 from router.ingest.errors import UNAUTHORIZED, IngestError
 from router.ingest.json_body import parse_json
 from router.ingest.segment import InvalidEvent, IpResolver, parse_fields

@@ -443,7 +443,7 @@ def _class_map(extra: Sequence[tuple[str, Sequence[IpNetwork]]]) -> _AddressMap:
 @functools.cache
 def cloudflare_networks() -> tuple[IpNetwork, ...]:
     """Cloudflare's published ranges, read once from the shipped ``data/cloudflare.txt``."""
-    text = resources.files("router.ingest").joinpath("data/cloudflare.txt").read_text("utf-8")
+    text = resources.files("router.identity").joinpath("data/cloudflare.txt").read_text("utf-8")
     return parse_range_file(text, "cloudflare.txt")
 
 

@@ -10,7 +10,7 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from router.event import IP_CLASSES
-from router.ingest.client_ip import (
+from router.identity.client_ip import (
     ClientIpPolicy,
     ResolvedIp,
     cloudflare_networks,
