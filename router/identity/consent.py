@@ -54,7 +54,8 @@ def as_state(v: object, base: str, key: str) -> ConsentState:
     return state
 
 
-def _category_names(_inst: object, attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+def category_names(_inst: object, attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    """attrs validator: every consent category is a non-empty name or id."""
     for name in value:
         if type(name) is not str or not name.strip():
             raise ValueError(f"{attr.name}: a category is a non-empty name or id, got {name!r}")
@@ -90,12 +91,12 @@ class ConsentCategories:
     """
 
     ad_user_data: tuple[str, ...] = attrs.field(
-        default=DEFAULT_AD_USER_DATA, validator=_category_names
+        default=DEFAULT_AD_USER_DATA, validator=category_names
     )
     ad_personalization: tuple[str, ...] = attrs.field(
-        default=DEFAULT_AD_PERSONALIZATION, validator=_category_names
+        default=DEFAULT_AD_PERSONALIZATION, validator=category_names
     )
-    analytics: tuple[str, ...] = attrs.field(default=DEFAULT_ANALYTICS, validator=_category_names)
+    analytics: tuple[str, ...] = attrs.field(default=DEFAULT_ANALYTICS, validator=category_names)
 
     def signals(
         self, categories: Mapping[str, ConsentState]
