@@ -15,7 +15,7 @@ from router.event import Event
 if TYPE_CHECKING:  # only for annotations: router.http builds Outcomes from this module
     from router.http import HttpClient
 
-OutcomeKind = Literal["delivered", "retry", "rejected"]
+OutcomeKind = Literal["delivered", "retry", "rejected", "skipped"]
 
 
 @attrs.frozen(slots=True)
@@ -29,7 +29,9 @@ class Outcome:
     batch as a whole, so the dispatcher splits it to isolate the bad event. ``event_delay`` says
     ``retry_after`` concerns this event alone (the platform asked for it again later, such as
     Google Ads' ``TOO_RECENT_EVENT``): the destination goes on and the wait is not capped by
-    ``max_pause_secs``, only by the event's age limit.
+    ``max_pause_secs``, only by the event's age limit. ``skipped`` says the event was rightly
+    not sent (consent removed what the platform needs): settled like ``delivered``, counted as
+    ``skipped_consent`` with its reason, never a dead letter.
     """
 
     kind: OutcomeKind
@@ -51,6 +53,16 @@ class MappingError(ValueError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class MissingIdentity(MappingError):
+    """The event has none of the identifiers the platform needs to match it (Spotify: a public
+    IP, device id, email or phone; Meta: any user data).
+
+    When the event's route said "without user data", consent removed them: the event is
+    skipped (``skipped_consent`` with this ``reason``), not dead-lettered. Otherwise the sender
+    sent none, which the operator must see: it is dead-lettered like any MappingError.
+    """
 
 
 @attrs.frozen
@@ -81,6 +93,11 @@ class Destination(abc.ABC, Generic[C]):
     YAML), the canonical event names it supports (``None``: all) and implements :meth:`map`
     (pure, deterministic, no I/O) and :meth:`send` (one outcome per payload, in order). It never
     sleeps or retries: the outbox owns time.
+
+    Consent is decided before a destination sees an event: it gets only the events routed to
+    it, with the user data removed where the consent policy says so. A mapping that cannot
+    match such an event raises :class:`MissingIdentity`, which skips it instead of
+    dead-lettering it.
     """
 
     name: ClassVar[str]

@@ -12,7 +12,13 @@ import structlog
 from router import codec, privacy
 from router.attempts import Attempt, AttemptObserver, AttemptState
 from router.clock import Clock
-from router.destination import Destination, MappingError, Outcome
+from router.destination import (
+    Destination,
+    MappingError,
+    MissingIdentity,
+    Outcome,
+    OutcomeKind,
+)
 from router.metrics import Metrics
 from router.outbox.base import Claim, Claimed, Outbox, OutboxError
 from router.outbox.policy import RetryPolicy
@@ -187,6 +193,10 @@ class LaneDispatcher:
                     pairs.append((item, self.destination.map(event)))
                 else:
                     pairs.append((item, self.destination.map_stored(item.body)))
+            except MissingIdentity as error:
+                # consent removed the identity (the route's decision): skipped, not dead
+                kind: OutcomeKind = "skipped" if item.without_user_data else "rejected"
+                results.append((item, Outcome(kind, error.reason, detail=str(error))))
             except MappingError as error:
                 results.append((item, Outcome("rejected", error.reason, detail=str(error))))
             except Exception as error:  # a mapping bug: dead-letter it, never loop on it
@@ -310,6 +320,10 @@ class LaneDispatcher:
     def _count(self, results: list[tuple[Claimed, Outcome]], states: list[str]) -> None:
         tally = {"delivered": 0, "retry": 0, "dead": 0}
         for (item, outcome), state in zip(results, states, strict=True):
+            if state == "skipped":
+                self.metrics.skipped_consent[(self.store, self.destination_id, outcome.reason)] += 1
+                self._log.info("delivery_skipped", event_id=item.event_id, reason=outcome.reason)
+                continue
             tally[state] += 1
             if state == "retry":
                 self._log.info(
@@ -338,6 +352,8 @@ class LaneDispatcher:
     ) -> None:
         """Tell the observer of each settled try; an observer bug never stops delivery."""
         for (item, outcome), state in zip(results, states, strict=True):
+            if state == "skipped":  # never sent: no attempt to record
+                continue
             sent = self._sends.pop(item.seq, None)
             attempt = Attempt(
                 store=self.store,

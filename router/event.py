@@ -81,6 +81,9 @@ class Consent:
     ad_personalization: ConsentState = "unknown"
     analytics: ConsentState = "unknown"
     tcf_string: str | None = None
+    #: Consent-manager categories the event stated, by name or id as sent (OneTrust ``C0004``,
+    #: ``Targeting Cookies``, a RudderStack consent id, ``tcf_purpose_1``): granted or denied.
+    categories: Mapping[str, ConsentState] = attrs.field(factory=dict, hash=False)
 
 
 UNKNOWN_CONSENT: Final = Consent()

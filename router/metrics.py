@@ -1,4 +1,4 @@
-"""Prometheus metrics at the fixed telemetry points: received, delivered, retried, dead."""
+"""Prometheus metrics at the fixed telemetry points: received, delivered, retried, dead, skipped."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ class HasCounters(Protocol):
     def counters(self) -> Mapping[str, int]: ...
 
 
-#: What one ingested event contributes: (canonical name, ip class, ip origin, routed).
-Tally = tuple[str, str, str, bool]
+#: What one ingested event contributes: (canonical name, ip class, ip origin, routed, and the
+#: (destination, reason) pairs its consent skipped).
+Tally = tuple[str, str, str, bool, tuple[tuple[str, str], ...]]
 
 
 class Metrics(Collector):
@@ -29,6 +30,8 @@ class Metrics(Collector):
         self.unrouted: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
         self.deliveries: Counter[tuple[str, ...]] = Counter()
+        #: Events a destination did not get because of consent, by (store, destination, reason).
+        self.skipped_consent: Counter[tuple[str, ...]] = Counter()
         self.paused: dict[tuple[str, str], bool] = {}
         #: Running destinations by (store, destination), for their own counters.
         self.destinations: dict[tuple[str, str], HasCounters] = {}
@@ -37,11 +40,13 @@ class Metrics(Collector):
 
     def count_received(self, store: str, events: Iterable[Tally]) -> None:
         """Tally one request's committed events."""
-        for name, ip_class, origin, routed in events:
+        for name, ip_class, origin, routed, skipped in events:
             self.received[(store, name)] += 1
             self.client_ip[(store, ip_class, origin)] += 1
             if not routed:
                 self.unrouted[store] += 1
+            for destination, reason in skipped:
+                self.skipped_consent[(store, destination, reason)] += 1
 
     def collect(self) -> Iterator[Metric]:
         yield _counter(
@@ -73,6 +78,13 @@ class Metrics(Collector):
             "Final state per event and attempt: delivered, retry, or dead (dead-lettered).",
             ["store", "destination", "outcome"],
             self.deliveries,
+        )
+        yield _counter(
+            "tagless_events_skipped_consent",
+            "Events a destination did not get because of the customer's consent (skipped when"
+            " routed, or consent removed every identifier the platform needs): never dead letters.",
+            ["store", "destination", "reason"],
+            self.skipped_consent,
         )
         paused = GaugeMetricFamily(
             "tagless_destination_paused",

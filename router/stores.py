@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Final, NamedTuple
 
 import attrs
 
-from router.config import ConsentPolicy, StoreConfig
+from router.config import StoreConfig
 from router.destination import Destination
-from router.event import UNKNOWN_CONSENT, Consent
+from router.event import UNKNOWN_CONSENT, Consent, ConsentState
 from router.identity.client_ip import ClientIpPolicy
+from router.identity.consent import DEFAULT_CATEGORIES, ConsentCategories, folded_categories
+from router.identity.consent_policy import ConsentPolicy
 from router.ingest.names import NameMap
 
 #: Marks a route whose events go out without user data (consent policy).
@@ -35,14 +37,24 @@ class Route:
             and (self.supported is None or name in self.supported)
         )
 
-    def token(self, name: str, consent: Consent) -> str | None:
-        """This destination's route entry for the event, or None when it gets nothing."""
+    def token(
+        self, name: str, consent: Consent, categories: Mapping[str, ConsentState]
+    ) -> tuple[str | None, str]:
+        """This destination's route entry for the event (None when it gets nothing) and, when
+        consent skips it, why (``consent_denied``, ``consent_unknown``)."""
         if not self.admits(name):
-            return None
-        action = self.consent.action(getattr(consent, self.consent.signal))
+            return None, ""
+        action, state = self.consent.decide(consent, categories)
         if action == "skip":
-            return None
-        return self.id + WITHOUT_USER_DATA if action == "without_user_data" else self.id
+            return None, f"consent_{state}"
+        return (self.id + WITHOUT_USER_DATA if action == "without_user_data" else self.id), ""
+
+
+class Routing(NamedTuple):
+    """Where an event goes, and the destinations consent kept it from, with the reason."""
+
+    routes: tuple[str, ...]
+    skipped: tuple[tuple[str, str], ...] = ()
 
 
 @attrs.frozen
@@ -54,19 +66,42 @@ class StoreRuntime:
     names: NameMap
     routes: tuple[Route, ...]
     allowed_origins: frozenset[str]
+    #: Which consent-manager categories mean each consent signal (the store's map).
+    consent_categories: ConsentCategories = DEFAULT_CATEGORIES
 
-    _by_name: dict[tuple[str, ...], tuple[str, ...]] = attrs.field(
-        factory=dict, init=False, eq=False
-    )
+    _by_name: dict[tuple[str, ...], Routing] = attrs.field(factory=dict, init=False, eq=False)
+    #: The categories some destination lists, case-folded: only their states change routing.
+    _watched: tuple[str, ...] = attrs.field(init=False, eq=False)
 
-    def route(self, name: str, consent: Consent = UNKNOWN_CONSENT) -> tuple[str, ...]:
+    @_watched.default
+    def _categories_listed(self) -> tuple[str, ...]:
+        listed = {c.casefold(): None for r in self.routes for c in r.consent.categories}
+        return tuple(listed)
+
+    def route(self, name: str, consent: Consent = UNKNOWN_CONSENT) -> Routing:
         """Where an event goes, decided once at append time: destination ids, each marked
-        ``!`` when its consent policy says to send the event without user data."""
-        key = (name, consent.ad_user_data, consent.ad_personalization, consent.analytics)
+        ``!`` when its consent policy says to send the event without user data, and the
+        destinations its consent skips."""
+        key: tuple[str, ...] = (
+            name,
+            consent.ad_user_data,
+            consent.ad_personalization,
+            consent.analytics,
+        )
+        folded: dict[str, ConsentState] = {}
+        if self._watched and consent.categories:
+            folded = folded_categories(consent.categories)
+            key += tuple(folded.get(c, "unknown") for c in self._watched)
         found = self._by_name.get(key)
         if found is None:
-            tokens = (r.token(name, consent) for r in self.routes)
-            found = self._by_name[key] = tuple(t for t in tokens if t is not None)
+            routes, skipped = [], []
+            for r in self.routes:
+                token, why = r.token(name, consent, folded)
+                if token is not None:
+                    routes.append(token)
+                elif why:
+                    skipped.append((r.id, why))
+            found = self._by_name[key] = Routing(tuple(routes), tuple(skipped))
         return found
 
 
@@ -97,6 +132,7 @@ def build_store(
         names=NameMap(config.event_names),
         routes=tuple(routes),
         allowed_origins=frozenset(config.allowed_origins),
+        consent_categories=config.consent.categories,
     )
 
 

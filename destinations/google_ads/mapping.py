@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from destinations.google_ads import identity
-from router.destination import MappingError
+from router.destination import MappingError, MissingIdentity
 from router.event import Event
 
 #: User identifiers one event may carry: Data Manager ``UserData`` takes 10, a Google Ads
@@ -95,7 +95,7 @@ def _require_identity(event: Event, click: tuple[str, str] | None, ids: list[Any
             if not identity.may_send_user_data(event)
             else ""
         )
-        raise MappingError(
+        raise MissingIdentity(
             "no_identifier",
             "Google Ads needs a click id (gclid, gbraid or wbraid) or an email or phone to"
             f" match the conversion; the event has neither{why}",

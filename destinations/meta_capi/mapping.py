@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from router import privacy
-from router.destination import MappingError
+from router.destination import MappingError, MissingIdentity
 from router.event import Event
 
 #: Canonical name → Meta standard event (Pixel reference). Meta dedups on the exact name.
@@ -149,10 +149,10 @@ def map_event(event: Event) -> dict[str, Any]:
     if not users:
         # Meta cannot match an event without any user data (e.g. consent denied, identity
         # dropped); one such event would fail the whole request.
-        raise MappingError("no_user_data", "Meta needs at least one user_data field")
+        raise MissingIdentity("no_user_data", "Meta needs at least one user_data field")
     if action_source == "website":
         if not event.user_agent:
-            raise MappingError("missing_user_agent", "Meta website events need the user agent")
+            raise MissingIdentity("missing_user_agent", "Meta website events need the user agent")
         if not event.page_url:
             raise MappingError("missing_page_url", "Meta website events need event_source_url")
     payload: dict[str, Any] = {

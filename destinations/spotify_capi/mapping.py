@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from destinations.spotify_capi.config import SpotifyCapiConfig
-from router.destination import MappingError
+from router.destination import MappingError, MissingIdentity
 from router.event import Event
 from router.privacy import hash_all, hash_email, hash_phone, sha256_hex
 
@@ -67,7 +67,7 @@ def user_data(event: Event, config: SpotifyCapiConfig) -> dict[str, Any]:
     if phones:  # Spotify takes a single phone hash
         data["hashed_phone_number"] = phones[0]
     if not data:
-        raise MappingError(
+        raise MissingIdentity(
             "no_user_identifier",
             "Spotify needs at least one of a public IP, device id, email or phone",
         )

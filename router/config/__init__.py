@@ -24,7 +24,6 @@ from router.config.model import (
     Config,
     ConfigError,
     ConfigIssue,
-    ConsentPolicy,
     DestinationConfig,
     EventFilter,
     LoggingConfig,
@@ -36,6 +35,7 @@ from router.config.model import (
     destination_id,
     positive,
 )
+from router.identity.consent_policy import ConsentPolicy
 
 __all__ = [
     "AdminConfig",

@@ -10,6 +10,8 @@ from typing import Any, Literal
 import attrs
 
 from router.event import CANONICAL_NAMES
+from router.identity.consent import ConsentCategories
+from router.identity.consent_policy import ConsentPolicy
 from router.secret import Secret
 
 _CANONICAL_LIST = ", ".join(sorted(CANONICAL_NAMES))
@@ -198,30 +200,6 @@ class EventFilter:
         return (not self.allow or name in self.allow) and name not in self.deny
 
 
-ConsentAction = Literal["send", "without_user_data", "skip"]
-
-
-@attrs.frozen(kw_only=True)
-class ConsentPolicy:
-    """What a destination gets when the customer's consent (``signal``) is denied or unknown.
-
-    ``send``: the whole event; ``without_user_data``: the event without identity (contact
-    data, names, address, ids, IP, user agent, click ids); ``skip``: nothing. The default
-    keeps the conversion but drops identity on a denial, and sends when consent is unknown;
-    a store serving the EEA sets ``unknown: without_user_data`` (or ``skip``).
-    """
-
-    signal: Literal["ad_user_data", "ad_personalization", "analytics"] = "ad_user_data"
-    denied: ConsentAction = "without_user_data"
-    unknown: ConsentAction = "send"
-
-    def action(self, state: str) -> ConsentAction:
-        """The action for a consent state (granted, denied or unknown)."""
-        if state == "denied":
-            return self.denied
-        return "send" if state == "granted" else self.unknown
-
-
 @attrs.frozen
 class UnresolvedSettings:
     """A destination's settings read lazily while ``variables`` were not set: it cannot be
@@ -269,6 +247,14 @@ class ClientIpConfig:
 
 
 @attrs.frozen(kw_only=True)
+class StoreConsent:
+    """A store's ``consent``: ``categories`` says which consent-manager categories mean each
+    signal (``ad_user_data``, ``ad_personalization``, ``analytics``)."""
+
+    categories: ConsentCategories = attrs.Factory(ConsentCategories)
+
+
+@attrs.frozen(kw_only=True)
 class StoreConfig:
     """One store: who may send its events and where they go. ``file`` is where it was read."""
 
@@ -278,6 +264,7 @@ class StoreConfig:
     client_ip: ClientIpConfig = attrs.Factory(ClientIpConfig)
     #: Sender event name -> canonical name, on top of the built-in Segment mapping.
     event_names: dict[str, str] = attrs.field(factory=dict, validator=_canonical_targets)
+    consent: StoreConsent = attrs.Factory(StoreConsent)
     destinations: tuple[DestinationConfig, ...] = ()
     file: str = ""
 

@@ -1,4 +1,4 @@
-"""Field coercion for Segment messages: strings, ids, money, times, items, consent, error paths."""
+"""Field coercion for Segment messages: ids, money, times, items (generic checks: router.fields)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,33 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from router.event import UNKNOWN_CONSENT, Consent, ConsentState
+# The generic checks live beneath ingest and identity; ingest's callers still use them from here.
+from router.fields import (
+    EMPTY,
+    MAX_STRING,
+    InvalidEvent,
+    as_obj,
+    as_str,
+    at,
+    expected,
+    json_type,
+    opt_obj,
+    opt_str,
+    too_long,
+)
+
+__all__ = [  # the re-exported generic checks; everything defined here is public too
+    "EMPTY",
+    "MAX_STRING",
+    "InvalidEvent",
+    "as_obj",
+    "as_str",
+    "at",
+    "expected",
+    "json_type",
+    "opt_obj",
+    "opt_str",
+]
 
 #: ``Item`` keyword arguments: the fields of one product line that were sent.
 ItemFields = dict[str, Any]
@@ -16,8 +42,6 @@ ItemFields = dict[str, Any]
 # object holding it (``base``) and its ``key``, which name the field only if it is wrong.
 # Paths here are relative to the message; ``parse_message`` prefixes ``batch[3]``.
 
-#: Longest string Tagless keeps in any one field, in characters.
-MAX_STRING: Final = 8192
 #: Largest quantity of one product line (fits every platform's 32-bit integer fields).
 MAX_QUANTITY: Final = 1_000_000_000
 #: Every amount (price, revenue, tax, ...) is below this in magnitude, so that an order's total
@@ -25,76 +49,12 @@ MAX_QUANTITY: Final = 1_000_000_000
 MAX_AMOUNT: Final = 10**15
 _MAX_AMOUNT_TEXT: Final = "10^15"
 
-#: A shared empty mapping for absent objects; never mutated.
-EMPTY: Final[Mapping[str, Any]] = {}
-
-_JSON_TYPES: Final[Mapping[type, str]] = {
-    str: "string",
-    int: "number",
-    float: "number",
-    bool: "boolean",
-    list: "array",
-    dict: "object",
-    type(None): "null",
-}
-
-
-class InvalidEvent(ValueError):
-    """A message Tagless cannot accept; ``path`` names the field, e.g. ``batch[3].event``."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(path, message)
-        self.path = path
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
-
-    def under(self, prefix: str) -> InvalidEvent:
-        """The same error, for a message nested at ``prefix``."""
-        return InvalidEvent(f"{prefix}.{self.path}", self.message)
-
-
-def json_type(value: object) -> str:
-    """The JSON name of a parsed value's type, for error messages."""
-    return _JSON_TYPES.get(type(value), type(value).__name__)
-
-
-def at(base: str, key: str) -> str:
-    """The path of ``key`` inside the object at ``base`` (``""`` is the message itself)."""
-    return f"{base}.{key}" if base else key
-
-
-def expected(base: str, key: str, what: str, value: object) -> InvalidEvent:
-    """The error for a value of the wrong JSON type."""
-    return InvalidEvent(at(base, key), f"expected {what}, got {json_type(value)}")
-
-
-def _too_long(base: str, key: str) -> InvalidEvent:
-    return InvalidEvent(at(base, key), f"longer than {MAX_STRING} characters")
-
-
-def as_obj(v: object, base: str, key: str) -> Mapping[str, Any]:
-    """A JSON object."""
-    if type(v) is not dict:
-        raise expected(base, key, "an object", v)
-    return v
-
-
-def as_str(v: object, base: str, key: str) -> str | None:
-    """A string of at most ``MAX_STRING`` characters; ``""`` counts as not sent."""
-    if type(v) is not str:
-        raise expected(base, key, "a string", v)
-    if len(v) > MAX_STRING:
-        raise _too_long(base, key)
-    return v or None
-
 
 def as_id(v: object, base: str, key: str) -> str | None:
     """An identifier sent as a string or an integer, as a string; ``""`` counts as not sent."""
     if type(v) is str:
         if len(v) > MAX_STRING:
-            raise _too_long(base, key)
+            raise too_long(base, key)
         return v or None
     if type(v) is int:
         return str(v)
@@ -201,18 +161,6 @@ def birth_date(v: str) -> str:
         return datetime.fromisoformat(v).date().isoformat()
     except ValueError:
         return v
-
-
-def opt_obj(d: Mapping[str, Any], key: str, base: str) -> Mapping[str, Any]:
-    """The object at ``key``, or ``EMPTY`` when absent or null."""
-    v = d.get(key)
-    return EMPTY if v is None else as_obj(v, base, key)
-
-
-def opt_str(d: Mapping[str, Any], key: str, base: str) -> str | None:
-    """The string at ``key``; absent, null and ``""`` are all ``None``."""
-    v = d.get(key)
-    return None if v is None else as_str(v, base, key)
 
 
 def opt_money(d: Mapping[str, Any], key: str, base: str) -> str | None:
@@ -331,72 +279,3 @@ def items_total(lines: tuple[ItemFields, ...]) -> str | None:
             amount = price if quantity is None else price * quantity
             total = amount if total is None else total + amount
     return None if total is None else str(total)
-
-
-# --- consent -------------------------------------------------------------------------------
-
-_STATES: Final[Mapping[str, ConsentState]] = {
-    "granted": "granted",
-    "denied": "denied",
-    "unknown": "unknown",
-    "true": "granted",
-    "false": "denied",
-}
-_VALID_STATES: Final = "granted, denied, unknown, true or false"
-#: Google consent-mode keys and their slot in (ad_user_data, ad_personalization, analytics);
-#: ``analytics`` comes last so that it wins over ``analytics_storage``.
-_GOOGLE_KEYS: Final = (
-    ("ad_user_data", 0),
-    ("ad_personalization", 1),
-    ("analytics_storage", 2),
-    ("analytics", 2),
-)
-
-
-def as_state(v: object, base: str, key: str) -> ConsentState:
-    """A consent value: granted/denied/unknown (any case) or a boolean."""
-    if v is True:
-        return "granted"
-    if v is False:
-        return "denied"
-    state = _STATES.get(v.lower()) if type(v) is str else None
-    if state is None:
-        raise InvalidEvent(at(base, key), f"expected one of {_VALID_STATES}, got {v!r:.40}")
-    return state
-
-
-def consent(ctx: Mapping[str, Any]) -> Consent:
-    """``context.consent`` (Google-style keys over Segment categories) and the TCF string."""
-    c = opt_obj(ctx, "consent", "context")
-    gdpr = opt_str(ctx, "gdpr_consent", "context")
-    if not c:
-        return UNKNOWN_CONSENT if gdpr is None else Consent(tcf_string=gdpr)
-    prefs = opt_obj(c, "categoryPreferences", "context.consent")
-    ads, analytics = _categories(prefs) if prefs else ("unknown", "unknown")
-    states = [ads, ads, analytics]
-    for key, i in _GOOGLE_KEYS:
-        if (v := c.get(key)) is not None:
-            states[i] = as_state(v, "context.consent", key)
-    tcf = opt_str(c, "tcf", "context.consent") or opt_str(c, "tcfString", "context.consent")
-    return Consent(
-        ad_user_data=states[0],
-        ad_personalization=states[1],
-        analytics=states[2],
-        tcf_string=tcf or gdpr,
-    )
-
-
-def _categories(prefs: Mapping[str, Any]) -> tuple[ConsentState, ConsentState]:
-    """Segment ``categoryPreferences`` (names in any case) as (advertising, analytics)."""
-    ads: ConsentState = "unknown"
-    analytics: ConsentState = "unknown"
-    base = "context.consent.categoryPreferences"
-    for k, v in prefs.items():
-        if v is None:
-            continue
-        folded = k.lower()
-        if folded == "advertising":
-            ads = as_state(v, base, k)
-        elif folded == "analytics":
-            analytics = as_state(v, base, k)
-    return ads, analytics

@@ -189,12 +189,13 @@ class Ingest:
                     default_type=kind,
                     names=store.names,
                     resolve_ip=resolve_ip,
+                    consent_categories=store.consent_categories,
                 )
             except InvalidEvent as error:  # the path is built only now, on the error path
                 if prefix:
                     error = error.under(f"{prefix}[{index}]")
                 raise IngestError(400, "invalid_event", str(error), path=error.path) from error
-            routes = store.route(fields["name"], fields.get("consent") or UNKNOWN_CONSENT)
+            routes, skipped = store.route(fields["name"], fields.get("consent") or UNKNOWN_CONSENT)
             events.append(
                 NewEvent(name, fields["event_id"], received, routes, codec.encode_fields(fields))
             )
@@ -204,6 +205,7 @@ class Ingest:
                     fields["client_ip_class"],
                     fields["client_ip_origin"],
                     bool(routes),
+                    skipped,
                 )
             )
         return events, tallies

@@ -11,6 +11,7 @@ from urllib.parse import unquote_plus
 from uuid import uuid4
 
 from router.event import ACTION_SOURCES, Event, IpOrigin, Item
+from router.identity.consent import DEFAULT_CATEGORIES, ConsentCategories, read_consent
 from router.ingest import _fields as f
 from router.ingest._fields import EMPTY, InvalidEvent
 from router.ingest.names import NameMap
@@ -86,6 +87,7 @@ def parse_message(
     names: NameMap,
     resolve_ip: IpResolver,
     path: str = "",
+    consent_categories: ConsentCategories = DEFAULT_CATEGORIES,
 ) -> Event:
     """One Segment message as a canonical ``Event``; see :func:`parse_fields`."""
     fields = parse_fields(
@@ -96,6 +98,7 @@ def parse_message(
         names=names,
         resolve_ip=resolve_ip,
         path=path,
+        consent_categories=consent_categories,
     )
     for key in _MONEY:
         if fields.get(key) is not None:
@@ -123,6 +126,7 @@ def parse_fields(
     names: NameMap,
     resolve_ip: IpResolver,
     path: str = "",
+    consent_categories: ConsentCategories = DEFAULT_CATEGORIES,
 ) -> dict[str, Any]:
     """One Segment message as canonical ``Event`` fields; raises ``InvalidEvent`` naming the field.
 
@@ -136,11 +140,12 @@ def parse_fields(
     A message without ``messageId`` gets a generated ``tl-<hex>`` id, so retries of such a
     message cannot be de-duplicated. Absent, null and empty-string fields count as not sent.
     ``received_at`` must be timezone-aware UTC; every time on the event is.
+    ``consent_categories`` (the store's) says which consent categories mean which signal.
     """
     if type(msg) is not dict:
         raise InvalidEvent(path or "body", f"expected a JSON object, got {f.json_type(msg)}")
     try:
-        return _parse(msg, store, received_at, default_type, names, resolve_ip)
+        return _parse(msg, store, received_at, default_type, names, resolve_ip, consent_categories)
     except InvalidEvent as e:
         if path:
             raise e.under(path) from None
@@ -154,6 +159,7 @@ def _parse(
     default_type: str | None,
     names: NameMap,
     resolve_ip: IpResolver,
+    consent_categories: ConsentCategories,
 ) -> dict[str, Any]:
     """The body of ``parse_fields``, with error paths relative to the message."""
     get = msg.get
@@ -184,8 +190,8 @@ def _parse(
         _context_into(kw, ctx)
         if (v := ctx.get("traits")) is not None:
             _traits_into(kw, f.as_obj(v, "context", "traits"), "context.traits")
-        if "consent" in ctx or "gdpr_consent" in ctx:
-            kw["consent"] = f.consent(ctx)
+        if "consent" in ctx or "gdpr_consent" in ctx or "consentManagement" in ctx:
+            kw["consent"] = read_consent(ctx, consent_categories)
     ip = ctx.get("ip")
     kw["client_ip"], kw["client_ip_origin"], kw["client_ip_class"] = resolve_ip(
         ip if type(ip) is str else None

@@ -124,7 +124,8 @@ class Outbox(Protocol):
     async def settle(
         self, claim: Claim, outcomes: Sequence[tuple[Claimed, Outcome]], policy: RetryPolicy
     ) -> list[str]:
-        """Record each event's outcome; return its final state: delivered, retry or dead.
+        """Record each event's outcome; return its final state: delivered, retry, dead or
+        skipped (settled like delivered: the event was rightly not sent).
 
         A retry the policy gives up on (attempts or age) is dead, with both reasons.
         """

@@ -244,7 +244,7 @@ class SqliteOutbox:
         for item, outcome in outcomes:
             row = self._settlement(claim, item, outcome, policy, now)
             if row is None:
-                states.append("delivered")
+                states.append("skipped" if outcome.kind == "skipped" else "delivered")
                 if claim.is_retry:
                     deletes.append((claim.store, claim.destination, item.seq))
             else:
@@ -276,7 +276,7 @@ class SqliteOutbox:
     def _settlement(
         self, claim: Claim, item: Claimed, outcome: Outcome, policy: RetryPolicy, now: float
     ) -> tuple[Any, ...] | None:
-        if outcome.kind == "delivered":
+        if outcome.kind == "delivered" or outcome.kind == "skipped":
             return None
         attempts = policy.attempts_after(item.attempts, outcome)
         first = item.first_attempt_at if item.first_attempt_at is not None else now

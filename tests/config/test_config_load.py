@@ -151,7 +151,7 @@ def test_all_errors_of_all_files_are_reported_at_once(config_dir: Path) -> None:
         "config/stores/shop.yaml:7: destinations[0]: missing required key 'url'",
         "config/stores/z.yaml:2: write_keys: must list at least one write key",
         "config/stores/z.yaml:3: extra: unknown key 'extra'; valid keys: store, write_keys,"
-        " allowed_origins, client_ip, event_names, destinations",
+        " allowed_origins, client_ip, event_names, consent, destinations",
     ]
 
 
