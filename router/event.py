@@ -23,9 +23,16 @@ CANONICAL_NAMES: Final = frozenset(
         "sign_up",
         "search",
         "identify",
+        "alias",
+        "group",
         "custom",
     }
 )
+
+#: Canonical names of the calls that update who a person is (Segment identify, alias and group):
+#: never conversions, so no ad platform declares them; only destinations that take every event
+#: (webhook, file, BigQuery) receive them. A ``track`` event never takes one of these names.
+IDENTITY_CALLS: Final = frozenset({"identify", "alias", "group"})
 
 ACTION_SOURCES: Final = frozenset(
     {"web", "app", "offline", "phone_call", "chat", "email", "system_generated", "other"}

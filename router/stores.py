@@ -7,9 +7,9 @@ from typing import Final
 
 import attrs
 
-from router.config import ConsentPolicy, StoreConfig
+from router.config import ConsentPolicy, EventFilter, StoreConfig
 from router.destination import Destination
-from router.event import UNKNOWN_CONSENT, Consent
+from router.event import CANONICAL_NAMES, UNKNOWN_CONSENT, Consent
 from router.identity.client_ip import ClientIpPolicy
 from router.ingest.names import NameMap
 
@@ -22,22 +22,21 @@ class Route:
     """One destination of a store, as routing sees it."""
 
     id: str
-    allow: frozenset[str] | None
-    deny: frozenset[str]
+    events: EventFilter
+    #: The canonical names the destination takes (``None``: all); identify, alias and group
+    #: reach only a destination that declares them (or takes all), whatever the filter says.
     supported: frozenset[str] | None
     consent: ConsentPolicy = attrs.Factory(ConsentPolicy)
 
-    def admits(self, name: str) -> bool:
-        """Whether an event of canonical ``name`` goes to this destination."""
-        return (
-            (self.allow is None or name in self.allow)
-            and name not in self.deny
-            and (self.supported is None or name in self.supported)
+    def admits(self, name: str, source_name: str = "") -> bool:
+        """Whether an event of canonical ``name``, sent as ``source_name``, goes here."""
+        return (self.supported is None or name in self.supported) and self.events.admits(
+            name, source_name
         )
 
-    def token(self, name: str, consent: Consent) -> str | None:
+    def token(self, name: str, consent: Consent, source_name: str = "") -> str | None:
         """This destination's route entry for the event, or None when it gets nothing."""
-        if not self.admits(name):
+        if not self.admits(name, source_name):
             return None
         action = self.consent.action(getattr(consent, self.consent.signal))
         if action == "skip":
@@ -55,17 +54,25 @@ class StoreRuntime:
     routes: tuple[Route, ...]
     allowed_origins: frozenset[str]
 
+    #: Sender event names some filter lists (entries that are no canonical name).
+    source_names: frozenset[str] = frozenset()
+
     _by_name: dict[tuple[str, ...], tuple[str, ...]] = attrs.field(
         factory=dict, init=False, eq=False
     )
 
-    def route(self, name: str, consent: Consent = UNKNOWN_CONSENT) -> tuple[str, ...]:
+    def route(
+        self, name: str, consent: Consent = UNKNOWN_CONSENT, source_name: str = ""
+    ) -> tuple[str, ...]:
         """Where an event goes, decided once at append time: destination ids, each marked
         ``!`` when its consent policy says to send the event without user data."""
-        key = (name, consent.ad_user_data, consent.ad_personalization, consent.analytics)
+        # Only sender names a filter lists enter the cache key: senders choose names freely,
+        # and a key per name would let them grow this cache without bound.
+        source = source_name if source_name in self.source_names else ""
+        key = (name, source, consent.ad_user_data, consent.ad_personalization, consent.analytics)
         found = self._by_name.get(key)
         if found is None:
-            tokens = (r.token(name, consent) for r in self.routes)
+            tokens = (r.token(name, consent, source) for r in self.routes)
             found = self._by_name[key] = tuple(t for t in tokens if t is not None)
         return found
 
@@ -80,13 +87,7 @@ def build_store(
             continue
         supported = destinations[dest.id].routed_events()
         routes.append(
-            Route(
-                id=dest.id,
-                allow=frozenset(dest.events.allow) or None,
-                deny=frozenset(dest.events.deny),
-                supported=supported,
-                consent=dest.consent,
-            )
+            Route(id=dest.id, events=dest.events, supported=supported, consent=dest.consent)
         )
     ip = config.client_ip
     return StoreRuntime(
@@ -97,6 +98,12 @@ def build_store(
         names=NameMap(config.event_names),
         routes=tuple(routes),
         allowed_origins=frozenset(config.allowed_origins),
+        source_names=frozenset(
+            entry
+            for route in routes
+            for entry in (*route.events.allow, *route.events.deny)
+            if entry not in CANONICAL_NAMES
+        ),
     )
 
 

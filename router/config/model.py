@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import attrs
 
-from router.event import CANONICAL_NAMES
+from router.event import CANONICAL_NAMES, IDENTITY_CALLS
 from router.secret import Secret
 
 _CANONICAL_LIST = ", ".join(sorted(CANONICAL_NAMES))
@@ -83,14 +83,16 @@ def _canonical(names: Collection[str], what: str) -> None:
             )
 
 
-def _canonical_list(_inst: object, _attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
-    _canonical(value, "event")
-
-
 def _canonical_targets(
     _inst: object, _attr: attrs.Attribute[Any], value: Mapping[str, str]
 ) -> None:
     _canonical(value.values(), "target")
+    for name in value.values():
+        if name in IDENTITY_CALLS:
+            raise ValueError(
+                f"target {name!r} is an identity call: identify, alias and group come only from"
+                " their own Segment calls; map a track event onto a conversion or custom"
+            )
 
 
 def _non_empty(_inst: object, _attr: attrs.Attribute[Any], value: tuple[Secret, ...]) -> None:
@@ -186,16 +188,31 @@ class RetryConfig:
 # --- stores/<name>.yaml ---------------------------------------------------------------------
 
 
+def _filter_entries(_inst: object, _attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for entry in value:
+        if not entry.strip():
+            raise ValueError(
+                "an empty entry; write a canonical event name or the sender's own event name"
+            )
+
+
 @attrs.frozen(kw_only=True)
 class EventFilter:
-    """Which canonical events a destination receives: an empty ``allow`` admits all."""
+    """Which events a destination receives: an empty ``allow`` admits all. An entry that is a
+    canonical name matches the canonical name; any other entry matches the sender's own event
+    name (``source_name``) exactly, so two custom events can be told apart."""
 
-    allow: tuple[str, ...] = attrs.field(default=(), validator=_canonical_list)
-    deny: tuple[str, ...] = attrs.field(default=(), validator=_canonical_list)
+    allow: tuple[str, ...] = attrs.field(default=(), validator=_filter_entries)
+    deny: tuple[str, ...] = attrs.field(default=(), validator=_filter_entries)
 
-    def admits(self, name: str) -> bool:
-        """Whether an event with canonical ``name`` passes the filter."""
-        return (not self.allow or name in self.allow) and name not in self.deny
+    def admits(self, name: str, source_name: str = "") -> bool:
+        """Whether an event with canonical ``name`` and sender name ``source_name`` passes."""
+        allowed = not self.allow or _matches(self.allow, name, source_name)
+        return allowed and not _matches(self.deny, name, source_name)
+
+
+def _matches(entries: tuple[str, ...], name: str, source_name: str) -> bool:
+    return name in entries or (source_name not in CANONICAL_NAMES and source_name in entries)
 
 
 ConsentAction = Literal["send", "without_user_data", "skip"]

@@ -194,7 +194,8 @@ class Ingest:
                 if prefix:
                     error = error.under(f"{prefix}[{index}]")
                 raise IngestError(400, "invalid_event", str(error), path=error.path) from error
-            routes = store.route(fields["name"], fields.get("consent") or UNKNOWN_CONSENT)
+            consent = fields.get("consent") or UNKNOWN_CONSENT
+            routes = store.route(fields["name"], consent, fields["source_name"])
             events.append(
                 NewEvent(name, fields["event_id"], received, routes, codec.encode_fields(fields))
             )

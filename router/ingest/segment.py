@@ -44,7 +44,7 @@ MAX_AHEAD: Final = timedelta(minutes=5)
 #   wbraid             wbraid                             page URL ?wbraid=
 #   ga_client_id       ga_client_id, client_id    _ga     integrations.<GA4>.clientId
 #   ga_session_id      ga_session_id, session_id          integrations.<GA4>.sessionId
-#   spotify_device_id  spotify_device_id          _spdt
+#   spotify_device_id  spotify_device_id          __spdt, __pdst, _spdt (first one sent)
 #
 # <GA4> is the key "Google Analytics 4"; <ms> is occurred_at in epoch milliseconds. A ``_ga``
 # cookie is "GA1.1.<random>.<seconds>" and holds the client id "<random>.<seconds>". Every other
@@ -69,6 +69,9 @@ _COOKIES: Final[Mapping[str, str]] = {
     "_fbc": "fbc",
     "_fbp": "fbp",
     "_ga": "ga_client_id",
+    # the Spotify Pixel's first-party cookie is __spdt; older installs set __pdst or _spdt
+    "__spdt": "spotify_device_id",
+    "__pdst": "spotify_device_id",
     "_spdt": "spotify_device_id",
 }
 _URL_IDS: Final = frozenset({"fbclid", "gclid", "gbraid", "wbraid"})
@@ -406,7 +409,7 @@ def _keyed_ids(found: dict[str, str], d: Mapping[str, Any], base: str) -> None:
 
 
 def _cookie_ids(found: dict[str, str], cookies: Mapping[str, Any]) -> None:
-    """``_fbc``, ``_fbp``, ``_ga`` and ``_spdt`` from ``context.cookies``."""
+    """``_fbc``, ``_fbp``, ``_ga`` and the Spotify cookies from ``context.cookies``."""
     for cookie, field in _COOKIES.items():
         if field not in found and (v := cookies.get(cookie)) is not None:
             v = f.as_str(v, "context.cookies", cookie)

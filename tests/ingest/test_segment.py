@@ -116,8 +116,8 @@ def test_order_completed_fixture() -> None:
         ({"type": "screen", "event": None, "name": "Cart"}, "Cart", "page_view"),
         ({"type": "screen", "event": None}, "screen", "page_view"),
         ({"type": "identify", "event": None}, "identify", "identify"),
-        ({"type": "group", "event": None, "groupId": "g1"}, "group", "custom"),
-        ({"type": "alias", "event": None, "previousId": "a1"}, "alias", "custom"),
+        ({"type": "group", "event": None, "groupId": "g1"}, "group", "group"),
+        ({"type": "alias", "event": None, "previousId": "a1"}, "alias", "alias"),
     ],
 )
 def test_each_type(fields: dict[str, Any], source_name: str, name: str) -> None:
@@ -431,6 +431,23 @@ def test_click_and_device_ids(fields: dict[str, Any], expected: dict[str, Any]) 
     """Each id is found in context, click_ids, properties, cookies or the page URL, first wins."""
     event = parse(msg(timestamp=OCCURRED, **fields))
     assert {k: getattr(event, k) for k in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("cookies", "device_id"),
+    [
+        ({"__spdt": "sp-new"}, "sp-new"),
+        ({"__pdst": "sp-older"}, "sp-older"),
+        ({"_spdt": "sp-oldest"}, "sp-oldest"),
+        ({"_spdt": "sp-oldest", "__pdst": "sp-older", "__spdt": "sp-new"}, "sp-new"),
+        ({"_spdt": "sp-oldest", "__pdst": "sp-older"}, "sp-older"),
+    ],
+)
+def test_spotify_device_id_from_every_pixel_cookie(cookies: dict[str, str], device_id: str) -> None:
+    """The Spotify Pixel's ``__spdt`` cookie fills device_id, else the older ``__pdst`` or ``_spdt``."""
+    event = parse(msg(context={"cookies": cookies}))
+    assert event.spotify_device_id == device_id
+    assert not set(cookies) & set(event.other_ids)
 
 
 @pytest.mark.parametrize(
