@@ -54,6 +54,8 @@ class StoreRuntime:
     routes: tuple[Route, ...]
     allowed_origins: frozenset[str]
 
+    #: The properties an event's value is read from, in order (``value_from``).
+    value_from: tuple[str, ...] = ("total", "revenue", "value")
     #: Sender event names some filter lists (entries that are no canonical name).
     source_names: frozenset[str] = frozenset()
 
@@ -98,6 +100,7 @@ def build_store(
         names=NameMap(config.event_names),
         routes=tuple(routes),
         allowed_origins=frozenset(config.allowed_origins),
+        value_from=config.value_from,
         source_names=frozenset(
             entry
             for route in routes

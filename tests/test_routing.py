@@ -1,5 +1,5 @@
-"""Routing through a running Tagless: identity calls never reach an ad platform, and filters
-match the sender's own event name."""
+"""Routing through a running Tagless: identity calls never reach an ad platform, filters
+match the sender's own event name, and the store's value_from picks the value."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from tests.destinations.spotify_capi.conftest import TOKEN as SPOTIFY_TOKEN
 STORE = """\
 store: shop
 write_keys: [shop-key]
+value_from: [revenue, total]
 destinations:
   - id: spotify
     type: spotify_capi
@@ -165,3 +166,28 @@ async def test_filters_match_the_senders_own_event_name(
         await tagless.stop()
     assert hook_events(fakes.hook, "/gifts") == {"m-gift": "custom", "m-order": "purchase"}
     assert hook_events(fakes.hook, "/no-gifts") == {"m-wish": "custom", "m-order": "purchase"}
+
+
+async def test_the_stores_value_from_picks_the_value_every_destination_sends(
+    platforms: tuple[Platforms, Path],
+) -> None:
+    """With ``value_from: [revenue, total]`` an order with both sends its revenue to Meta,
+    Spotify and the webhook alike."""
+    fakes, config_dir = platforms
+    properties = {"total": 100, "revenue": 90, "currency": "EUR"}
+    order = call("track", "m-order", event="Order Completed", properties=properties)
+    tagless = await RunningTagless(config_dir).start()
+    try:
+        assert (await tagless.post("/v1/track", order, key="shop-key"))[0] == 200
+        await until(lambda: len(hook_events(fakes.hook, "/all")) == 1, "the webhook got it")
+        await until(lambda: len(fakes.meta.received) == 1, "Meta got it")
+        await until(lambda: len(fakes.spotify.requests) == 1, "Spotify got it")
+    finally:
+        await tagless.stop()
+    [hook] = [
+        e for seen in fakes.hook.requests if seen.path == "/all" for e in seen.json()["events"]
+    ]
+    [spotify] = fakes.spotify.requests[0].json()["conversion_events"]["events"]
+    assert hook["value"] == "90"
+    assert fakes.meta.received[0]["custom_data"]["value"] == 90
+    assert spotify["event_details"]["amount"] == 90

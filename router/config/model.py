@@ -285,6 +285,13 @@ class ClientIpConfig:
     own_addresses: tuple[str, ...] = attrs.field(default=(), validator=_networks)
 
 
+def _value_from(_inst: object, _attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    if not value:
+        raise ValueError("must list at least one of total, revenue, value")
+    if len(set(value)) != len(value):
+        raise ValueError(f"lists a property twice: {', '.join(value)}")
+
+
 @attrs.frozen(kw_only=True)
 class StoreConfig:
     """One store: who may send its events and where they go. ``file`` is where it was read."""
@@ -295,6 +302,10 @@ class StoreConfig:
     client_ip: ClientIpConfig = attrs.Factory(ClientIpConfig)
     #: Sender event name -> canonical name, on top of the built-in Segment mapping.
     event_names: dict[str, str] = attrs.field(factory=dict, validator=_canonical_targets)
+    #: The properties an event's value is read from, first one sent wins; else Σ products.
+    value_from: tuple[Literal["total", "revenue", "value"], ...] = attrs.field(
+        default=("total", "revenue", "value"), validator=_value_from
+    )
     destinations: tuple[DestinationConfig, ...] = ()
     file: str = ""
 

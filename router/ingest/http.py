@@ -189,6 +189,7 @@ class Ingest:
                     default_type=kind,
                     names=store.names,
                     resolve_ip=resolve_ip,
+                    value_from=store.value_from,
                 )
             except InvalidEvent as error:  # the path is built only now, on the error path
                 if prefix:

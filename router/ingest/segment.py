@@ -89,6 +89,7 @@ def parse_message(
     names: NameMap,
     resolve_ip: IpResolver,
     path: str = "",
+    value_from: tuple[str, ...] = f.VALUE_KEYS,
 ) -> Event:
     """One Segment message as a canonical ``Event``; see :func:`parse_fields`."""
     fields = parse_fields(
@@ -99,6 +100,7 @@ def parse_message(
         names=names,
         resolve_ip=resolve_ip,
         path=path,
+        value_from=value_from,
     )
     for key in _MONEY:
         if fields.get(key) is not None:
@@ -126,6 +128,7 @@ def parse_fields(
     names: NameMap,
     resolve_ip: IpResolver,
     path: str = "",
+    value_from: tuple[str, ...] = f.VALUE_KEYS,
 ) -> dict[str, Any]:
     """One Segment message as canonical ``Event`` fields; raises ``InvalidEvent`` naming the field.
 
@@ -138,12 +141,13 @@ def parse_fields(
     a message that is not an object is reported at ``path``, or at ``body`` without one.
     A message without ``messageId`` gets a generated ``tl-<hex>`` id, so retries of such a
     message cannot be de-duplicated. Absent, null and empty-string fields count as not sent.
-    ``received_at`` must be timezone-aware UTC; every time on the event is.
+    ``received_at`` must be timezone-aware UTC; every time on the event is. ``value_from`` is
+    the store's order of the properties the value is read from.
     """
     if type(msg) is not dict:
         raise InvalidEvent(path or "body", f"expected a JSON object, got {f.json_type(msg)}")
     try:
-        return _parse(msg, store, received_at, default_type, names, resolve_ip)
+        return _parse(msg, store, received_at, default_type, names, resolve_ip, value_from)
     except InvalidEvent as e:
         if path:
             raise e.under(path) from None
@@ -157,6 +161,7 @@ def _parse(
     default_type: str | None,
     names: NameMap,
     resolve_ip: IpResolver,
+    value_from: tuple[str, ...],
 ) -> dict[str, Any]:
     """The body of ``parse_fields``, with error paths relative to the message."""
     get = msg.get
@@ -202,7 +207,7 @@ def _parse(
             kw["page_url"] = f.opt_str(props, "url", "properties")
         if kw.get("referrer") is None:
             kw["referrer"] = f.opt_str(props, "referrer", "properties")
-        f.commerce_into(kw, props, name)
+        f.commerce_into(kw, props, value_from)
     _ids_into(kw, msg, ctx, props)
     return kw
 

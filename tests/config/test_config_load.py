@@ -151,7 +151,7 @@ def test_all_errors_of_all_files_are_reported_at_once(config_dir: Path) -> None:
         "config/stores/shop.yaml:7: destinations[0]: missing required key 'url'",
         "config/stores/z.yaml:2: write_keys: must list at least one write key",
         "config/stores/z.yaml:3: extra: unknown key 'extra'; valid keys: store, write_keys,"
-        " allowed_origins, client_ip, event_names, destinations",
+        " allowed_origins, client_ip, event_names, value_from, destinations",
     ]
 
 
@@ -359,6 +359,24 @@ def test_event_filter_matches_the_senders_own_name(
 ) -> None:
     """A filter entry that is no canonical name matches the sender's event name exactly."""
     assert events.admits(name, source_name) is admitted
+
+
+@pytest.mark.parametrize(
+    ("value_from", "message"),
+    [
+        ("[]", "value_from: must list at least one of total, revenue, value"),
+        ("[total, total]", "value_from: lists a property twice: total, total"),
+        ("[price]", "value_from[0]: expected one of: total, revenue, value; got 'price'"),
+    ],
+)
+def test_value_from_lists_known_properties_once(
+    config_dir: Path, value_from: str, message: str
+) -> None:
+    """value_from must name total, revenue or value, each at most once."""
+    shop = SHOP.replace("event_names: {}", f"event_names: {{}}\nvalue_from: {value_from}")
+
+    [found] = issues(config_dir, {"tagless.yaml": MAIN, "stores/shop.yaml": shop})
+    assert found.endswith(message), found
 
 
 def test_allowed_origins_must_be_bare_origins(config_dir: Path) -> None:

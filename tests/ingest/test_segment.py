@@ -476,13 +476,13 @@ PRODUCTS = [
 @pytest.mark.parametrize(
     ("event_name", "properties", "value"),
     [
-        ("Order Completed", {"revenue": 90, "total": 100, "value": 110}, Decimal(90)),
-        ("Order Completed", {"total": 100, "value": 110}, Decimal(100)),
+        ("Order Completed", {"revenue": 90, "total": 100, "value": 110}, Decimal(100)),
+        ("Order Completed", {"revenue": 90, "value": 110}, Decimal(90)),
         ("Order Completed", {"value": 110}, Decimal(110)),
         ("Order Completed", {"products": PRODUCTS}, Decimal("22.50")),
         ("Order Refunded", {"revenue": -90, "value": 110}, Decimal(-90)),
-        ("Checkout Started", {"revenue": 90, "total": 100, "value": 110}, Decimal(110)),
-        ("Checkout Started", {"revenue": 90, "total": 100}, Decimal(90)),
+        ("Checkout Started", {"revenue": 90, "total": 100, "value": 110}, Decimal(100)),
+        ("Checkout Started", {"revenue": 90, "value": 110}, Decimal(90)),
         ("Checkout Started", {"total": 100, "products": PRODUCTS}, Decimal(100)),
         ("Checkout Started", {"products": PRODUCTS}, Decimal("22.50")),
         ("Product Added", {"product_id": "p1", "price": 19.99, "quantity": 3}, Decimal("59.97")),
@@ -492,10 +492,37 @@ PRODUCTS = [
         ("Order Completed", {"revenue": "12.30"}, Decimal("12.30")),
         ("Order Completed", {"revenue": 0.1}, Decimal("0.1")),
     ],
-)
+)  # fmt: skip
 def test_value_precedence(event_name: str, properties: dict[str, Any], value: Decimal) -> None:
-    """Orders and refunds prefer revenue; other events value; else the items' price × quantity."""
+    """By default the value is total, then revenue, then value (the order total the
+    WooCommerce seeds send), whatever the event; else the items' price × quantity."""
     assert parse(msg(event=event_name, properties=properties)).value == value
+
+
+@pytest.mark.parametrize(
+    ("value_from", "properties", "value"),
+    [
+        (("revenue", "total", "value"), {"revenue": 90, "total": 100, "value": 110}, Decimal(90)),
+        (("value",), {"revenue": 90, "total": 100, "value": 110}, Decimal(110)),
+        (("value",), {"revenue": 90, "products": PRODUCTS}, Decimal("22.50")),
+        (("revenue", "value"), {"total": 100}, None),
+    ],
+)  # fmt: skip
+def test_value_from_picks_the_stores_property(
+    value_from: tuple[str, ...], properties: dict[str, Any], value: Decimal | None
+) -> None:
+    """A store's value_from names the properties the value is read from, in order; the
+    products' sum is the last resort, and a property it does not list is never read."""
+    event = parse_message(
+        msg(event="Order Completed", properties=properties),
+        store="shop",
+        received_at=RECEIVED,
+        default_type=None,
+        names=DEFAULT_NAMES,
+        resolve_ip=FakeResolver(),
+        value_from=value_from,
+    )
+    assert event.value == value
 
 
 def test_products_become_items() -> None:
