@@ -39,7 +39,8 @@ ACTION_SOURCES: Final = frozenset(
 )
 
 #: Where the event's client IP came from.
-IpOrigin = Literal["payload", "header", "peer", "missing"]
+#: ``stitched``: taken from an earlier event of the same person (``stitched_from`` names it).
+IpOrigin = Literal["payload", "header", "peer", "missing", "stitched"]
 
 #: What kind of address the client IP is; only ``public`` is a usable customer IP.
 IP_CLASSES: Final = frozenset(
@@ -124,6 +125,9 @@ class Event:
     client_ip_class: str = "missing"
     user_agent: str | None = None
     locale: str | None = None
+    #: The event whose identity (IP, user agent, ids, hashed email) stitching filled this
+    #: event's missing fields from: its IP's source, else the latest that gave a field.
+    stitched_from: str | None = None
     # user
     user_id: str | None = None
     anonymous_id: str | None = None

@@ -11,6 +11,7 @@ from router.config import ConsentPolicy, EventFilter, StoreConfig
 from router.destination import Destination
 from router.event import CANONICAL_NAMES, UNKNOWN_CONSENT, Consent
 from router.identity.client_ip import ClientIpPolicy
+from router.identity.stitching import Stitcher
 from router.ingest.names import NameMap
 
 #: Marks a route whose events go out without user data (consent policy).
@@ -58,6 +59,8 @@ class StoreRuntime:
     value_from: tuple[str, ...] = ("total", "revenue", "value")
     #: Sender event names some filter lists (entries that are no canonical name).
     source_names: frozenset[str] = frozenset()
+    #: Identity stitching's state, when the store turned it on.
+    stitcher: Stitcher | None = None
 
     _by_name: dict[tuple[str, ...], tuple[str, ...]] = attrs.field(
         factory=dict, init=False, eq=False
@@ -107,6 +110,9 @@ def build_store(
             for entry in (*route.events.allow, *route.events.deny)
             if entry not in CANONICAL_NAMES
         ),
+        stitcher=Stitcher(config.store, window_secs=config.stitching.window_hours * 3600)
+        if config.stitching.enabled
+        else None,
     )
 
 

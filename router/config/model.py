@@ -285,6 +285,16 @@ class ClientIpConfig:
     own_addresses: tuple[str, ...] = attrs.field(default=(), validator=_networks)
 
 
+@attrs.frozen(kw_only=True)
+class StitchingConfig:
+    """Identity stitching: the latest public IP, user agent, click ids, cookie ids and hashed
+    email seen for a userId or anonymousId fill a later event of the same person lacking them."""
+
+    enabled: bool = False
+    #: How old what an earlier event carried may be to fill a later one.
+    window_hours: float = attrs.field(default=24.0, validator=positive)
+
+
 def _value_from(_inst: object, _attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
     if not value:
         raise ValueError("must list at least one of total, revenue, value")
@@ -306,6 +316,7 @@ class StoreConfig:
     value_from: tuple[Literal["total", "revenue", "value"], ...] = attrs.field(
         default=("total", "revenue", "value"), validator=_value_from
     )
+    stitching: StitchingConfig = attrs.Factory(StitchingConfig)
     destinations: tuple[DestinationConfig, ...] = ()
     file: str = ""
 

@@ -151,7 +151,7 @@ def test_all_errors_of_all_files_are_reported_at_once(config_dir: Path) -> None:
         "config/stores/shop.yaml:7: destinations[0]: missing required key 'url'",
         "config/stores/z.yaml:2: write_keys: must list at least one write key",
         "config/stores/z.yaml:3: extra: unknown key 'extra'; valid keys: store, write_keys,"
-        " allowed_origins, client_ip, event_names, value_from, destinations",
+        " allowed_origins, client_ip, event_names, value_from, stitching, destinations",
     ]
 
 
@@ -377,6 +377,14 @@ def test_value_from_lists_known_properties_once(
 
     [found] = issues(config_dir, {"tagless.yaml": MAIN, "stores/shop.yaml": shop})
     assert found.endswith(message), found
+
+
+def test_stitching_is_off_unless_enabled_and_its_window_is_positive(config_dir: Path) -> None:
+    """A store stitches only when it says so; a window of 0 hours is refused."""
+    shop = SHOP.replace("event_names: {}", "event_names: {}\nstitching: {window_hours: 0}")
+
+    [found] = issues(config_dir, {"tagless.yaml": MAIN, "stores/shop.yaml": shop})
+    assert found.endswith("stitching.window_hours: must be greater than 0, got 0.0"), found
 
 
 def test_allowed_origins_must_be_bare_origins(config_dir: Path) -> None:
