@@ -23,16 +23,24 @@ CANONICAL_NAMES: Final = frozenset(
         "sign_up",
         "search",
         "identify",
+        "alias",
+        "group",
         "custom",
     }
 )
+
+#: Canonical names of the calls that update who a person is (Segment identify, alias and group):
+#: never conversions, so no ad platform declares them; only destinations that take every event
+#: (webhook, file, BigQuery) receive them. A ``track`` event never takes one of these names.
+IDENTITY_CALLS: Final = frozenset({"identify", "alias", "group"})
 
 ACTION_SOURCES: Final = frozenset(
     {"web", "app", "offline", "phone_call", "chat", "email", "system_generated", "other"}
 )
 
 #: Where the event's client IP came from.
-IpOrigin = Literal["payload", "header", "peer", "missing"]
+#: ``stitched``: taken from an earlier event of the same person (``stitched_from`` names it).
+IpOrigin = Literal["payload", "header", "peer", "missing", "stitched"]
 
 #: What kind of address the client IP is; only ``public`` is a usable customer IP.
 IP_CLASSES: Final = frozenset(
@@ -120,6 +128,9 @@ class Event:
     client_ip_class: str = "missing"
     user_agent: str | None = None
     locale: str | None = None
+    #: The event whose identity (IP, user agent, ids, hashed email) stitching filled this
+    #: event's missing fields from: its IP's source, else the latest that gave a field.
+    stitched_from: str | None = None
     # user
     user_id: str | None = None
     anonymous_id: str | None = None

@@ -28,6 +28,8 @@ class Metrics(Collector):
         self.received: Counter[tuple[str, ...]] = Counter()
         self.client_ip: Counter[tuple[str, ...]] = Counter()
         self.unrouted: Counter[str] = Counter()
+        #: Events identity stitching filled (an IP, id or hashed email they lacked), by store.
+        self.stitched: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
         self.deliveries: Counter[tuple[str, ...]] = Counter()
         #: Events a destination did not get because of consent, by (store, destination, reason).
@@ -66,6 +68,13 @@ class Metrics(Collector):
             "Events no destination takes (filtered by every event filter).",
             ["store"],
             {(store,): n for store, n in self.unrouted.items()},
+        )
+        yield _counter(
+            "tagless_events_stitched",
+            "Events identity stitching rescued: it filled a customer IP, id or hashed email"
+            " they lacked from an earlier event of the same person.",
+            ["store"],
+            {(store,): n for store, n in self.stitched.items()},
         )
         yield _counter(
             "tagless_ingest_rejected_requests",

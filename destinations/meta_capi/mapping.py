@@ -23,7 +23,7 @@ EVENT_NAMES: Final = {
     "sign_up": "CompleteRegistration",
     "search": "Search",
 }
-#: Every canonical name this destination can express; refund and identify have no Meta event.
+#: Every canonical name this destination can express; refund and the identity calls have none.
 SUPPORTED: Final = frozenset(EVENT_NAMES) | {"custom"}
 
 #: Canonical action source → Meta's ``action_source`` enum (server event parameters).

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import attrs
 
-from router.event import CANONICAL_NAMES
+from router.event import CANONICAL_NAMES, IDENTITY_CALLS
 from router.identity.consent import ConsentCategories
 from router.identity.consent_policy import ConsentPolicy
 from router.secret import Secret
@@ -85,14 +85,16 @@ def _canonical(names: Collection[str], what: str) -> None:
             )
 
 
-def _canonical_list(_inst: object, _attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
-    _canonical(value, "event")
-
-
 def _canonical_targets(
     _inst: object, _attr: attrs.Attribute[Any], value: Mapping[str, str]
 ) -> None:
     _canonical(value.values(), "target")
+    for name in value.values():
+        if name in IDENTITY_CALLS:
+            raise ValueError(
+                f"target {name!r} is an identity call: identify, alias and group come only from"
+                " their own Segment calls; map a track event onto a conversion or custom"
+            )
 
 
 def _non_empty(_inst: object, _attr: attrs.Attribute[Any], value: tuple[Secret, ...]) -> None:
@@ -188,16 +190,31 @@ class RetryConfig:
 # --- stores/<name>.yaml ---------------------------------------------------------------------
 
 
+def _filter_entries(_inst: object, _attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for entry in value:
+        if not entry.strip():
+            raise ValueError(
+                "an empty entry; write a canonical event name or the sender's own event name"
+            )
+
+
 @attrs.frozen(kw_only=True)
 class EventFilter:
-    """Which canonical events a destination receives: an empty ``allow`` admits all."""
+    """Which events a destination receives: an empty ``allow`` admits all. An entry that is a
+    canonical name matches the canonical name; any other entry matches the sender's own event
+    name (``source_name``) exactly, so two custom events can be told apart."""
 
-    allow: tuple[str, ...] = attrs.field(default=(), validator=_canonical_list)
-    deny: tuple[str, ...] = attrs.field(default=(), validator=_canonical_list)
+    allow: tuple[str, ...] = attrs.field(default=(), validator=_filter_entries)
+    deny: tuple[str, ...] = attrs.field(default=(), validator=_filter_entries)
 
-    def admits(self, name: str) -> bool:
-        """Whether an event with canonical ``name`` passes the filter."""
-        return (not self.allow or name in self.allow) and name not in self.deny
+    def admits(self, name: str, source_name: str = "") -> bool:
+        """Whether an event with canonical ``name`` and sender name ``source_name`` passes."""
+        allowed = not self.allow or _matches(self.allow, name, source_name)
+        return allowed and not _matches(self.deny, name, source_name)
+
+
+def _matches(entries: tuple[str, ...], name: str, source_name: str) -> bool:
+    return name in entries or (source_name not in CANONICAL_NAMES and source_name in entries)
 
 
 @attrs.frozen
@@ -255,6 +272,23 @@ class StoreConsent:
 
 
 @attrs.frozen(kw_only=True)
+class StitchingConfig:
+    """Identity stitching: the latest public IP, user agent, click ids, cookie ids and hashed
+    email seen for a userId or anonymousId fill a later event of the same person lacking them."""
+
+    enabled: bool = False
+    #: How old what an earlier event carried may be to fill a later one.
+    window_hours: float = attrs.field(default=24.0, validator=positive)
+
+
+def _value_from(_inst: object, _attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    if not value:
+        raise ValueError("must list at least one of total, revenue, value")
+    if len(set(value)) != len(value):
+        raise ValueError(f"lists a property twice: {', '.join(value)}")
+
+
+@attrs.frozen(kw_only=True)
 class StoreConfig:
     """One store: who may send its events and where they go. ``file`` is where it was read."""
 
@@ -265,6 +299,11 @@ class StoreConfig:
     #: Sender event name -> canonical name, on top of the built-in Segment mapping.
     event_names: dict[str, str] = attrs.field(factory=dict, validator=_canonical_targets)
     consent: StoreConsent = attrs.Factory(StoreConsent)
+    #: The properties an event's value is read from, first one sent wins; else Σ products.
+    value_from: tuple[Literal["total", "revenue", "value"], ...] = attrs.field(
+        default=("total", "revenue", "value"), validator=_value_from
+    )
+    stitching: StitchingConfig = attrs.Factory(StitchingConfig)
     destinations: tuple[DestinationConfig, ...] = ()
     file: str = ""
 

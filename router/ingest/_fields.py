@@ -171,8 +171,9 @@ def opt_money(d: Mapping[str, Any], key: str, base: str) -> str | None:
 
 # --- commerce ------------------------------------------------------------------------------
 
-_ORDER_VALUE: Final = ("revenue", "total", "value")
-_OTHER_VALUE: Final = ("value", "revenue", "total")
+#: The properties an event's value may come from, in the default order of preference: the
+#: order total the WooCommerce seeds send, then Segment's revenue, then value.
+VALUE_KEYS: Final = ("total", "revenue", "value")
 _PRODUCT_IDS: Final = ("product_id", "sku", "id")
 _ITEM_TEXTS: Final = ("brand", "category", "variant", "sku", "url", "image_url")
 #: Product keys a typed item field takes (the id keys included).
@@ -181,8 +182,11 @@ _ADJUSTMENTS: Final = ("tax", "shipping", "discount")
 _SINGLE_PRODUCT_IDS: Final = ("product_id", "sku")
 
 
-def commerce_into(kw: dict[str, Any], props: Mapping[str, Any], name: str) -> None:
-    """Order id, value, currency, tax, shipping, discount, coupon and items from ``properties``."""
+def commerce_into(
+    kw: dict[str, Any], props: Mapping[str, Any], value_from: tuple[str, ...] = VALUE_KEYS
+) -> None:
+    """Order id, value, currency, tax, shipping, discount, coupon and items from ``properties``;
+    the value is the first of the ``value_from`` properties sent, else Σ price × quantity."""
     get = props.get
     lines = items(props)
     if lines:
@@ -194,7 +198,7 @@ def commerce_into(kw: dict[str, Any], props: Mapping[str, Any], name: str) -> No
             kw["order_id"] = as_id(v, "properties", "orderId")
     else:
         kw["order_id"] = as_id(v, "properties", "order_id")
-    kw["value"] = _value(props, name, lines)
+    kw["value"] = _value(props, value_from, lines)
     if (v := get("currency")) is not None:
         kw["currency"] = as_currency(v, "properties", "currency")
     if not props.keys().isdisjoint(_ADJUSTMENTS):
@@ -207,9 +211,11 @@ def commerce_into(kw: dict[str, Any], props: Mapping[str, Any], name: str) -> No
         kw["coupon"] = as_str(v, "properties", "discount_code")
 
 
-def _value(props: Mapping[str, Any], name: str, lines: tuple[ItemFields, ...]) -> str | None:
-    """The first amount sent (orders and refunds prefer revenue), else Σ price × quantity."""
-    for key in _ORDER_VALUE if name == "purchase" or name == "refund" else _OTHER_VALUE:
+def _value(
+    props: Mapping[str, Any], value_from: tuple[str, ...], lines: tuple[ItemFields, ...]
+) -> str | None:
+    """The first amount of ``value_from`` sent, else Σ price × quantity."""
+    for key in value_from:
         v = props.get(key)
         if v is not None:
             return as_money(v, "properties", key)

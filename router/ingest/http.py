@@ -16,6 +16,7 @@ from router import codec
 from router.config import ServerConfig
 from router.event import UNKNOWN_CONSENT, IpOrigin
 from router.identity.client_ip import ResolvedIp
+from router.identity.stitching import IdentityRow
 from router.ingest.auth import KeyRing, basic_username
 from router.ingest.body import read_body, too_large
 from router.ingest.browser import ALLOWED_HEADERS, SHORT_PATHS, settings_handler
@@ -118,7 +119,7 @@ class Ingest:
         origin = self._check_origin(request, store)
         # no event can be larger than the whole body: measure events only when it might be
         check_sizes = len(raw) > self.limits.max_event_bytes
-        events, tallies = self._events(request, store, document, kind, check_sizes)
+        events, tallies, stitched = self._events(request, store, document, kind, check_sizes)
         # the parsed request is done with: free it now, not after the commit, so the heap in
         # flight is the stored bodies only (measured: less GC work and a warmer heap)
         del raw, document
@@ -130,6 +131,8 @@ class Ingest:
                 503, "unavailable", str(error), retry_after=error.retry_after
             ) from error
         self.metrics.count_received(store.name, tallies)
+        if stitched:
+            self.metrics.stitched[store.name] += stitched
         return origin
 
     def _note_refusal(self, store: str, error: OutboxError) -> None:
@@ -163,8 +166,9 @@ class Ingest:
         document: Any,
         kind: str | None,
         check_sizes: bool,
-    ) -> tuple[list[NewEvent], list[Tally]]:
-        """Every event of the request ready to store, and what metrics count of each."""
+    ) -> tuple[list[NewEvent], list[Tally], int]:
+        """Every event of the request ready to store, what metrics count of each, and how many
+        of them stitching filled."""
         if kind is None:
             messages, prefix = _batch_messages(document, self.limits.max_batch_events)
         else:
@@ -174,6 +178,7 @@ class Ingest:
         resolve_ip = _ip_resolver(store, request)
         events: list[NewEvent] = []
         tallies: list[Tally] = []
+        stitched = 0
         name, max_bytes = store.name, self.limits.max_event_bytes
         for index, message in enumerate(messages):
             if check_sizes and len(codec.dumps(message)) > max_bytes:
@@ -190,15 +195,20 @@ class Ingest:
                     names=store.names,
                     resolve_ip=resolve_ip,
                     consent_categories=store.consent_categories,
+                    value_from=store.value_from,
                 )
             except InvalidEvent as error:  # the path is built only now, on the error path
                 if prefix:
                     error = error.under(f"{prefix}[{index}]")
                 raise IngestError(400, "invalid_event", str(error), path=error.path) from error
-            routes, skipped = store.route(fields["name"], fields.get("consent") or UNKNOWN_CONSENT)
-            events.append(
-                NewEvent(name, fields["event_id"], received, routes, codec.encode_fields(fields))
-            )
+            identities: tuple[IdentityRow, ...] = ()
+            if store.stitcher is not None:
+                rows, filled = store.stitcher.apply(fields, received)
+                identities, stitched = tuple(rows), stitched + filled
+            consent = fields.get("consent") or UNKNOWN_CONSENT
+            routes, skipped = store.route(fields["name"], consent, fields["source_name"])
+            body = codec.encode_fields(fields)
+            events.append(NewEvent(name, fields["event_id"], received, routes, body, identities))
             tallies.append(
                 (
                     fields["name"],
@@ -208,7 +218,7 @@ class Ingest:
                     skipped,
                 )
             )
-        return events, tallies
+        return events, tallies, stitched
 
     # -- CORS --------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-from router.event import CANONICAL_NAMES
+from router.event import CANONICAL_NAMES, IDENTITY_CALLS
 
 #: Segment e-commerce spec v2 (and common lead/sign-up) names of ``track`` events.
 SEGMENT_NAMES: Final[Mapping[str, str]] = MappingProxyType(
@@ -31,16 +31,18 @@ _BY_TYPE: Final[Mapping[str, str]] = {
     "page": "page_view",
     "screen": "page_view",
     "identify": "identify",
-    "group": "custom",
-    "alias": "custom",
+    "group": "group",
+    "alias": "alias",
 }
+#: What a ``track`` event may be named: a conversion or ``custom``, never an identity call.
+_TRACK_NAMES: Final = CANONICAL_NAMES - IDENTITY_CALLS
 
 
 class NameMap:
     """One store's name resolution, built once per store from its ``event_names`` overrides.
 
     Only ``track`` events are looked up by name; ``page``/``screen`` are always ``page_view``,
-    ``identify`` is ``identify``, ``group``/``alias`` are ``custom``. For a ``track`` event the
+    ``identify``, ``group`` and ``alias`` are their own names. For a ``track`` event the
     first hit wins: an override spelled exactly, an override in any case, the Segment table or a
     canonical name spelled exactly, then the same in any case; anything else is ``custom``.
     """
@@ -52,10 +54,10 @@ class NameMap:
         for sender, canonical in overrides.items():
             if not sender:
                 raise ValueError("event_names: an empty sender name")
-            if canonical not in CANONICAL_NAMES:
-                valid = ", ".join(sorted(CANONICAL_NAMES))
+            if canonical not in _TRACK_NAMES:
+                valid = ", ".join(sorted(_TRACK_NAMES))
                 raise ValueError(f"event_names.{sender}: {canonical!r} is not one of {valid}")
-        table = {name: name for name in CANONICAL_NAMES} | dict(SEGMENT_NAMES)
+        table = {name: name for name in _TRACK_NAMES} | dict(SEGMENT_NAMES)
         folded_overrides = {k.casefold(): v for k, v in overrides.items()}
         # Precomputed so that a hit costs one or two dict lookups: an override in any case
         # beats the table spelled exactly, and an exact override beats everything.

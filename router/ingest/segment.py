@@ -45,7 +45,7 @@ MAX_AHEAD: Final = timedelta(minutes=5)
 #   wbraid             wbraid                             page URL ?wbraid=
 #   ga_client_id       ga_client_id, client_id    _ga     integrations.<GA4>.clientId
 #   ga_session_id      ga_session_id, session_id          integrations.<GA4>.sessionId
-#   spotify_device_id  spotify_device_id          _spdt
+#   spotify_device_id  spotify_device_id          __spdt, __pdst, _spdt (first one sent)
 #
 # <GA4> is the key "Google Analytics 4"; <ms> is occurred_at in epoch milliseconds. A ``_ga``
 # cookie is "GA1.1.<random>.<seconds>" and holds the client id "<random>.<seconds>". Every other
@@ -70,6 +70,9 @@ _COOKIES: Final[Mapping[str, str]] = {
     "_fbc": "fbc",
     "_fbp": "fbp",
     "_ga": "ga_client_id",
+    # the Spotify Pixel's first-party cookie is __spdt; older installs set __pdst or _spdt
+    "__spdt": "spotify_device_id",
+    "__pdst": "spotify_device_id",
     "_spdt": "spotify_device_id",
 }
 _URL_IDS: Final = frozenset({"fbclid", "gclid", "gbraid", "wbraid"})
@@ -88,6 +91,7 @@ def parse_message(
     resolve_ip: IpResolver,
     path: str = "",
     consent_categories: ConsentCategories = DEFAULT_CATEGORIES,
+    value_from: tuple[str, ...] = f.VALUE_KEYS,
 ) -> Event:
     """One Segment message as a canonical ``Event``; see :func:`parse_fields`."""
     fields = parse_fields(
@@ -99,6 +103,7 @@ def parse_message(
         resolve_ip=resolve_ip,
         path=path,
         consent_categories=consent_categories,
+        value_from=value_from,
     )
     for key in _MONEY:
         if fields.get(key) is not None:
@@ -127,6 +132,7 @@ def parse_fields(
     resolve_ip: IpResolver,
     path: str = "",
     consent_categories: ConsentCategories = DEFAULT_CATEGORIES,
+    value_from: tuple[str, ...] = f.VALUE_KEYS,
 ) -> dict[str, Any]:
     """One Segment message as canonical ``Event`` fields; raises ``InvalidEvent`` naming the field.
 
@@ -140,12 +146,15 @@ def parse_fields(
     A message without ``messageId`` gets a generated ``tl-<hex>`` id, so retries of such a
     message cannot be de-duplicated. Absent, null and empty-string fields count as not sent.
     ``received_at`` must be timezone-aware UTC; every time on the event is.
-    ``consent_categories`` (the store's) says which consent categories mean which signal.
+    ``consent_categories`` (the store's) says which consent categories mean which signal;
+    ``value_from`` is the store's order of the properties the value is read from.
     """
     if type(msg) is not dict:
         raise InvalidEvent(path or "body", f"expected a JSON object, got {f.json_type(msg)}")
     try:
-        return _parse(msg, store, received_at, default_type, names, resolve_ip, consent_categories)
+        return _parse(
+            msg, store, received_at, default_type, names, resolve_ip, consent_categories, value_from
+        )
     except InvalidEvent as e:
         if path:
             raise e.under(path) from None
@@ -160,6 +169,7 @@ def _parse(
     names: NameMap,
     resolve_ip: IpResolver,
     consent_categories: ConsentCategories,
+    value_from: tuple[str, ...],
 ) -> dict[str, Any]:
     """The body of ``parse_fields``, with error paths relative to the message."""
     get = msg.get
@@ -205,7 +215,7 @@ def _parse(
             kw["page_url"] = f.opt_str(props, "url", "properties")
         if kw.get("referrer") is None:
             kw["referrer"] = f.opt_str(props, "referrer", "properties")
-        f.commerce_into(kw, props, name)
+        f.commerce_into(kw, props, value_from)
     _ids_into(kw, msg, ctx, props)
     return kw
 
@@ -412,7 +422,7 @@ def _keyed_ids(found: dict[str, str], d: Mapping[str, Any], base: str) -> None:
 
 
 def _cookie_ids(found: dict[str, str], cookies: Mapping[str, Any]) -> None:
-    """``_fbc``, ``_fbp``, ``_ga`` and ``_spdt`` from ``context.cookies``."""
+    """``_fbc``, ``_fbp``, ``_ga`` and the Spotify cookies from ``context.cookies``."""
     for cookie, field in _COOKIES.items():
         if field not in found and (v := cookies.get(cookie)) is not None:
             v = f.as_str(v, "context.cookies", cookie)

@@ -9,6 +9,7 @@ from typing import NamedTuple, Protocol
 import attrs
 
 from router.destination import Outcome
+from router.identity.stitching import IdentityRow
 from router.outbox.policy import RetryPolicy
 
 
@@ -48,6 +49,8 @@ class NewEvent(NamedTuple):
     received_at: float
     routes: tuple[str, ...]
     body: bytes
+    #: Rows of the ``identities`` table (stitching) to commit with the event.
+    identities: tuple[IdentityRow, ...] = ()
 
 
 class Claimed(NamedTuple):

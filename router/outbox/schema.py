@@ -17,8 +17,9 @@ log = structlog.get_logger("tagless.outbox")
 
 #: ``PRAGMA user_version`` of a file this code writes. 0: the first layout, whose ``events.seq``
 #: had no AUTOINCREMENT, so SQLite handed out 1, 2, ... again once retention had purged every
-#: row. 1: ``events.seq`` is AUTOINCREMENT and never goes back.
-SCHEMA_VERSION: Final = 1
+#: row. 1: ``events.seq`` is AUTOINCREMENT and never goes back. 2: the ``identities`` table of
+#: identity stitching (created by schema.sql on an older file, nothing else changes).
+SCHEMA_VERSION: Final = 2
 
 #: Why the upgrade made an event due again for a destination (see :func:`_rescue`).
 RESCUED_REASON: Final = "stored_behind_cursor"

@@ -42,3 +42,17 @@ CREATE TABLE IF NOT EXISTS deliveries (
 ) WITHOUT ROWID;
 
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (store, destination, state, due_at);
+
+-- Identity stitching (stores with stitching on): the latest IP, user agent, ids and hashed
+-- email seen for one id of a person, written in the commit of the event that carried them,
+-- purged with retention. body: {field: [value, seen_at, event_id]}, compact JSON.
+CREATE TABLE IF NOT EXISTS identities (
+    store   TEXT NOT NULL,
+    kind    TEXT NOT NULL,                -- user_id or anonymous_id
+    id      TEXT NOT NULL,
+    seen_at REAL NOT NULL,                -- Unix seconds
+    body    BLOB NOT NULL,
+    PRIMARY KEY (store, kind, id)
+) WITHOUT ROWID;
+
+CREATE INDEX IF NOT EXISTS identities_seen ON identities (store, seen_at);

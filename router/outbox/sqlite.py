@@ -456,10 +456,21 @@ class SqliteOutbox:
                 " AND d.seq = events.seq)",
                 (store, horizon, before),
             )
+            # stitching's identities live no longer than the events they came from
+            db.execute("DELETE FROM identities WHERE store = ? AND seen_at < ?", (store, before))
             return cursor.rowcount
 
         deleted: int = await self.writer.write(delete)
         return deleted
+
+    async def identities(self, store: str, since: float) -> list[tuple[str, str, float, bytes]]:
+        """Stitching's stored identities of ``store`` seen since ``since``, oldest first:
+        ``(kind, id, seen_at, body)``."""
+        return await self._read(
+            "SELECT kind, id, seen_at, body FROM identities WHERE store = ? AND seen_at >= ?"
+            " ORDER BY seen_at",
+            (store, since),
+        )
 
     async def checkpoint(self) -> int:
         """Truncate the WAL between commits so it cannot grow without bound; return its pages."""

@@ -234,6 +234,7 @@ class GroupWriter:
         try:
             db.execute("BEGIN IMMEDIATE")
             added, high = self._insert(db, group, values)
+            _upsert_identities(db, group)
             results = [job.write(db) if job.write is not None else None for job in group]
             db.execute("COMMIT")
         except Exception as error:  # a database error, or a bug in a write: nothing is kept
@@ -294,3 +295,17 @@ def _insert_events(db: sqlite3.Connection, values: list[Any]) -> tuple[int, int]
         values += values[-5:] * (size - rows)
     cursor = db.execute(_insert_sql(size), values)
     return cursor.rowcount, cursor.lastrowid or 0
+
+
+_UPSERT_IDENTITY: Final = (
+    "INSERT INTO identities (store, kind, id, seen_at, body) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (store, kind, id) DO UPDATE SET seen_at = excluded.seen_at,"
+    " body = excluded.body"
+)
+
+
+def _upsert_identities(db: sqlite3.Connection, group: list[_Job]) -> None:
+    """Stitching's identity rows of the group's events, in the same transaction."""
+    rows = [row for job in group for e in job.events if e.identities for row in e.identities]
+    if rows:
+        db.executemany(_UPSERT_IDENTITY, rows)

@@ -151,7 +151,7 @@ def test_all_errors_of_all_files_are_reported_at_once(config_dir: Path) -> None:
         "config/stores/shop.yaml:7: destinations[0]: missing required key 'url'",
         "config/stores/z.yaml:2: write_keys: must list at least one write key",
         "config/stores/z.yaml:3: extra: unknown key 'extra'; valid keys: store, write_keys,"
-        " allowed_origins, client_ip, event_names, consent, destinations",
+        " allowed_origins, client_ip, event_names, consent, value_from, stitching, destinations",
     ]
 
 
@@ -299,21 +299,38 @@ def test_concurrency_given_twice_is_an_error(config_dir: Path) -> None:
 
 
 def test_event_names_must_be_canonical(config_dir: Path) -> None:
-    """Event filters and event name mappings accept only canonical names and list them."""
+    """Event name mappings accept only canonical names and list them; a filter entry that is
+    no canonical name is a sender's own event name, accepted."""
     shop = SHOP.replace("event_names: {}", "event_names: {Quote Requested: lead}").replace(
-        "url:", "events: {allow: [purchase, buy]}, url:"
+        "url:", "events: {allow: [purchase, Gift Card Redeemed]}, url:"
     )
 
     found = issues(config_dir, {"tagless.yaml": MAIN, "stores/shop.yaml": shop})
 
+    assert len(found) == 1
     assert found[0].startswith(
         "config/stores/shop.yaml:5: event_names: target 'lead' is not a canonical event name;"
         " valid names: add_payment_info, add_to_cart,"
     )
-    assert found[1].startswith(
-        "config/stores/shop.yaml:7: destinations[0].events.allow: event 'buy' is not a"
-        " canonical event name"
-    )
+
+
+def test_event_names_cannot_make_a_track_event_an_identity_call(config_dir: Path) -> None:
+    """Mapping a sender's event onto identify, alias or group is refused, saying why."""
+    shop = SHOP.replace("event_names: {}", "event_names: {Signed In: alias}")
+
+    assert issues(config_dir, {"tagless.yaml": MAIN, "stores/shop.yaml": shop}) == [
+        "config/stores/shop.yaml:5: event_names: target 'alias' is an identity call: identify,"
+        " alias and group come only from their own Segment calls; map a track event onto a"
+        " conversion or custom"
+    ]
+
+
+def test_an_empty_filter_entry_is_refused(config_dir: Path) -> None:
+    """An empty string in a filter matches nothing and is refused."""
+    shop = SHOP.replace("url:", 'events: {deny: [" "]}, url:')
+
+    [found] = issues(config_dir, {"tagless.yaml": MAIN, "stores/shop.yaml": shop})
+    assert "destinations[0].events.deny: an empty entry" in found
 
 
 def test_event_filter_admits_by_allow_and_deny() -> None:
@@ -322,6 +339,52 @@ def test_event_filter_admits_by_allow_and_deny() -> None:
     assert not EventFilter(deny=("purchase",)).admits("purchase")
     assert EventFilter(allow=("purchase",)).admits("purchase")
     assert not EventFilter(allow=("purchase",)).admits("refund")
+
+
+@pytest.mark.parametrize(
+    ("events", "name", "source_name", "admitted"),
+    [
+        (EventFilter(allow=("Gift Card Redeemed",)), "custom", "Gift Card Redeemed", True),
+        (EventFilter(allow=("Gift Card Redeemed",)), "custom", "Wishlist Shared", False),
+        (EventFilter(deny=("Gift Card Redeemed",)), "custom", "Gift Card Redeemed", False),
+        (EventFilter(deny=("Gift Card Redeemed",)), "custom", "Wishlist Shared", True),
+        (EventFilter(deny=("Order Completed",)), "purchase", "Order Completed", False),
+        (EventFilter(allow=("custom",), deny=("Gift Card Redeemed",)), "custom", "Other", True),
+        # a sender name spelled like a canonical name is matched as the canonical name only
+        (EventFilter(allow=("purchase",)), "page_view", "purchase", False),
+    ],
+)
+def test_event_filter_matches_the_senders_own_name(
+    events: EventFilter, name: str, source_name: str, admitted: bool
+) -> None:
+    """A filter entry that is no canonical name matches the sender's event name exactly."""
+    assert events.admits(name, source_name) is admitted
+
+
+@pytest.mark.parametrize(
+    ("value_from", "message"),
+    [
+        ("[]", "value_from: must list at least one of total, revenue, value"),
+        ("[total, total]", "value_from: lists a property twice: total, total"),
+        ("[price]", "value_from[0]: expected one of: total, revenue, value; got 'price'"),
+    ],
+)
+def test_value_from_lists_known_properties_once(
+    config_dir: Path, value_from: str, message: str
+) -> None:
+    """value_from must name total, revenue or value, each at most once."""
+    shop = SHOP.replace("event_names: {}", f"event_names: {{}}\nvalue_from: {value_from}")
+
+    [found] = issues(config_dir, {"tagless.yaml": MAIN, "stores/shop.yaml": shop})
+    assert found.endswith(message), found
+
+
+def test_stitching_is_off_unless_enabled_and_its_window_is_positive(config_dir: Path) -> None:
+    """A store stitches only when it says so; a window of 0 hours is refused."""
+    shop = SHOP.replace("event_names: {}", "event_names: {}\nstitching: {window_hours: 0}")
+
+    [found] = issues(config_dir, {"tagless.yaml": MAIN, "stores/shop.yaml": shop})
+    assert found.endswith("stitching.window_hours: must be greater than 0, got 0.0"), found
 
 
 def test_allowed_origins_must_be_bare_origins(config_dir: Path) -> None:

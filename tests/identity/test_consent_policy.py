@@ -7,7 +7,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from router.config import ConfigError, load_config
+from router.config import ConfigError, EventFilter, load_config
 from router.event import Consent
 from router.identity.client_ip import ClientIpPolicy
 from router.identity.consent import ConsentCategories
@@ -28,7 +28,7 @@ def store(*routes: Route) -> StoreRuntime:
 
 
 def route(dest: str, **policy: object) -> Route:
-    return Route(dest, None, frozenset(), None, ConsentPolicy(**policy))  # type: ignore[arg-type]
+    return Route(dest, EventFilter(), None, ConsentPolicy(**policy))  # type: ignore[arg-type]
 
 
 def consent(ad_user_data: str = "unknown", **categories: str) -> Consent:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.event import CANONICAL_NAMES
+from router.event import CANONICAL_NAMES, IDENTITY_CALLS
 from router.ingest.names import DEFAULT_NAMES, SEGMENT_NAMES, NameMap
 
 SEGMENT_TABLE = [
@@ -35,9 +35,9 @@ def test_table_is_exactly_the_documented_one() -> None:
     assert set(SEGMENT_NAMES.values()) <= CANONICAL_NAMES
 
 
-@pytest.mark.parametrize("canonical", sorted(CANONICAL_NAMES))
+@pytest.mark.parametrize("canonical", sorted(CANONICAL_NAMES - IDENTITY_CALLS))
 def test_canonical_names_pass_through(canonical: str) -> None:
-    """A sender that already uses a canonical name keeps it."""
+    """A track event that already uses a canonical (non-identity) name keeps it."""
     assert DEFAULT_NAMES.canonical("track", canonical) == canonical
 
 
@@ -63,14 +63,14 @@ def test_names_match_in_any_case(sender: str, canonical: str) -> None:
         ("page", "Order Completed", "page_view"),
         ("screen", "Cart", "page_view"),
         ("identify", "identify", "identify"),
-        ("group", "group", "custom"),
-        ("alias", "alias", "custom"),
+        ("group", "group", "group"),
+        ("alias", "alias", "alias"),
         ("track", "Cart Viewed", "custom"),
         ("track", "Completed Order", "custom"),
     ],
 )
 def test_types_and_unknown_names(source_type: str, sender: str, canonical: str) -> None:
-    """Page and screen are page views, identify is identify, group, alias and the rest custom."""
+    """Page and screen are page views; identify, group and alias keep their names; else custom."""
     assert DEFAULT_NAMES.canonical(source_type, sender) == canonical
 
 
@@ -118,3 +118,17 @@ def test_bad_overrides_are_refused(overrides: dict[str, str], message: str) -> N
     """An override onto a non-canonical name, or of an empty name, is refused."""
     with pytest.raises(ValueError, match=message):
         NameMap(overrides)
+
+
+@pytest.mark.parametrize("sender", ["alias", "Group", "identify"])
+def test_a_track_event_is_never_an_identity_call(sender: str) -> None:
+    """A track event named like identify, alias or group is custom: only those calls update
+    identity, and a custom event is still a conversion its sender meant."""
+    assert DEFAULT_NAMES.canonical("track", sender) == "custom"
+
+
+@pytest.mark.parametrize("target", ["identify", "alias", "group"])
+def test_an_override_onto_an_identity_call_is_refused(target: str) -> None:
+    """A store cannot turn a track event into identify, alias or group."""
+    with pytest.raises(ValueError, match=f"event_names.Signed In: '{target}' is not one of"):
+        NameMap({"Signed In": target})

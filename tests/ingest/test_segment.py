@@ -116,8 +116,8 @@ def test_order_completed_fixture() -> None:
         ({"type": "screen", "event": None, "name": "Cart"}, "Cart", "page_view"),
         ({"type": "screen", "event": None}, "screen", "page_view"),
         ({"type": "identify", "event": None}, "identify", "identify"),
-        ({"type": "group", "event": None, "groupId": "g1"}, "group", "custom"),
-        ({"type": "alias", "event": None, "previousId": "a1"}, "alias", "custom"),
+        ({"type": "group", "event": None, "groupId": "g1"}, "group", "group"),
+        ({"type": "alias", "event": None, "previousId": "a1"}, "alias", "alias"),
     ],
 )
 def test_each_type(fields: dict[str, Any], source_name: str, name: str) -> None:
@@ -434,6 +434,23 @@ def test_click_and_device_ids(fields: dict[str, Any], expected: dict[str, Any]) 
 
 
 @pytest.mark.parametrize(
+    ("cookies", "device_id"),
+    [
+        ({"__spdt": "sp-new"}, "sp-new"),
+        ({"__pdst": "sp-older"}, "sp-older"),
+        ({"_spdt": "sp-oldest"}, "sp-oldest"),
+        ({"_spdt": "sp-oldest", "__pdst": "sp-older", "__spdt": "sp-new"}, "sp-new"),
+        ({"_spdt": "sp-oldest", "__pdst": "sp-older"}, "sp-older"),
+    ],
+)
+def test_spotify_device_id_from_every_pixel_cookie(cookies: dict[str, str], device_id: str) -> None:
+    """The Spotify Pixel's ``__spdt`` cookie fills device_id, else the older ``__pdst`` or ``_spdt``."""
+    event = parse(msg(context={"cookies": cookies}))
+    assert event.spotify_device_id == device_id
+    assert not set(cookies) & set(event.other_ids)
+
+
+@pytest.mark.parametrize(
     ("context", "other_ids"),
     [
         ({"cookies": {"_ttp": "2a8b7c", "_fbp": "fb.1.1.x", "_scid": 12345}}, {"_ttp": "2a8b7c", "_scid": "12345"}),
@@ -459,13 +476,13 @@ PRODUCTS = [
 @pytest.mark.parametrize(
     ("event_name", "properties", "value"),
     [
-        ("Order Completed", {"revenue": 90, "total": 100, "value": 110}, Decimal(90)),
-        ("Order Completed", {"total": 100, "value": 110}, Decimal(100)),
+        ("Order Completed", {"revenue": 90, "total": 100, "value": 110}, Decimal(100)),
+        ("Order Completed", {"revenue": 90, "value": 110}, Decimal(90)),
         ("Order Completed", {"value": 110}, Decimal(110)),
         ("Order Completed", {"products": PRODUCTS}, Decimal("22.50")),
         ("Order Refunded", {"revenue": -90, "value": 110}, Decimal(-90)),
-        ("Checkout Started", {"revenue": 90, "total": 100, "value": 110}, Decimal(110)),
-        ("Checkout Started", {"revenue": 90, "total": 100}, Decimal(90)),
+        ("Checkout Started", {"revenue": 90, "total": 100, "value": 110}, Decimal(100)),
+        ("Checkout Started", {"revenue": 90, "value": 110}, Decimal(90)),
         ("Checkout Started", {"total": 100, "products": PRODUCTS}, Decimal(100)),
         ("Checkout Started", {"products": PRODUCTS}, Decimal("22.50")),
         ("Product Added", {"product_id": "p1", "price": 19.99, "quantity": 3}, Decimal("59.97")),
@@ -475,10 +492,37 @@ PRODUCTS = [
         ("Order Completed", {"revenue": "12.30"}, Decimal("12.30")),
         ("Order Completed", {"revenue": 0.1}, Decimal("0.1")),
     ],
-)
+)  # fmt: skip
 def test_value_precedence(event_name: str, properties: dict[str, Any], value: Decimal) -> None:
-    """Orders and refunds prefer revenue; other events value; else the items' price × quantity."""
+    """By default the value is total, then revenue, then value (the order total the
+    WooCommerce seeds send), whatever the event; else the items' price × quantity."""
     assert parse(msg(event=event_name, properties=properties)).value == value
+
+
+@pytest.mark.parametrize(
+    ("value_from", "properties", "value"),
+    [
+        (("revenue", "total", "value"), {"revenue": 90, "total": 100, "value": 110}, Decimal(90)),
+        (("value",), {"revenue": 90, "total": 100, "value": 110}, Decimal(110)),
+        (("value",), {"revenue": 90, "products": PRODUCTS}, Decimal("22.50")),
+        (("revenue", "value"), {"total": 100}, None),
+    ],
+)  # fmt: skip
+def test_value_from_picks_the_stores_property(
+    value_from: tuple[str, ...], properties: dict[str, Any], value: Decimal | None
+) -> None:
+    """A store's value_from names the properties the value is read from, in order; the
+    products' sum is the last resort, and a property it does not list is never read."""
+    event = parse_message(
+        msg(event="Order Completed", properties=properties),
+        store="shop",
+        received_at=RECEIVED,
+        default_type=None,
+        names=DEFAULT_NAMES,
+        resolve_ip=FakeResolver(),
+        value_from=value_from,
+    )
+    assert event.value == value
 
 
 def test_products_become_items() -> None:

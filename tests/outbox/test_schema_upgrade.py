@@ -11,6 +11,7 @@ import pytest
 from router import codec
 from router.clock import FakeClock
 from router.destination import DELIVERED
+from router.identity.stitching import IdentityRow
 from router.outbox.base import NewEvent, OutboxStateError
 from router.outbox.policy import RetryPolicy
 from router.outbox.schema import RESCUED_REASON, SCHEMA_VERSION
@@ -222,3 +223,40 @@ async def test_a_file_of_a_newer_schema_is_refused(tmp_path: Path, clock: FakeCl
         await opened(path, clock)
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+
+
+async def test_a_version_1_file_gains_the_identities_table(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A file of schema 1 opens as schema 2 with its events intact and an empty identities
+    table, which stitching's rows then commit into with their event."""
+    path = tmp_path / "v1.db"
+    version_0_file(path, events=[(1, new("a"))], cursor=0)
+    first = await opened(path, clock)  # 0 -> current, then pretend it was left at 1
+    await first.close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE identities")
+        db.execute("PRAGMA user_version = 1")
+    box = await opened(path, clock)
+    try:
+        row = IdentityRow("shop", "anonymous_id", "anon-1", 5.0, b"{}")
+        await box.append([new("b")._replace(identities=(row,))])
+        assert await box.identities("shop", since=0.0) == [("anonymous_id", "anon-1", 5.0, b"{}")]
+    finally:
+        await box.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert seqs(path) == [(1, "a"), (2, "b")]
+
+
+async def test_retention_purges_identities_with_the_events(
+    outbox: SqliteOutbox, clock: FakeClock
+) -> None:
+    """Identities seen before the retention horizon go in the same purge as the events."""
+    old = IdentityRow("shop", "user_id", "u-old", clock.now() - 100, b"{}")
+    fresh = IdentityRow("shop", "user_id", "u-new", clock.now(), b"{}")
+    other = IdentityRow("other", "user_id", "u-old", clock.now() - 100, b"{}")
+    await outbox.append([new("a")._replace(identities=(old, fresh, other))])
+    await outbox.purge("shop", ["hook"], before=clock.now() - 50)
+    assert [r[1] for r in await outbox.identities("shop", since=0.0)] == ["u-new"]
+    assert [r[1] for r in await outbox.identities("other", since=0.0)] == ["u-old"]
