@@ -45,6 +45,8 @@ def write_tagless_config(
         "store: bench\n"
         f"write_keys: [{WRITE_KEY}]\n"
         "client_ip: {trusted_proxies: [127.0.0.1/32]}\n"
+        # as a store that uses every identity feature would: its ingest cost is part of the figure
+        "stitching: {enabled: true}\n"
         "destinations:\n"
         f'  - {{id: hook, type: webhook, url: "http://127.0.0.1:{sink_port}{hook_path}"}}\n'
     )

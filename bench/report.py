@@ -153,7 +153,9 @@ def render_notes(report: Report, settings: Settings) -> list[str]:
         "- bare = bench/bare_server.py: aiohttp + orjson + uvloop, sqlite3 WAL, synchronous=FULL, "
         "one writer thread, natural group commit (N=0, up to 1000 rows), no secondary index; it "
         "answers 200 after the commit (the design of the reference ceiling).",
-        "- Tagless is measured twice per figure, its store having one webhook destination: "
+        "- Tagless is measured twice per figure, its store having identity stitching on (every "
+        "bench event is a new person: each one is looked up and remembered) and one webhook "
+        "destination: "
         "*destination down* (the sink answers 503 Retry-After 3600, the destination pauses after "
         "its first batch, so ingest runs alone like the bare server; every event is still routed "
         "to it and waits in the outbox) and *delivering* (the sink accepts, so delivery, and the "
