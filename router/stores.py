@@ -10,7 +10,7 @@ import attrs
 from router.config import ConsentPolicy, StoreConfig
 from router.destination import Destination
 from router.event import UNKNOWN_CONSENT, Consent
-from router.identity.client_ip import ClientIpPolicy
+from router.identity.client_ip import ClientIpPolicy, KeyKind
 from router.ingest.names import NameMap
 
 #: Marks a route whose events go out without user data (consent policy).
@@ -92,7 +92,11 @@ def build_store(
     return StoreRuntime(
         name=config.store,
         ip_policy=ClientIpPolicy.build(
-            ip.trusted_proxies, headers=ip.headers, own_addresses=ip.own_addresses
+            ip.trusted_proxies,
+            headers=ip.headers,
+            own_addresses=ip.own_addresses,
+            cdn_ranges=ip.cdn_ranges,
+            cloud_ranges=ip.cloud_ranges,
         ),
         names=NameMap(config.event_names),
         routes=tuple(routes),
@@ -100,6 +104,6 @@ def build_store(
     )
 
 
-def write_keys(stores: Sequence[StoreConfig]) -> list[tuple[str, str]]:
-    """Every (write key, store) pair, for the key ring."""
-    return [(key.reveal(), store.store) for store in stores for key in store.write_keys]
+def write_keys(stores: Sequence[StoreConfig]) -> list[tuple[str, str, KeyKind]]:
+    """Every (write key, store, key kind), for the key ring."""
+    return [(k.key.reveal(), s.store, k.kind) for s in stores for k in s.write_keys]
