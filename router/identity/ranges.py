@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from importlib import resources
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
@@ -47,6 +47,10 @@ _SPECIAL: Final = (
 _PUBLIC_V6: Final = ("public", ("2000::/3", "64:ff9b::/96"))
 
 
+#: A bucket's index entry: its one label, or (starts, labels) of the ranges covering it.
+_Bucket = str | tuple[tuple[int, ...], tuple[str, ...]]
+#: Tables this short are bisected whole (a trusted-proxy set, the Cloudflare list).
+_UNINDEXED_MAX: Final = 64
 #: Bits of an address that pick its bucket of the ranges index (the top 16 of either version).
 _BUCKET_BITS: Final = 16
 _BUCKET_SHIFT: Final = {4: 32 - _BUCKET_BITS, 6: 128 - _BUCKET_BITS}
@@ -63,27 +67,41 @@ class _Ranges:
     labels: tuple[str, ...]
     shift: int
     #: Per bucket: its one label, or the starts and labels of the ranges that cover it.
-    index: tuple[str | tuple[tuple[int, ...], tuple[str, ...]], ...] = attrs.field(init=False)
+    index: tuple[_Bucket, ...] = ()
 
-    @index.default
-    def _index(self) -> tuple[str | tuple[tuple[int, ...], tuple[str, ...]], ...]:
-        index: list[str | tuple[tuple[int, ...], tuple[str, ...]]] = []
-        starts, count = self.starts, len(self.starts)
-        i = 0
-        for bucket in range(1 << _BUCKET_BITS):
-            low, high = bucket << self.shift, (bucket + 1) << self.shift
-            while i < count and starts[i] < low:
-                i += 1
-            j = i
-            while j < count and starts[j] < high:
-                j += 1
-            if j == i:  # no range starts inside: the one before covers the whole bucket
-                index.append(self.labels[i - 1])
-            elif j == i + 1 and starts[i] == low:
-                index.append(self.labels[i])
-            else:  # the range covering the bucket's first address, then those starting in it
-                index.append(((low, *starts[i:j]), (self.labels[i - 1], *self.labels[i:j])))
-        return tuple(index)
+    @classmethod
+    def indexed(
+        cls,
+        starts: tuple[int, ...],
+        labels: tuple[str, ...],
+        shift: int,
+        base: _Ranges | None = None,
+        changed: set[int] | None = None,
+    ) -> _Ranges:
+        """The ranges with their bucket index (none for a short table: bisecting it is as
+        quick and the index would cost memory); buckets not ``changed`` are ``base``'s."""
+        made = cls(starts, labels, shift)
+        if len(starts) <= _UNINDEXED_MAX:
+            return made
+        if base is None or changed is None or not base.index:
+            index = [made.bucket(b) for b in range(1 << _BUCKET_BITS)]
+        else:
+            index = list(base.index)
+            for bucket in changed:
+                index[bucket] = made.bucket(bucket)
+        return attrs.evolve(made, index=tuple(index))
+
+    def bucket(self, bucket: int) -> _Bucket:
+        """One bucket's index entry."""
+        low = bucket << self.shift
+        i = bisect_left(self.starts, low)
+        j = bisect_left(self.starts, (bucket + 1) << self.shift, i)
+        if j == i:  # no range starts inside: the one before covers the whole bucket
+            return self.labels[i - 1]
+        if j == i + 1 and self.starts[i] == low:
+            return self.labels[i]
+        # the range covering the bucket's first address, then those starting in it
+        return (low, *self.starts[i:j]), (self.labels[i - 1], *self.labels[i:j])
 
     @classmethod
     def paint(cls, layers: Layers, default: str, version: int) -> _Ranges:
@@ -111,15 +129,23 @@ class _Ranges:
                 i += 1
             top = next((rank for rank, n in enumerate(open_count) if n), None)
             _append(starts, labels, edge, default if top is None else layers[top][0])
-        return cls(tuple(starts), tuple(labels), _BUCKET_SHIFT[version])
+        return cls.indexed(tuple(starts), tuple(labels), _BUCKET_SHIFT[version])
 
     def under(self, top: _Ranges) -> _Ranges:
-        """These ranges with ``top`` painted over them; ``top``'s ``""`` ranges let them show."""
+        """These ranges with ``top`` painted over them; ``top``'s ``""`` ranges let them show.
+        Buckets ``top`` leaves alone share this index's entries."""
         starts: list[int] = [0]
         labels: list[str] = [top.label(0) or self.label(0)]
         for edge in sorted({*self.starts, *top.starts}):
             _append(starts, labels, edge, top.label(edge) or self.label(edge))
-        return _Ranges(tuple(starts), tuple(labels), self.shift)
+        ends = (*top.starts[1:], 1 << (self.shift + _BUCKET_BITS))
+        changed = {
+            bucket
+            for start, end, label in zip(top.starts, ends, top.labels, strict=True)
+            if label
+            for bucket in range(start >> self.shift, ((end - 1) >> self.shift) + 1)
+        }
+        return _Ranges.indexed(tuple(starts), tuple(labels), self.shift, self, changed)
 
     def label(self, value: int) -> str:
         return self.labels[bisect_right(self.starts, value) - 1]
@@ -168,6 +194,8 @@ class AddressMap:
         # _Ranges.label inlined: this runs for every address classified
         ranges = self.v4 if type(addr) is IPv4Address else self.v6
         value = int(addr)
+        if not ranges.index:
+            return ranges.labels[bisect_right(ranges.starts, value) - 1]
         entry = ranges.index[value >> ranges.shift]
         if isinstance(entry, str):
             return entry
