@@ -77,7 +77,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     _run(build())
     for variable in unset_secrets(config):
         print(f"warning: environment variable {variable} is not set; 'tagless serve' needs it")
-    for warning in config_warnings(config):
+    for warning in config_warnings(config, config.outbox.path):
         print(f"warning: {warning}")
     destinations = sum(len(store.destinations) for store in config.stores)
     stores = _plural(len(config.stores), "store")

@@ -54,6 +54,8 @@ IP_CLASSES: Final = frozenset(
         "multicast",
         "reserved",
         "cdn",
+        "cloud",
+        "proxy",
         "own_server",
         "missing",
     }

@@ -10,7 +10,7 @@ import attrs
 from router.config import EventFilter, StoreConfig
 from router.destination import Destination
 from router.event import CANONICAL_NAMES, UNKNOWN_CONSENT, Consent, ConsentState
-from router.identity.client_ip import ClientIpPolicy
+from router.identity.client_ip import ClientIpPolicy, KeyKind
 from router.identity.consent import DEFAULT_CATEGORIES, ConsentCategories, folded_categories
 from router.identity.consent_policy import ConsentPolicy
 from router.identity.stitching import Stitcher
@@ -137,7 +137,11 @@ def build_store(
     return StoreRuntime(
         name=config.store,
         ip_policy=ClientIpPolicy.build(
-            ip.trusted_proxies, headers=ip.headers, own_addresses=ip.own_addresses
+            ip.trusted_proxies,
+            headers=ip.headers,
+            own_addresses=ip.own_addresses,
+            cdn_ranges=ip.cdn_ranges,
+            cloud_ranges=ip.cloud_ranges,
         ),
         names=NameMap(config.event_names),
         routes=tuple(routes),
@@ -156,6 +160,6 @@ def build_store(
     )
 
 
-def write_keys(stores: Sequence[StoreConfig]) -> list[tuple[str, str]]:
-    """Every (write key, store) pair, for the key ring."""
-    return [(key.reveal(), store.store) for store in stores for key in store.write_keys]
+def write_keys(stores: Sequence[StoreConfig]) -> list[tuple[str, str, KeyKind]]:
+    """Every (write key, store, key kind), for the key ring."""
+    return [(k.key.reveal(), s.store, k.kind) for s in stores for k in s.write_keys]

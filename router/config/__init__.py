@@ -160,6 +160,8 @@ class _Loader:
         store = structure_class(
             tree, StoreConfig, "", report, given=given, extra_keys=("destinations",)
         )
+        if store is not INVALID:
+            _check_browser_keys(tree, store, report)
         return _StoreFile(tree, report, INVALID if destinations is INVALID else store)
 
     def _report(self, path: Path) -> Report:
@@ -325,11 +327,32 @@ def _check_write_keys(files: list[_StoreFile]) -> None:
 
 
 def _write_keys(tree: Map) -> list[tuple[int, Node, str]]:
+    """(index, node, key text) of each write key: a plain string or a ``{key, kind}`` entry."""
     node = tree.get("write_keys")
     if not isinstance(node, Seq):
         return []
-    texts = [(i, item, text_of(item)) for i, item in enumerate(node.items)]
-    return [(i, item, text) for i, item, text in texts if text]
+    found = []
+    for i, item in enumerate(node.items):
+        key = item.get("key") if isinstance(item, Map) else item
+        text = None if key is None else text_of(key)
+        if key is not None and text:
+            found.append((i, key, text))
+    return found
+
+
+def _check_browser_keys(tree: Map, store: StoreConfig, report: Report) -> None:
+    """A browser key needs allowed_origins: pages of other sites must not post with it."""
+    if store.allowed_origins:
+        return
+    node = tree.get("write_keys")
+    for i, key in enumerate(store.write_keys):
+        if key.kind == "browser" and isinstance(node, Seq):
+            report.add(
+                node.items[i].line,
+                child_path("write_keys", i),
+                "a browser key needs allowed_origins (the pages that may send with it), "
+                "e.g. allowed_origins: [https://shop.example]",
+            )
 
 
 def _by_line(report: Report) -> list[ConfigIssue]:

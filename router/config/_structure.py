@@ -3,7 +3,8 @@
 It reads a class's fields (``attrs.fields`` and ``typing.get_type_hints``) and supports
 ``str``, ``int``, ``float``, ``bool``, ``Secret``, ``pathlib.Path``, ``X | None``,
 ``list[X]``, ``tuple[X, ...]``, ``dict[str, X]``, ``Literal[...]`` and nested attrs
-classes. Plugin config classes go through the same function, so a plugin author writes
+classes (with an optional scalar shorthand, see :func:`structure`). Plugin config
+classes go through the same function, so a plugin author writes
 only an attrs class. Every problem is reported with its line and key path; conversion
 goes on to find the others and returns ``INVALID`` for what could not be built.
 """
@@ -19,7 +20,7 @@ from typing import Any, Literal, TypeVar, Union
 
 import attrs
 
-from router.config._yaml import Map, Node, Report, Scalar, Seq, child_path
+from router.config._yaml import Entry, Map, Node, Report, Scalar, Seq, child_path
 from router.secret import Secret
 
 T = TypeVar("T")
@@ -35,7 +36,14 @@ Invalid = Literal[_Invalid.INVALID]
 
 
 def structure(node: Node, tp: Any, path: str, report: Report) -> Any:
-    """Convert ``node`` into a value of type ``tp``, or report why not and return INVALID."""
+    """Convert ``node`` into a value of type ``tp``, or report why not and return INVALID.
+
+    An attrs class with a ``__config_shorthand__`` field name also accepts a scalar: ``x``
+    stands for ``{<that field>: x}`` (a plain write key string is ``{key: x}``).
+    """
+    shorthand = getattr(tp, "__config_shorthand__", None)
+    if shorthand is not None and isinstance(node, Scalar):
+        node = Map((Entry(shorthand, node.line, node),), node.line)
     if isinstance(node, Scalar) and node.broken:
         return INVALID  # already reported where it broke
     if isinstance(node, Scalar) and node.unset is not None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Network
+from pathlib import Path
 from typing import Final
 
 import attrs
 
 from router.config.model import Config, StoreConfig, UnresolvedSettings
 from router.identity.client_ip import CLOUDFLARE, parse_network
+from router.identity.own_server import probable_own_address
 from router.secret import Secret
 
 #: Trusting a wider network than this lets hosts that are no proxy of the store set the
@@ -54,12 +56,36 @@ def without_unresolved(config: Config) -> Config:
     return attrs.evolve(config, stores=stores)
 
 
-def config_warnings(config: Config) -> list[str]:
-    """``file: key.path: message`` for each setting that works but is likely a mistake."""
+def config_warnings(config: Config, outbox: Path | None = None) -> list[str]:
+    """``file: key.path: message`` for each setting that works but is likely a mistake.
+
+    With ``outbox`` (read-only, if it exists), a store with server keys and no own_addresses
+    is told the most frequent peer of its server-key events: probably its own backend.
+    """
     found: list[str] = []
     for store in config.stores:
         found += [f"{store.file}: {path}: {message}" for path, message in _store(store)]
+        if any(key.kind == "server" for key in store.write_keys) and not (
+            store.client_ip.own_addresses
+        ):
+            message = _no_own_addresses(store, outbox)
+            found.append(f"{store.file}: client_ip.own_addresses: {message}")
     return found
+
+
+def _no_own_addresses(store: StoreConfig, outbox: Path | None) -> str:
+    message = (
+        "the store has server write keys but no own_addresses: list its backend's addresses"
+        " so that one sent as context.ip is caught (class own_server), never sent as the"
+        " customer's IP"
+    )
+    guess = None if outbox is None else probable_own_address(outbox, store.store)
+    if guess is None:
+        return message + "; once events arrive, 'tagless check' names the likely one"
+    return (
+        f"{message}; probably {guess.ip}: the peer of {guess.count} of the {guess.of} recent"
+        " server-key events without a customer IP"
+    )
 
 
 def _store(store: StoreConfig) -> list[tuple[str, str]]:

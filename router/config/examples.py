@@ -29,7 +29,9 @@ from router.plugins import PluginError, config_classes, discover
 DEFAULT_BASE = Path("config/tagless.yaml")
 #: The store a fragment is wrapped in. The destinations come first, so that a fragment's
 #: line N is line N + 1 of the wrapper and problems map back to the fragment exactly.
-_WRAPPER_TAIL = "store: example\nwrite_keys: [example-key]\n"
+_WRAPPER_TAIL = (
+    "store: example\nwrite_keys: [example-key]\nclient_ip: {own_addresses: [192.0.2.10]}\n"
+)
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 

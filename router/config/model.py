@@ -10,6 +10,7 @@ from typing import Any, Literal
 import attrs
 
 from router.event import CANONICAL_NAMES, IDENTITY_CALLS
+from router.identity.client_ip import KeyKind, check_entries
 from router.identity.consent import ConsentCategories
 from router.identity.consent_policy import ConsentPolicy
 from router.secret import Secret
@@ -97,7 +98,7 @@ def _canonical_targets(
             )
 
 
-def _non_empty(_inst: object, _attr: attrs.Attribute[Any], value: tuple[Secret, ...]) -> None:
+def _non_empty(_inst: object, _attr: attrs.Attribute[Any], value: tuple[object, ...]) -> None:
     if not value:
         raise ValueError("must list at least one write key")
 
@@ -242,12 +243,7 @@ class DestinationConfig:
 
 
 def _networks(_inst: object, attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
-    from router.identity.client_ip import ClientIpPolicy  # the resolver owns the syntax
-
-    if attr.name == "trusted_proxies":
-        ClientIpPolicy.build(value)
-    else:
-        ClientIpPolicy.build((), own_addresses=value)
+    check_entries(attr.name, value)  # the resolver owns the syntax
 
 
 @attrs.frozen(kw_only=True)
@@ -261,6 +257,21 @@ class ClientIpConfig:
         "forwarded",
     )
     own_addresses: tuple[str, ...] = attrs.field(default=(), validator=_networks)
+    #: Additions to the shipped CDN (class cdn) and cloud/hosting (class cloud) ranges.
+    cdn_ranges: tuple[str, ...] = attrs.field(default=(), validator=_networks)
+    cloud_ranges: tuple[str, ...] = attrs.field(default=(), validator=_networks)
+
+
+@attrs.frozen(kw_only=True)
+class WriteKey:
+    """One write key and who holds it: the store's backend (``server``, the default, also
+    what a plain string is) or the customer's browser (``browser``)."""
+
+    #: A plain string entry fills this field.
+    __config_shorthand__ = "key"
+
+    key: Secret
+    kind: KeyKind = "server"
 
 
 @attrs.frozen(kw_only=True)
@@ -293,7 +304,7 @@ class StoreConfig:
     """One store: who may send its events and where they go. ``file`` is where it was read."""
 
     store: str = attrs.field(validator=_store_name)
-    write_keys: tuple[Secret, ...] = attrs.field(validator=_non_empty)
+    write_keys: tuple[WriteKey, ...] = attrs.field(validator=_non_empty)
     allowed_origins: tuple[str, ...] = attrs.field(default=(), validator=_origins)
     client_ip: ClientIpConfig = attrs.Factory(ClientIpConfig)
     #: Sender event name -> canonical name, on top of the built-in Segment mapping.

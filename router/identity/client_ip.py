@@ -4,62 +4,50 @@ from __future__ import annotations
 
 import functools
 import re
-from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
-from importlib import resources
-from ipaddress import (
-    IPv4Address,
-    IPv4Network,
-    IPv6Address,
-    IPv6Network,
-    ip_address,
-    ip_network,
-)
-from typing import Final, Protocol
+from ipaddress import IPv4Address, IPv6Address
+from typing import Final, Literal, Protocol
 
 import attrs
 
 from router.event import IpOrigin
+from router.identity.ranges import (
+    CLOUDFLARE,
+    AddressMap,
+    IpAddress,
+    class_map,
+    cloudflare_networks,
+    parse_network,
+    parse_range_file,
+)
+
+__all__ = [
+    "CLOUDFLARE",
+    "KEY_KINDS",
+    "ClientIpPolicy",
+    "KeyKind",
+    "ResolvedIp",
+    "check_entries",
+    "cloudflare_networks",
+    "parse_ip",
+    "parse_network",
+    "parse_range_file",
+]
 
 #: One of the labels in ``router.event.IP_CLASSES``; only ``public`` is a usable customer IP.
 IpClass = str
+#: Who holds a write key: the store's backend (``server``) or the customer's browser.
+KeyKind = Literal["server", "browser"]
+KEY_KINDS: Final = ("server", "browser")
 
-IpAddress = IPv4Address | IPv6Address
-IpNetwork = IPv4Network | IPv6Network
 _Parsed = tuple[IpAddress, str]  # an address and its normalised text
 
-CLOUDFLARE: Final = "cloudflare"
 HEADER_NAMES: Final = ("cf-connecting-ip", "true-client-ip", "x-forwarded-for", "forwarded")
 DEFAULT_HEADERS: Final = ("cf-connecting-ip", "x-forwarded-for", "forwarded")
 _CLOUDFLARE_HEADERS: Final = frozenset({"cf-connecting-ip", "true-client-ip"})
 
 # The longest useful text is a bracketed IPv6 with port: "[" + 45 + "]:65535" = 53 chars.
 _MAX_IP_TEXT: Final = 64
-_MAPPED_V6: Final = IPv6Network("::ffff:0:0/96")
-
-# Classification layers in priority order (first match wins); own_server and cdn go on top.
-_CLASS_LAYERS_V4: Final = (
-    ("loopback", ("127.0.0.0/8",)),
-    ("documentation", ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")),
-    ("cgnat", ("100.64.0.0/10",)),
-    ("link_local", ("169.254.0.0/16",)),
-    ("private", ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")),
-    ("multicast", ("224.0.0.0/4",)),
-    # "this network" (incl. unspecified), IETF protocol assignments, benchmarking,
-    # 240/4 (incl. the limited broadcast 255.255.255.255).
-    ("reserved", ("0.0.0.0/8", "192.0.0.0/24", "198.18.0.0/15", "240.0.0.0/4")),
-)
-_CLASS_LAYERS_V6: Final = (
-    ("loopback", ("::1/128",)),
-    ("documentation", ("2001:db8::/32", "3fff::/20")),
-    ("link_local", ("fe80::/10",)),
-    ("private", ("fc00::/7",)),
-    ("multicast", ("ff00::/8",)),
-    # unspecified, discard-only, IETF protocol assignments, local-use NAT64, SRv6 SIDs.
-    ("reserved", ("::/128", "100::/64", "2001::/23", "64:ff9b:1::/48", "5f00::/16")),
-    # Only global unicast and the well-known NAT64 prefix are public; the rest is reserved.
-    ("public", ("2000::/3", "64:ff9b::/96")),
-)
 
 # RFC 7230 tchar; values also accept ':' and brackets: an IPv6 that should have been quoted.
 _TCHAR: Final = r"\-!#$%&'*+.^_`|~0-9A-Za-z"
@@ -135,64 +123,6 @@ def _is_port(text: str) -> bool:
     return text.isdigit() and len(text) <= 5 and int(text) <= 65535
 
 
-@attrs.frozen(slots=True)
-class _Ranges:
-    """Disjoint sorted ranges of one IP version, each with a label; looked up by bisection."""
-
-    starts: tuple[int, ...]
-    labels: tuple[str, ...]
-
-    @classmethod
-    def paint(cls, layers: Sequence[tuple[str, Sequence[IpNetwork]]], default: str) -> _Ranges:
-        """Flatten ``layers`` (first match wins) into disjoint ranges; gaps get ``default``."""
-        spans = [
-            (int(net.network_address), int(net.broadcast_address) + 1, label)
-            for label, nets in layers
-            for net in nets
-        ]
-        edges = sorted({0} | {edge for start, end, _ in spans for edge in (start, end)})
-        starts: list[int] = []
-        labels: list[str] = []
-        for edge in edges:
-            label = next((lab for start, end, lab in spans if start <= edge < end), default)
-            if not labels or labels[-1] != label:
-                starts.append(edge)
-                labels.append(label)
-        return cls(tuple(starts), tuple(labels))
-
-    def label(self, value: int) -> str:
-        return self.labels[bisect_right(self.starts, value) - 1]
-
-
-@attrs.frozen(slots=True)
-class _AddressMap:
-    """Labels for IPv4 and IPv6 addresses; a set when every label is ``"in"`` or ``""``."""
-
-    v4: _Ranges
-    v6: _Ranges
-
-    @classmethod
-    def build(
-        cls, layers: Sequence[tuple[str, Sequence[IpNetwork]]], default4: str, default6: str
-    ) -> _AddressMap:
-        """Paint ``layers`` (first match wins) per IP version over the version's default."""
-
-        def of_version(version: int) -> list[tuple[str, Sequence[IpNetwork]]]:
-            return [(label, [n for n in nets if n.version == version]) for label, nets in layers]
-
-        return cls(_Ranges.paint(of_version(4), default4), _Ranges.paint(of_version(6), default6))
-
-    @classmethod
-    def of(cls, networks: Sequence[IpNetwork]) -> _AddressMap:
-        return cls.build([("in", networks)], "", "")
-
-    def label(self, addr: IpAddress) -> str:
-        return (self.v4 if type(addr) is IPv4Address else self.v6).label(int(addr))
-
-    def __contains__(self, addr: IpAddress) -> bool:
-        return bool(self.label(addr))
-
-
 _PAYLOAD_CACHE_SIZE: Final = 4096
 
 
@@ -200,11 +130,11 @@ _PAYLOAD_CACHE_SIZE: Final = 4096
 class ClientIpPolicy:
     """How one store resolves client IPs; build it once at config load with :meth:`build`."""
 
-    trusted: _AddressMap
+    trusted: AddressMap
     headers: tuple[str, ...]
     cloudflare_trusted: bool
-    cloudflare: _AddressMap
-    classes: _AddressMap
+    cloudflare: AddressMap
+    classes: AddressMap
     #: A payload IP's answer depends on its text only; server-side senders repeat customers.
     _payload_results: dict[str, ResolvedIp] = attrs.field(
         factory=dict, init=False, eq=False, repr=False
@@ -218,34 +148,47 @@ class ClientIpPolicy:
         headers: Sequence[str] = DEFAULT_HEADERS,
         own_addresses: Sequence[str] = (),
         cdn_ranges: Sequence[str] = (),
+        cloud_ranges: Sequence[str] = (),
     ) -> ClientIpPolicy:
-        """Validate the config lists; raise ValueError naming the bad entry and what is valid."""
+        """Validate the config lists; raise ValueError naming the bad entry and what is valid.
+
+        Classes, first match wins: own_addresses (own_server), the trusted proxies' own
+        CIDRs (proxy), cdn_ranges and cloud_ranges, then the shared table (special-purpose,
+        the shipped CDN and cloud ranges, public).
+        """
         cloudflare = cloudflare_networks()
-        trusted: list[IpNetwork] = []
-        cloudflare_trusted = False
-        for entry in _entries("trusted_proxies", trusted_proxies):
-            if entry.strip().lower() == CLOUDFLARE:
-                cloudflare_trusted = True
-                trusted.extend(cloudflare)
-            else:
-                trusted.append(parse_network(entry, named_sets=True))
+        proxies = [
+            parse_network(e, named_sets=True)
+            for e in _entries("trusted_proxies", trusted_proxies)
+            if e.strip().lower() != CLOUDFLARE
+        ]
+        cloudflare_trusted = len(proxies) < len(trusted_proxies)
         layers = [
             ("own_server", [parse_network(e) for e in _entries("own_addresses", own_addresses)]),
-            ("cdn", [*cloudflare, *(parse_network(e) for e in _entries("cdn_ranges", cdn_ranges))]),
+            ("proxy", proxies),
+            ("cdn", [parse_network(e) for e in _entries("cdn_ranges", cdn_ranges)]),
+            ("cloud", [parse_network(e) for e in _entries("cloud_ranges", cloud_ranges)]),
         ]
         return cls(
-            trusted=_AddressMap.of(trusted),
+            trusted=AddressMap.of([*proxies, *(cloudflare if cloudflare_trusted else ())]),
             headers=_header_names(headers),
             cloudflare_trusted=cloudflare_trusted,
-            cloudflare=_AddressMap.of(cloudflare),
-            classes=_class_map(layers),
+            cloudflare=_cloudflare_map(),
+            classes=class_map(layers),
         )
 
     def resolve(
-        self, peer: str | None, headers: HeaderSource, payload_ip: str | None
+        self,
+        peer: str | None,
+        headers: HeaderSource,
+        payload_ip: str | None,
+        kind: KeyKind = "server",
     ) -> ResolvedIp:
-        """Pick the client IP: a valid payload IP, else trusted-proxy headers, else the peer."""
-        if isinstance(payload_ip, str):
+        """Pick the client IP: a valid payload IP (server keys only), else trusted-proxy
+        headers, else the peer. A server key's peer is the store's own backend, never the
+        customer: it is kept as class ``own_server``. A browser cannot know its public IP,
+        so a browser key's payload IP is ignored and the connection decides."""
+        if isinstance(payload_ip, str) and kind == "server":
             known = self._payload_results.get(payload_ip)
             if known is not None:
                 return known
@@ -262,6 +205,8 @@ class ClientIpPolicy:
             parsed = self._from_headers(peer_parsed[0], headers)
             if parsed is not None:
                 return self._resolved(parsed, "header")
+        if kind == "server":
+            return ResolvedIp(ip=peer_parsed[1], origin="peer", ip_class="own_server")
         return self._resolved(peer_parsed, "peer")
 
     def trusts(self, peer: str | None) -> bool:
@@ -401,25 +346,16 @@ def _entries(field: str, value: Sequence[str]) -> Sequence[str]:
     return value
 
 
-def parse_network(entry: str, *, named_sets: bool = False) -> IpNetwork:
-    """Parse a CIDR or bare IP (config syntax); IPv4-mapped IPv6 networks become IPv4 ones."""
-    if named_sets:
-        valid = f"use a CIDR such as 10.0.0.0/8 or a named set: {CLOUDFLARE}"
-    else:
-        valid = "use an IP or a CIDR such as 10.0.0.0/8"
-    text = entry.strip()
-    try:
-        if not text or "%" in text:
-            raise ValueError(text)
-        net = ip_network(text, strict=False)
-    except ValueError:
-        raise ValueError(f"{entry!r} is not an IP network; {valid}") from None
-    if net.network_address != ip_address(text.partition("/")[0]):
-        raise ValueError(f"{entry!r} has host bits set; did you mean {net}?")
-    if isinstance(net, IPv6Network) and net.prefixlen >= 96 and net.subnet_of(_MAPPED_V6):
-        mapped = int(net.network_address) - int(_MAPPED_V6.network_address)
-        return IPv4Network((mapped, net.prefixlen - 96))
-    return net
+def check_entries(field: str, entries: Sequence[str]) -> None:
+    """Raise ValueError naming the first bad entry of a client_ip network list (config)."""
+    for entry in _entries(field, entries):
+        if field != "trusted_proxies" or entry.strip().lower() != CLOUDFLARE:
+            parse_network(entry, named_sets=field == "trusted_proxies")
+
+
+@functools.cache
+def _cloudflare_map() -> AddressMap:
+    return AddressMap.of(cloudflare_networks())
 
 
 def _header_names(headers: Sequence[str]) -> tuple[str, ...]:
@@ -429,33 +365,3 @@ def _header_names(headers: Sequence[str]) -> tuple[str, ...]:
             valid = ", ".join(HEADER_NAMES)
             raise ValueError(f"{name!r} is not a supported client IP header; valid: {valid}")
     return tuple(dict.fromkeys(names))
-
-
-def _class_map(extra: Sequence[tuple[str, Sequence[IpNetwork]]]) -> _AddressMap:
-    """Own and CDN layers on top of the fixed special-purpose table; unlisted IPv4 is public."""
-    fixed = [
-        (label, [ip_network(cidr) for cidr in cidrs])
-        for label, cidrs in (*_CLASS_LAYERS_V4, *_CLASS_LAYERS_V6)
-    ]
-    return _AddressMap.build([*extra, *fixed], default4="public", default6="reserved")
-
-
-@functools.cache
-def cloudflare_networks() -> tuple[IpNetwork, ...]:
-    """Cloudflare's published ranges, read once from the shipped ``data/cloudflare.txt``."""
-    text = resources.files("router.identity").joinpath("data/cloudflare.txt").read_text("utf-8")
-    return parse_range_file(text, "cloudflare.txt")
-
-
-def parse_range_file(text: str, source: str) -> tuple[IpNetwork, ...]:
-    """Parse one CIDR per line (``#`` comments allowed); ValueError names the bad line."""
-    networks: list[IpNetwork] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.partition("#")[0].strip()
-        if not line:
-            continue
-        try:
-            networks.append(parse_network(line))
-        except ValueError as exc:
-            raise ValueError(f"{source} line {number}: {exc}") from None
-    return tuple(networks)

@@ -15,7 +15,7 @@ from aiohttp import web
 from router import codec
 from router.config import ServerConfig
 from router.event import UNKNOWN_CONSENT, IpOrigin
-from router.identity.client_ip import ResolvedIp
+from router.identity.client_ip import KeyKind, ResolvedIp
 from router.identity.stitching import IdentityRow
 from router.ingest.auth import KeyRing, basic_username
 from router.ingest.body import read_body, too_large
@@ -103,23 +103,26 @@ class Ingest:
         if not self.accepting:
             raise IngestError(503, "shutting_down", "Tagless is shutting down", retry_after=5)
         header_key = basic_username(request.headers)
-        store = self._store(header_key) if header_key is not None else None
-        if header_key is not None and store is None:
+        found = self._lookup(header_key) if header_key is not None else None
+        if header_key is not None and found is None:
             raise UNAUTHORIZED
-        if store is not None:
-            request[_STORE] = store
+        if found is not None:
+            request[_STORE] = found[0]
         raw = await read_body(request, max_bytes=self.limits.max_request_bytes)
         document = parse_json(raw)
-        if store is None:
+        if found is None:
             body_key = document.get("writeKey") if isinstance(document, dict) else None
-            store = self._store(body_key if isinstance(body_key, str) else None)
-            if store is None:
+            found = self._lookup(body_key if isinstance(body_key, str) else None)
+            if found is None:
                 raise UNAUTHORIZED
-            request[_STORE] = store
+            request[_STORE] = found[0]
+        store, key_kind = found
         origin = self._check_origin(request, store)
         # no event can be larger than the whole body: measure events only when it might be
         check_sizes = len(raw) > self.limits.max_event_bytes
-        events, tallies, stitched = self._events(request, store, document, kind, check_sizes)
+        events, tallies, stitched = self._events(
+            request, store, key_kind, document, kind, check_sizes
+        )
         # the parsed request is done with: free it now, not after the commit, so the heap in
         # flight is the stored bodies only (measured: less GC work and a warmer heap)
         del raw, document
@@ -148,8 +151,14 @@ class Ingest:
         self._refusals[store] = (now, 0)
 
     def _store(self, key: str | None) -> StoreRuntime | None:
-        name = self.keys.store_for(key)
-        return None if name is None else self.stores.get(name)
+        found = self._lookup(key)
+        return None if found is None else found[0]
+
+    def _lookup(self, key: str | None) -> tuple[StoreRuntime, KeyKind] | None:
+        """The store of a write key and the key's kind (server or browser)."""
+        match = self.keys.find(key)
+        store = None if match is None else self.stores.get(match[0])
+        return None if store is None or match is None else (store, match[1])
 
     def _check_origin(self, request: web.Request, store: StoreRuntime) -> str:
         origin = request.headers.get("Origin")
@@ -163,6 +172,7 @@ class Ingest:
         self,
         request: web.Request,
         store: StoreRuntime,
+        key_kind: KeyKind,
         document: Any,
         kind: str | None,
         check_sizes: bool,
@@ -175,7 +185,7 @@ class Ingest:
             messages, prefix = [document], ""
         received_at = datetime.now(UTC)
         received = received_at.timestamp()
-        resolve_ip = _ip_resolver(store, request)
+        resolve_ip = _ip_resolver(store, request, key_kind)
         events: list[NewEvent] = []
         tallies: list[Tally] = []
         stitched = 0
@@ -290,19 +300,20 @@ def _batch_messages(document: Any, max_events: int) -> tuple[list[Any], str]:
     return messages, "batch"
 
 
-def _ip_resolver(store: StoreRuntime, request: web.Request) -> IpResolver:
-    """Client-IP resolution for one request: the header walk runs at most once per request."""
+def _ip_resolver(store: StoreRuntime, request: web.Request, kind: KeyKind) -> IpResolver:
+    """Client-IP resolution for one request: the header walk runs at most once per request.
+    A browser key's ``context.ip`` is ignored (see ``ClientIpPolicy.resolve``)."""
     peer = request.remote
     headers = request.headers
     policy = store.ip_policy
     connection: list[ResolvedIp] = []
 
     def resolve(payload_ip: str | None) -> tuple[str | None, IpOrigin, str]:
-        if payload_ip is not None:
+        if payload_ip is not None and kind == "server":
             found = policy.resolve(peer, headers, payload_ip)
         else:
             if not connection:
-                connection.append(policy.resolve(peer, headers, None))
+                connection.append(policy.resolve(peer, headers, None, kind))
             found = connection[0]
         return found.ip, found.origin, found.ip_class
 

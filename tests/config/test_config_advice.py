@@ -22,7 +22,8 @@ def write_config(root: Path, store: str) -> Path:
 def warnings_of(tmp_path: Path, client_ip: str, destinations: str) -> list[str]:
     store = f"store: shop\nwrite_keys: [k]\nclient_ip: {client_ip}\ndestinations: {destinations}\n"
     root = write_config(tmp_path, store)
-    return config_warnings(load_config(root, config_classes(discover()), {}))
+    found = config_warnings(load_config(root, config_classes(discover()), {}))
+    return [w for w in found if "client_ip.own_addresses" not in w]  # tested on their own
 
 
 HOOK = '[{id: hook, type: webhook, url: "http://127.0.0.1:9/hook"}]'

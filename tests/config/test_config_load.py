@@ -101,7 +101,7 @@ def test_acceptance_example_loads(config_dir: Path) -> None:
     (store,) = config.stores
     assert store.store == "shop"
     assert store.file == "config/stores/shop.yaml"
-    assert [key.reveal() for key in store.write_keys] == ["shop-key"]
+    assert [(key.key.reveal(), key.kind) for key in store.write_keys] == [("shop-key", "server")]
     assert store.client_ip.trusted_proxies == ("127.0.0.1/32",)
     assert store.client_ip.headers == ("cf-connecting-ip", "x-forwarded-for", "forwarded")
     (hook,) = store.destinations
@@ -118,7 +118,7 @@ def test_repo_example_config_loads() -> None:
 
     (store,) = config.stores
     assert store.destinations[0].settings == FileSink(path=Path("var/delivered.jsonl"))
-    assert store.write_keys[0].reveal() == "shop-key"
+    assert store.write_keys[0].key.reveal() == "shop-key"
 
 
 def test_an_issue_names_file_line_and_key_path(config_dir: Path) -> None:

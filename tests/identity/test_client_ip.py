@@ -54,7 +54,8 @@ def header(ip: str) -> ResolvedIp:
 
 
 def peer(ip: str) -> ResolvedIp:
-    return ResolvedIp(ip=ip, origin="peer", ip_class=POLICY.classify(ip))
+    """The peer fallback of a server key (the default): the store's own backend."""
+    return ResolvedIp(ip=ip, origin="peer", ip_class="own_server")
 
 
 # --- 1. Spoofed headers from an untrusted peer ------------------------------------------
@@ -349,8 +350,8 @@ CLASSIFIER = ClientIpPolicy.build(
         ("198.18.0.1", "reserved"),
         ("240.0.0.1", "reserved"),
         ("255.255.255.255", "reserved"),
-        ("8.8.8.8", "public"),
-        ("8.8.8.8:443", "public"),
+        ("81.2.69.142", "public"),
+        ("81.2.69.142:443", "public"),
         ("::1", "loopback"),
         ("::", "reserved"),
         ("fe80::1", "link_local"),
@@ -361,10 +362,10 @@ CLASSIFIER = ClientIpPolicy.build(
         ("ff02::1", "multicast"),
         ("2001::1", "reserved"),
         ("4000::1", "reserved"),
-        ("2a00:1450::1", "public"),
+        ("2a02:8070::1", "public"),
         ("64:ff9b::808:808", "public"),
         ("::ffff:10.0.0.1", "private"),
-        ("::ffff:8.8.8.8", "public"),
+        ("::ffff:81.2.69.142", "public"),
         ("::ffff:127.0.0.1", "loopback"),
         ("::ffff:100.64.0.1", "cgnat"),
         ("104.16.1.1", "cdn"),

@@ -15,7 +15,8 @@ async def test_metrics_count_events_by_name_and_client_ip_class(tagless: Any) ->
     message = {"messageId": "m-1", "userId": "u", "event": "Order Completed"}
     message["context"] = {"ip": "81.2.69.142"}
     await tagless.post("/v1/track", message)
-    await tagless.post("/v1/page", {"messageId": "m-2", "anonymousId": "a"})  # peer: loopback
+    # a server key's peer is the store's backend, never the customer
+    await tagless.post("/v1/page", {"messageId": "m-2", "anonymousId": "a"})
     await tagless.post("/v1/track", {"messageId": "m-3"})  # invalid: no user
     for _ in range(100):
         if tagless.sink.delivered_events():
@@ -27,7 +28,7 @@ async def test_metrics_count_events_by_name_and_client_ip_class(tagless: Any) ->
     assert 'tagless_events_received_total{name="purchase",store="shop"} 1.0' in text
     ip = "tagless_events_client_ip_total"
     assert f'{ip}{{ip_class="public",origin="payload",store="shop"}} 1.0' in text
-    assert f'{ip}{{ip_class="loopback",origin="peer",store="shop"}} 1.0' in text
+    assert f'{ip}{{ip_class="own_server",origin="peer",store="shop"}} 1.0' in text
     assert 'tagless_ingest_rejected_requests_total{code="invalid_event"} 1.0' in text
 
 

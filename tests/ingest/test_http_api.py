@@ -220,12 +220,13 @@ def no_ip(**extra: Any) -> dict[str, Any]:
 
 
 async def test_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(tagless: Any) -> None:
-    """Store `other` trusts no proxy: X-Forwarded-For is ignored and the peer is the client."""
+    """Store `other` trusts no proxy: X-Forwarded-For is ignored and the peer decides (for a
+    server key, the store's own backend)."""
     headers = {"X-Forwarded-For": "1.2.3.4"}
     await tagless.post("/v1/track", no_ip(messageId="spoof"), key="other-key", headers=headers)
     event = orjson.loads(tagless.stored_body("spoof"))
     assert (event["client_ip"], event["client_ip_origin"]) == ("127.0.0.1", "peer")
-    assert event["client_ip_class"] == "loopback"
+    assert event["client_ip_class"] == "own_server"
 
 
 async def test_trusted_proxy_header_is_walked_from_the_right(tagless: Any) -> None:

@@ -60,7 +60,7 @@ def test_write_keys_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatc
         return real(a, b)
 
     monkeypatch.setattr(auth.hmac, "compare_digest", spy)
-    ring = KeyRing([("key-a", "a"), ("key-b", "b"), ("key-c", "c")])
+    ring = KeyRing([("key-a", "a", "server"), ("key-b", "b", "browser"), ("key-c", "c", "server")])
     assert ring.store_for("key-b") == "b"
     assert len(calls) == 3  # no early exit on the hit
     assert ring.store_for("nope") is None

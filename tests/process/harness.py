@@ -108,7 +108,7 @@ class TaglessConfig:
         (self.directory / "stores" / "shop.yaml").write_text(
             "store: shop\n"
             f"write_keys: [{WRITE_KEY}]\n"
-            "client_ip: {trusted_proxies: [127.0.0.1/32]}\n"
+            "client_ip: {trusted_proxies: [127.0.0.1/32], own_addresses: [192.0.2.10]}\n"
             "destinations:\n"
             f"  - {{id: hook, type: webhook, url: {q(self.sink_url.rstrip('/') + '/hook')},"
             f" max_batch_size: {self.max_batch_size}}}\n"
