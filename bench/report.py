@@ -153,6 +153,9 @@ def render_notes(report: Report, settings: Settings) -> list[str]:
         "- bare = bench/bare_server.py: aiohttp + orjson + uvloop, sqlite3 WAL, synchronous=FULL, "
         "one writer thread, natural group commit (N=0, up to 1000 rows), no secondary index; it "
         "answers 200 after the commit (the design of the reference ceiling).",
+        "- Tagless runs with `max_pending_events` raised to 100,000,000, so that the backlog cap "
+        "(200,000 undelivered events by default) does not refuse a run's events while the "
+        "destination is down or slower than ingest: the figures measure ingest, not backpressure.",
         "- Tagless is measured twice per figure, its store having identity stitching on (every "
         "bench event is a new person: each one is looked up and remembered) and one webhook "
         "destination: "
