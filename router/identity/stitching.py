@@ -86,7 +86,8 @@ class Stitcher:
             return [], filled
         # an alias's previous id gets the record only where it is known (of either kind)
         targets = keys + [key for key in previous if key in self._records]
-        rows = [self._put(key, record, now) for key in targets]
+        body: list[bytes] = []  # the record's JSON, made once for all its rows, if any
+        rows = [self._put(key, record, now, body) for key in targets]
         return [row for row in rows if row is not None], filled
 
     def _fresh(self, key: tuple[str, str], own: Record, merged: Record, now: float) -> bool:
@@ -109,23 +110,31 @@ class Stitcher:
                     merged[field] = seen
         return merged
 
-    def _put(self, key: tuple[str, str], record: Record, now: float) -> IdentityRow | None:
-        previous = self._records.get(key)
-        self._records[key] = record
-        self._records.move_to_end(key)
-        if len(self._records) > self.max_ids:
-            old, _ = self._records.popitem(last=False)
-            self._written.pop(old, None)
-        unchanged = (
-            previous is not None
-            and len(previous) == len(record)
-            and all((seen := previous.get(k)) is not None and seen[0] == v[0]
-                    for k, v in record.items())
-        )  # fmt: skip
-        if unchanged and now - self._written.get(key, -REFRESH_SECS) < REFRESH_SECS:
-            return None
+    def _put(
+        self, key: tuple[str, str], record: Record, now: float, body: list[bytes] | None = None
+    ) -> IdentityRow | None:
+        """Remember ``record`` for ``key``; the row to store, unless nothing changed lately.
+        ``body`` caches the record's JSON across the keys of one event."""
+        records = self._records
+        previous = records.get(key)
+        records[key] = record
+        if previous is None:  # a new key is already last; only then can the cache overflow
+            if len(records) > self.max_ids:
+                old, _ = records.popitem(last=False)
+                self._written.pop(old, None)
+        else:
+            records.move_to_end(key)
+            unchanged = len(previous) == len(record) and all(
+                (seen := previous.get(k)) is not None and seen[0] == v[0] for k, v in record.items()
+            )
+            if unchanged and now - self._written.get(key, -REFRESH_SECS) < REFRESH_SECS:
+                return None
         self._written[key] = now
-        return IdentityRow(self.store, key[0], key[1], now, orjson.dumps(record))
+        if body is None:
+            body = []
+        if not body:
+            body.append(orjson.dumps(record))
+        return IdentityRow(self.store, key[0], key[1], now, body[0])
 
 
 def _keys(kw: Mapping[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
