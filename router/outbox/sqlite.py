@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import itertools
 import sqlite3
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -19,14 +18,13 @@ from router.destination import Outcome
 from router.outbox.base import (
     Claim,
     Claimed,
-    DeadLetter,
-    LaneStatus,
     NewEvent,
     OutboxUnavailable,
 )
 from router.outbox.lanes import Lane
+from router.outbox.operations import SqliteOperations
 from router.outbox.policy import RetryPolicy
-from router.outbox.room import PENDING, Admission, DiskFloor, FreeBytes, statvfs_free
+from router.outbox.room import Admission, DiskFloor, FreeBytes, statvfs_free
 from router.outbox.writer import Added, GroupWriter
 from router.privacy import identity_values, scrub
 
@@ -53,7 +51,7 @@ _NEXT_EVENTS: Final = (
 )
 
 
-class SqliteOutbox:
+class SqliteOutbox(SqliteOperations):
     """The :class:`~router.outbox.base.Outbox` on an embedded SQLite file.
 
     Every write goes through one :class:`GroupWriter`: appends and settlements queued while
@@ -338,96 +336,6 @@ class SqliteOutbox:
         value = rows[0][0] if rows else None
         return float(value) if value is not None else None
 
-    async def dead_letters(
-        self, store: str, destination: str | None = None, limit: int = 100
-    ) -> list[DeadLetter]:
-        """The newest dead letters of a store, optionally of one destination."""
-        rows = await self._read(
-            "SELECT d.store, d.destination, d.seq, e.event_id, d.attempts, d.reason,"
-            " d.last_status, d.detail, d.updated_at"
-            " FROM deliveries d JOIN events e ON e.seq = d.seq"
-            " WHERE d.store = ? AND d.state = 'dead' AND (? IS NULL OR d.destination = ?)"
-            " ORDER BY d.updated_at DESC LIMIT ?",
-            (store, destination, destination, limit),
-        )
-        return [DeadLetter(*row) for row in rows]
-
-    async def replay(
-        self,
-        store: str,
-        destination: str | None = None,
-        *,
-        seqs: Sequence[int] | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        dry_run: bool = False,
-    ) -> int:
-        """Make matching dead letters due now with a fresh attempt budget."""
-        where = ["d.store = ?", "d.state = 'dead'"]
-        params: list[Any] = [store]
-        if destination is not None:
-            where.append("d.destination = ?")
-            params.append(destination)
-        if seqs is not None:
-            where.append(f"d.seq IN ({','.join('?' * len(seqs))})")
-            params.extend(seqs)
-        if since is not None:
-            where.append("e.received_at >= ?")
-            params.append(since)
-        if until is not None:
-            where.append("e.received_at < ?")
-            params.append(until)
-        match = (
-            "SELECT d.destination, d.seq FROM deliveries d JOIN events e ON e.seq = d.seq"  # noqa: S608 - fixed clauses, bound values
-            f" WHERE {' AND '.join(where)}"
-        )
-        found = await self._read(match, params)
-        if dry_run or not found:
-            return len(found)
-        now = self.clock.now()
-        rows = [(now, now, store, dest, seq) for dest, seq in found]
-
-        def revive(db: sqlite3.Connection) -> None:
-            db.executemany(
-                "UPDATE deliveries SET state = 'retry', attempts = 0, due_at = ?,"
-                " first_attempt_at = ?, reason = 'replayed' WHERE store = ? AND destination = ?"
-                " AND seq = ? AND state = 'dead'",
-                rows,
-            )
-
-        await self.writer.write(revive)
-        for dest, revived in Counter(dest for dest, _ in found).items():
-            self.backlog.settled(store, dest, passed=0, retrying=revived)
-        self._notify(store)
-        return len(found)
-
-    async def status(self, store: str, destinations: Sequence[str]) -> list[LaneStatus]:
-        """Pending, retrying and dead counts per destination of a store."""
-        result = []
-        for destination in destinations:
-            lane = await self._lane(store, destination)
-            pending = await self._read(
-                PENDING, (lane.cursor, store, f" {destination} ", f" {destination}! ")
-            )
-            counts = dict(
-                await self._read(
-                    "SELECT state, count(*) FROM deliveries WHERE store = ? AND destination = ?"
-                    " GROUP BY state",
-                    (store, destination),
-                )
-            )
-            result.append(
-                LaneStatus(
-                    store,
-                    destination,
-                    pending=pending[0][0],
-                    retrying=counts.get("retry", 0),
-                    dead=counts.get("dead", 0),
-                    cursor=lane.cursor,
-                )
-            )
-        return result
-
     async def refresh_backlog(self, store: str, destinations: Sequence[str]) -> None:
         """Count each destination's undelivered events afresh (see :class:`Admission`)."""
         await self.room.refresh(store, destinations)
@@ -435,52 +343,3 @@ class SqliteOutbox:
     async def unready(self, stores: Iterable[str]) -> str | None:
         """Why ingest cannot commit now (a short code), or None (see :class:`Admission`)."""
         return await self.room.unready(stores)
-
-    async def purge(self, store: str, destinations: Sequence[str], before: float) -> int:
-        """Delete events received before ``before`` that every destination has settled.
-
-        An event goes once every listed destination's cursor is past it and no retry or dead
-        letter refers to it. Its ``event_id`` may then be accepted again: retention is also
-        the de-duplication window.
-        """
-        cursors = [(await self._lane(store, d)).cursor for d in destinations]
-        horizon = min(cursors) if cursors else None
-        if horizon is None:
-            rows = await self._read("SELECT max(seq) FROM events WHERE store = ?", (store,))
-            horizon = rows[0][0] or 0
-
-        def delete(db: sqlite3.Connection) -> int:
-            cursor = db.execute(
-                "DELETE FROM events WHERE store = ? AND seq <= ? AND received_at < ?"
-                " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.store = events.store"
-                " AND d.seq = events.seq)",
-                (store, horizon, before),
-            )
-            # stitching's identities live no longer than the events they came from
-            db.execute("DELETE FROM identities WHERE store = ? AND seen_at < ?", (store, before))
-            return cursor.rowcount
-
-        deleted: int = await self.writer.write(delete)
-        return deleted
-
-    async def identities(self, store: str, since: float) -> list[tuple[str, str, float, bytes]]:
-        """Stitching's stored identities of ``store`` seen since ``since``, oldest first:
-        ``(kind, id, seen_at, body)``."""
-        return await self._read(
-            "SELECT kind, id, seen_at, body FROM identities WHERE store = ? AND seen_at >= ?"
-            " ORDER BY seen_at",
-            (store, since),
-        )
-
-    async def checkpoint(self) -> int:
-        """Truncate the WAL between commits so it cannot grow without bound; return its pages."""
-
-        def truncate(db: sqlite3.Connection) -> int:
-            row = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            return int(row[1]) if row else 0
-
-        try:
-            pages: int = await self.writer.outside_transaction(truncate)
-        except sqlite3.Error as error:
-            raise OutboxUnavailable(f"checkpoint failed: {error}") from error
-        return pages
