@@ -123,10 +123,6 @@ class Tagless:
             raise outbox_failure(self.config.outbox.path, error) from error
         self.http = HttpClient.create()
         stores, instances = compile_stores(self.config, self.plugins, self.http)
-        for runtime in stores.values():
-            if (stitcher := runtime.stitcher) is not None:
-                since = self.clock.now() - stitcher.window_secs
-                stitcher.load(await self.outbox.identities(runtime.name, since), self.clock.now())
         self.ingest = Ingest(
             outbox=self.outbox,
             stores=stores,

@@ -16,7 +16,7 @@ from router import codec
 from router.config import ServerConfig
 from router.event import UNKNOWN_CONSENT, IpOrigin
 from router.identity.client_ip import KeyKind, ResolvedIp
-from router.identity.stitching import IdentityRow
+from router.identity.stitching import LOOKUP_LIMIT, Stitcher, person_ids
 from router.ingest.auth import KeyRing, basic_username
 from router.ingest.body import read_body, too_large
 from router.ingest.browser import ALLOWED_HEADERS, SHORT_PATHS, settings_handler
@@ -35,6 +35,8 @@ _STORE: Final = web.RequestKey("tagless.store", StoreRuntime)
 REFUSAL_LOG_SECS: Final = 10.0
 SINGLE_TYPES: Final = ("track", "page", "screen", "identify", "group", "alias")
 OK: Final = orjson.dumps({"success": True})
+#: Stands for an event to stitch in ``_events``' answer until :meth:`Ingest._stitch` builds it.
+_LATER: Final = NewEvent("", "", 0.0, (), b"")
 
 
 class Ingest:
@@ -120,12 +122,13 @@ class Ingest:
         origin = self._check_origin(request, store)
         # no event can be larger than the whole body: measure events only when it might be
         check_sizes = len(raw) > self.limits.max_event_bytes
-        events, tallies, stitched = self._events(
-            request, store, key_kind, document, kind, check_sizes
-        )
+        events, tallies, later = self._events(request, store, key_kind, document, kind, check_sizes)
         # the parsed request is done with: free it now, not after the commit, so the heap in
         # flight is the stored bodies only (measured: less GC work and a warmer heap)
         del raw, document
+        stitched = 0
+        if later and store.stitcher is not None:
+            stitched = await self._stitch(store.stitcher, later, events, tallies)
         try:
             await self.outbox.append(events)
         except OutboxError as error:
@@ -176,9 +179,9 @@ class Ingest:
         document: Any,
         kind: str | None,
         check_sizes: bool,
-    ) -> tuple[list[NewEvent], list[Tally], int]:
-        """Every event of the request ready to store, what metrics count of each, and how many
-        of them stitching filled."""
+    ) -> tuple[list[NewEvent], list[Tally], list[_Later]]:
+        """Every event of the request ready to store, what metrics count of each, and the
+        events identity stitching is to fill first (``_LATER`` in the list until then)."""
         if kind is None:
             messages, prefix = _batch_messages(document, self.limits.max_batch_events)
         else:
@@ -188,7 +191,8 @@ class Ingest:
         resolve_ip = _ip_resolver(store, request, key_kind)
         events: list[NewEvent] = []
         tallies: list[Tally] = []
-        stitched = 0
+        later: list[_Later] = []
+        stitcher = store.stitcher
         name, max_bytes = store.name, self.limits.max_event_bytes
         for index, message in enumerate(messages):
             if check_sizes and len(codec.dumps(message)) > max_bytes:
@@ -211,24 +215,41 @@ class Ingest:
                 if prefix:
                     error = error.under(f"{prefix}[{index}]")
                 raise IngestError(400, "invalid_event", str(error), path=error.path) from error
-            identities: tuple[IdentityRow, ...] = ()
-            if store.stitcher is not None:
-                rows, filled = store.stitcher.apply(fields, received)
-                identities, stitched = tuple(rows), stitched + filled
             consent = fields.get("consent") or UNKNOWN_CONSENT
             routes, skipped = store.route(fields["name"], consent, fields["source_name"])
-            body = codec.encode_fields(fields)
-            events.append(NewEvent(name, fields["event_id"], received, routes, body, identities))
-            tallies.append(
-                (
-                    fields["name"],
-                    fields["client_ip_class"],
-                    fields["client_ip_origin"],
-                    bool(routes),
-                    skipped,
+            if stitcher is not None and stitcher.needs(fields):
+                later.append((len(events), fields, received, routes, skipped))
+                events.append(_LATER)
+                tallies.append(("", "", "", False, ()))
+                continue
+            events.append(_stored(name, fields, received, routes))
+            tallies.append(_tally(fields, routes, skipped))
+        return events, tallies, later
+
+    async def _stitch(
+        self,
+        stitcher: Stitcher,
+        later: list[_Later],
+        events: list[NewEvent],
+        tallies: list[Tally],
+    ) -> int:
+        """Fill each event of ``later`` from its person's committed events and put it in its
+        place in ``events`` and ``tallies``; return how many were filled."""
+        filled = 0
+        for index, fields, received, routes, skipped in later:
+            anonymous_id, user_id = person_ids(fields)
+            since = received - stitcher.window_secs
+            try:
+                found = await self.outbox.person_events(
+                    stitcher.store, anonymous_id, user_id, since, LOOKUP_LIMIT
                 )
-            )
-        return events, tallies, stitched
+            except OutboxError as error:  # the event goes unstitched rather than refused
+                log.warning("stitching_lookup_failed", store=stitcher.store, error=str(error))
+                found = []
+            filled += stitcher.fill(fields, found)
+            events[index] = _stored(stitcher.store, fields, received, routes)
+            tallies[index] = _tally(fields, routes, skipped)
+        return filled
 
     # -- CORS --------------------------------------------------------------------------------
 
@@ -248,6 +269,33 @@ class Ingest:
             response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
             response.headers["Access-Control-Max-Age"] = "600"
         return response
+
+
+#: An event identity stitching fills before it is stored: (its place in the request, its
+#: fields, when it was received, its routes, the routes consent skipped).
+_Later = tuple[int, dict[str, Any], float, tuple[str, ...], tuple[tuple[str, str], ...]]
+
+
+def _stored(
+    store: str, fields: dict[str, Any], received: float, routes: tuple[str, ...]
+) -> NewEvent:
+    """The event as the outbox stores it: its body, with the ids stitching looks it up by."""
+    anonymous_id, user_id = person_ids(fields)
+    body = codec.encode_fields(fields)
+    return NewEvent(store, fields["event_id"], received, routes, body, anonymous_id, user_id)
+
+
+def _tally(
+    fields: dict[str, Any], routes: tuple[str, ...], skipped: tuple[tuple[str, str], ...]
+) -> Tally:
+    """What metrics count of a stored event."""
+    return (
+        fields["name"],
+        fields["client_ip_class"],
+        fields["client_ip_origin"],
+        bool(routes),
+        skipped,
+    )
 
 
 _ENDPOINTS: Final = sorted(

@@ -9,7 +9,6 @@ from typing import NamedTuple, Protocol
 import attrs
 
 from router.destination import Outcome
-from router.identity.stitching import IdentityRow
 from router.outbox.policy import RetryPolicy
 
 
@@ -49,8 +48,10 @@ class NewEvent(NamedTuple):
     received_at: float
     routes: tuple[str, ...]
     body: bytes
-    #: Rows of the ``identities`` table (stitching) to commit with the event.
-    identities: tuple[IdentityRow, ...] = ()
+    #: Who the event is about, stored beside the body for stitching's look-up: its
+    #: ``anonymous_id`` (an alias without one: its ``previous_id``) and ``user_id``.
+    anonymous_id: str | None = None
+    user_id: str | None = None
 
 
 class Claimed(NamedTuple):
@@ -159,6 +160,13 @@ class Outbox(Protocol):
 
     async def refresh_backlog(self, store: str, destinations: Sequence[str]) -> None:
         """Recount the undelivered events ``append`` checks ``max_pending_events`` against."""
+
+    async def person_events(
+        self, store: str, anonymous_id: str | None, user_id: str | None, since: float, limit: int
+    ) -> list[tuple[str, bytes]]:
+        """The latest committed events of a person received since ``since``, newest first, at
+        most ``limit``: ``(event_id, body)``. The person is the events with that anonymous_id
+        or user_id, and one link further through events carrying both ids."""
 
     async def unready(self, stores: Iterable[str]) -> str | None:
         """Why ingest cannot commit now (a short code for ``/readyz``), or None."""

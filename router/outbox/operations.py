@@ -1,17 +1,36 @@
-"""What operators do with the SQLite outbox: status, dead letters, replay, purge, checkpoints."""
+"""The SQLite outbox's operations: status, dead letters, replay, purge, person look-up."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from router.clock import Clock
 from router.outbox.base import DeadLetter, LaneStatus, OutboxUnavailable
 from router.outbox.lanes import Lane
 from router.outbox.room import PENDING, Backlog
 from router.outbox.writer import GroupWriter
+
+#: A person's events: same anonymous_id or user_id, or the other id of an event carrying both
+#: (an identify, or any event with both): one level of linking. Each branch is a look-up in a
+#: partial index; received_at bounds them to the window.
+PERSON_EVENTS: Final = """
+SELECT event_id, body FROM events WHERE seq IN (
+    SELECT seq FROM events WHERE store = ?1 AND anonymous_id = ?2 AND received_at >= ?4
+    UNION
+    SELECT seq FROM events WHERE store = ?1 AND user_id = ?3 AND received_at >= ?4
+    UNION
+    SELECT seq FROM events WHERE store = ?1 AND received_at >= ?4 AND anonymous_id IN (
+        SELECT anonymous_id FROM events WHERE store = ?1 AND user_id = ?3
+        AND received_at >= ?4)
+    UNION
+    SELECT seq FROM events WHERE store = ?1 AND received_at >= ?4 AND user_id IN (
+        SELECT user_id FROM events WHERE store = ?1 AND anonymous_id = ?2
+        AND received_at >= ?4)
+) ORDER BY seq DESC LIMIT ?5
+"""
 
 
 class SqliteOperations:
@@ -141,21 +160,17 @@ class SqliteOperations:
                 " AND d.seq = events.seq)",
                 (store, horizon, before),
             )
-            # stitching's identities live no longer than the events they came from
-            db.execute("DELETE FROM identities WHERE store = ? AND seen_at < ?", (store, before))
             return cursor.rowcount
 
         deleted: int = await self.writer.write(delete)
         return deleted
 
-    async def identities(self, store: str, since: float) -> list[tuple[str, str, float, bytes]]:
-        """Stitching's stored identities of ``store`` seen since ``since``, oldest first:
-        ``(kind, id, seen_at, body)``."""
-        return await self._read(
-            "SELECT kind, id, seen_at, body FROM identities WHERE store = ? AND seen_at >= ?"
-            " ORDER BY seen_at",
-            (store, since),
-        )
+    async def person_events(
+        self, store: str, anonymous_id: str | None, user_id: str | None, since: float, limit: int
+    ) -> list[tuple[str, bytes]]:
+        """The latest committed events of a person (identity stitching), one query on the
+        reader connection: see :meth:`router.outbox.base.Outbox.person_events`."""
+        return await self._read(PERSON_EVENTS, (store, anonymous_id, user_id, since, limit))
 
     async def checkpoint(self) -> int:
         """Truncate the WAL between commits so it cannot grow without bound; return its pages."""

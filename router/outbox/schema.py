@@ -18,8 +18,18 @@ log = structlog.get_logger("tagless.outbox")
 #: ``PRAGMA user_version`` of a file this code writes. 0: the first layout, whose ``events.seq``
 #: had no AUTOINCREMENT, so SQLite handed out 1, 2, ... again once retention had purged every
 #: row. 1: ``events.seq`` is AUTOINCREMENT and never goes back. 2: the ``identities`` table of
-#: identity stitching (created by schema.sql on an older file, nothing else changes).
-SCHEMA_VERSION: Final = 2
+#: identity stitching (created by schema.sql on an older file, nothing else changes). 3:
+#: ``events.anonymous_id`` and ``events.user_id``, indexed, where stitching looks a person's
+#: earlier events up; the ``identities`` table is gone.
+SCHEMA_VERSION: Final = 3
+
+#: An event's ``anonymous_id`` and ``user_id`` columns from its stored body (an alias without
+#: an anonymous_id files its previous_id there, see ``NewEvent``).
+_PERSON_FROM_BODY: Final = (
+    "coalesce(json_extract(CAST(body AS TEXT), '$.anonymous_id'),"
+    " json_extract(CAST(body AS TEXT), '$.previous_id')),"
+    " json_extract(CAST(body AS TEXT), '$.user_id')"
+)
 
 #: Why the upgrade made an event due again for a destination (see :func:`_rescue`).
 RESCUED_REASON: Final = "stored_behind_cursor"
@@ -43,6 +53,8 @@ def prepare(db: sqlite3.Connection, *, path: Path, now: float) -> int:
             )
         if version == 0 and _has_events_table(db):
             _upgrade_from_0(db, now)
+        elif 0 < version < 3:
+            _upgrade_to_3(db)
         _apply_schema(db)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         high = high_water(db)
@@ -88,8 +100,9 @@ def _upgrade_from_0(db: sqlite3.Connection, now: float) -> None:
     db.execute("ALTER TABLE events RENAME TO events_v0")
     _apply_schema(db)
     db.execute(
-        "INSERT INTO events (seq, store, event_id, received_at, routes, body)"
-        " SELECT seq, store, event_id, received_at, routes, body FROM events_v0"
+        "INSERT INTO events (seq, store, event_id, received_at, routes, body, anonymous_id,"  # noqa: S608 - a constant expression
+        f" user_id) SELECT seq, store, event_id, received_at, routes, body, {_PERSON_FROM_BODY}"
+        " FROM events_v0"
     )
     db.execute("DROP TABLE events_v0")
     seen = db.execute(
@@ -101,6 +114,16 @@ def _upgrade_from_0(db: sqlite3.Connection, now: float) -> None:
     db.execute("DELETE FROM sqlite_sequence WHERE name = 'events'")
     db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)", (high,))
     log.warning("outbox_schema_upgraded", to_version=1, high_water=high, rescued=rescued)
+
+
+def _upgrade_to_3(db: sqlite3.Connection) -> None:
+    """Give ``events`` its ``anonymous_id`` and ``user_id`` columns, filled from the stored
+    bodies, and drop the ``identities`` table they replace (schema.sql adds the indexes)."""
+    db.execute("ALTER TABLE events ADD COLUMN anonymous_id TEXT")
+    db.execute("ALTER TABLE events ADD COLUMN user_id TEXT")
+    db.execute(f"UPDATE events SET (anonymous_id, user_id) = ({_PERSON_FROM_BODY})")  # noqa: S608 - a constant expression
+    db.execute("DROP TABLE IF EXISTS identities")
+    log.warning("outbox_schema_upgraded", to_version=3)
 
 
 def _rescue(db: sqlite3.Connection, top: int, now: float) -> int:

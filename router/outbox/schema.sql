@@ -14,8 +14,16 @@ CREATE TABLE IF NOT EXISTS events (
     received_at REAL    NOT NULL,        -- Unix seconds
     routes      TEXT    NOT NULL,        -- ' dest1 dest2 ': destinations chosen at append time
     body        BLOB    NOT NULL,        -- the canonical event, compact JSON
+    -- the body's anonymous_id (an alias without one: its previous_id) and user_id, for
+    -- identity stitching's look-up of a person's earlier events (router/identity/stitching.py)
+    anonymous_id TEXT,
+    user_id      TEXT,
     UNIQUE (store, event_id)
 );
+
+CREATE INDEX IF NOT EXISTS events_anonymous_id ON events (store, anonymous_id)
+    WHERE anonymous_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_user_id ON events (store, user_id) WHERE user_id IS NOT NULL;
 
 -- Every event of a store with seq <= cursor.seq is settled for that destination: delivered,
 -- or recorded in deliveries.
@@ -42,17 +50,3 @@ CREATE TABLE IF NOT EXISTS deliveries (
 ) WITHOUT ROWID;
 
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (store, destination, state, due_at);
-
--- Identity stitching (stores with stitching on): the latest IP, user agent, ids and hashed
--- email seen for one id of a person, written in the commit of the event that carried them,
--- purged with retention. body: {field: [value, seen_at, event_id]}, compact JSON.
-CREATE TABLE IF NOT EXISTS identities (
-    store   TEXT NOT NULL,
-    kind    TEXT NOT NULL,                -- user_id or anonymous_id
-    id      TEXT NOT NULL,
-    seen_at REAL NOT NULL,                -- Unix seconds
-    body    BLOB NOT NULL,
-    PRIMARY KEY (store, kind, id)
-) WITHOUT ROWID;
-
-CREATE INDEX IF NOT EXISTS identities_seen ON identities (store, seen_at);

@@ -23,8 +23,10 @@ from router.outbox.schema import prepare
 
 log = structlog.get_logger("tagless.outbox")
 
-#: Rows per commit at most: 5 parameters a row stays below SQLite's 32,766 per statement.
-MAX_ROWS_PER_COMMIT: Final = 6_000
+#: Values an event row of the INSERT takes.
+_COLUMNS: Final = 7
+#: Rows per commit at most: 7 parameters a row stays below SQLite's 32,766 per statement.
+MAX_ROWS_PER_COMMIT: Final = 4_500
 
 
 def _row_counts(top: int, factor: float) -> tuple[int, ...]:
@@ -51,8 +53,8 @@ _CACHED_STATEMENTS: Final = len(_ROW_COUNTS) + 32
 def _insert_sql(rows: int) -> str:
     """One multi-row INSERT for exactly ``rows`` rows (one of ``_ROW_COUNTS``)."""
     return (
-        "INSERT OR IGNORE INTO events (store, event_id, received_at, routes, body) VALUES "  # noqa: S608 - placeholders only
-        + ",".join(["(?, ?, ?, ?, ?)"] * rows)
+        "INSERT OR IGNORE INTO events (store, event_id, received_at, routes, body,"  # noqa: S608 - placeholders only
+        " anonymous_id, user_id) VALUES " + ",".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
     )
 
 
@@ -229,12 +231,19 @@ class GroupWriter:
             value
             for job in group
             for e in job.events
-            for value in (e.store, e.event_id, e.received_at, routes_text(e.routes), e.body)
+            for value in (
+                e.store,
+                e.event_id,
+                e.received_at,
+                routes_text(e.routes),
+                e.body,
+                e.anonymous_id,
+                e.user_id,
+            )
         ]
         try:
             db.execute("BEGIN IMMEDIATE")
             added, high = self._insert(db, group, values)
-            _upsert_identities(db, group)
             results = [job.write(db) if job.write is not None else None for job in group]
             db.execute("COMMIT")
         except Exception as error:  # a database error, or a bug in a write: nothing is kept
@@ -250,7 +259,7 @@ class GroupWriter:
         self, db: sqlite3.Connection, group: list[_Job], values: list[Any]
     ) -> tuple[Added, int]:
         """Insert the group's events; return what was stored and the new highest seq."""
-        rows = len(values) // 5
+        rows = len(values) // _COLUMNS
         stored, last_seq = _insert_events(db, values)
         if stored == rows:  # the usual case: every event was new
             added = Counter(map(_STORE_AND_ROUTES, chain.from_iterable(j.events for j in group)))
@@ -285,27 +294,13 @@ class GroupWriter:
 
 
 def _insert_events(db: sqlite3.Connection, values: list[Any]) -> tuple[int, int]:
-    """Insert the flattened rows (5 values each) with one statement; return how many were
+    """Insert the flattened rows (``_COLUMNS`` values each) with one statement; return how many were
     stored (a known event_id is not) and the seq of the last one stored."""
     if not values:
         return 0, 0
-    rows = len(values) // 5
+    rows = len(values) // _COLUMNS
     size = _ROW_COUNTS[bisect.bisect_left(_ROW_COUNTS, rows)]
     if size > rows:
-        values += values[-5:] * (size - rows)
+        values += values[-_COLUMNS:] * (size - rows)
     cursor = db.execute(_insert_sql(size), values)
     return cursor.rowcount, cursor.lastrowid or 0
-
-
-_UPSERT_IDENTITY: Final = (
-    "INSERT INTO identities (store, kind, id, seen_at, body) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (store, kind, id) DO UPDATE SET seen_at = excluded.seen_at,"
-    " body = excluded.body"
-)
-
-
-def _upsert_identities(db: sqlite3.Connection, group: list[_Job]) -> None:
-    """Stitching's identity rows of the group's events, in the same transaction."""
-    rows = [row for job in group for e in job.events if e.identities for row in e.identities]
-    if rows:
-        db.executemany(_UPSERT_IDENTITY, rows)

@@ -1,24 +1,42 @@
-"""Identity stitching's state: what fills a later event, within the window, with its consent."""
+"""Identity stitching's look-up: a person's committed events within the window fill what a
+later event lacks, linked one level through events with both ids, with the receiver's consent."""
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any
 
+import attrs
 import pytest
 
+from router import codec
+from router.clock import FakeClock
 from router.event import Consent
-from router.identity.stitching import Stitcher
+from router.identity.stitching import LOOKUP_LIMIT, Stitcher, person_ids
+from router.outbox.base import NewEvent
+from router.outbox.sqlite import SqliteOutbox
+from router.testing.events import make_event
 
-T0 = 1_800_000_000.0
 HOUR = 3600.0
+WINDOW = 24 * HOUR
+#: A purchase's identity fields emptied: an event has only what a test gives it.
+NOBODY: dict[str, Any] = {
+    "user_id": None,
+    "user_agent": None,
+    "client_ip": None,
+    "client_ip_origin": "missing",
+    "client_ip_class": "missing",
+    "emails": (),
+}
+JANE_SHA256 = hashlib.sha256(b"jane@example.com").hexdigest()
 
 
 def page_view(event_id: str = "pv-1", **fields: Any) -> dict[str, Any]:
-    """A browser page view's fields: a public IP, a user agent and Meta's browser id."""
+    """A browser page view's fields: a public IP, a user agent, Meta's browser id, an email."""
     return {
         "event_id": event_id,
         "anonymous_id": "anon-1",
+        "user_id": None,
         "client_ip": "81.2.69.142",
         "client_ip_origin": "header",
         "client_ip_class": "public",
@@ -41,18 +59,45 @@ def callback(event_id: str = "buy-1", **fields: Any) -> dict[str, Any]:
     }
 
 
+class Shop:
+    """A store with stitching on over a real outbox: commit events, then stitch one."""
+
+    def __init__(self, outbox: SqliteOutbox, clock: FakeClock, store: str = "shop") -> None:
+        self.outbox, self.clock, self.store = outbox, clock, store
+        self.stitcher = Stitcher(store, window_secs=WINDOW)
+
+    async def commit(self, fields: dict[str, Any], *, ago: float = 0.0) -> None:
+        """Store an event with ``fields`` (a full purchase otherwise) received ``ago`` secs ago."""
+        anonymous_id, user_id = person_ids(fields)
+        event = attrs.evolve(make_event(store=self.store), **(NOBODY | fields))
+        body = codec.encode(event)
+        received = self.clock.now() - ago
+        new = NewEvent(self.store, fields["event_id"], received, ("hook",), body, anonymous_id)
+        await self.outbox.append([new._replace(user_id=user_id)])
+
+    async def stitch(self, fields: dict[str, Any]) -> bool:
+        """Fill ``fields`` as ingest does: only if the event needs it, from one look-up."""
+        if not self.stitcher.needs(fields):
+            return False
+        anonymous_id, user_id = person_ids(fields)
+        since = self.clock.now() - self.stitcher.window_secs
+        found = await self.outbox.person_events(
+            self.store, anonymous_id, user_id, since, LOOKUP_LIMIT
+        )
+        return self.stitcher.fill(fields, found)
+
+
 @pytest.fixture
-def stitcher() -> Stitcher:
-    return Stitcher("shop", window_secs=24 * HOUR)
+def shop(outbox: SqliteOutbox, clock: FakeClock) -> Shop:
+    return Shop(outbox, clock)
 
 
-def test_a_later_event_of_the_same_person_gets_what_it_lacks(stitcher: Stitcher) -> None:
+async def test_a_later_event_of_the_same_person_gets_what_it_lacks(shop: Shop) -> None:
     """The callback gets the page view's IP (origin stitched), user agent, fbp and the
     hashed email, and names the page view as their source."""
-    stitcher.apply(page_view(), T0)
+    await shop.commit(page_view(), ago=HOUR)
     buy = callback()
-    _, filled = stitcher.apply(buy, T0 + HOUR)
-    assert filled
+    assert await shop.stitch(buy)
     assert (buy["client_ip"], buy["client_ip_origin"], buy["client_ip_class"]) == (
         "81.2.69.142",
         "stitched",
@@ -63,15 +108,15 @@ def test_a_later_event_of_the_same_person_gets_what_it_lacks(stitcher: Stitcher)
         "fb.1.17.12",
         "pv-1",
     )
-    assert buy["emails"] == (hashlib.sha256(b"jane@example.com").hexdigest(),)
+    assert buy["emails"] == (JANE_SHA256,)
 
 
-def test_what_the_event_carries_itself_wins(stitcher: Stitcher) -> None:
+async def test_what_the_event_carries_itself_wins(shop: Shop) -> None:
     """A field the event has is never replaced, nor is a public IP of its own."""
-    stitcher.apply(page_view(), T0)
+    await shop.commit(page_view())
     buy = callback(client_ip="8.8.8.8", client_ip_class="public", client_ip_origin="payload")
     buy["fbp"] = "fb.1.99.99"
-    stitcher.apply(buy, T0 + 1)
+    assert await shop.stitch(buy)
     assert (buy["client_ip"], buy["client_ip_origin"], buy["fbp"]) == (
         "8.8.8.8",
         "payload",
@@ -80,82 +125,120 @@ def test_what_the_event_carries_itself_wins(stitcher: Stitcher) -> None:
     assert buy["user_agent"] == "Mozilla/5.0"
 
 
-def test_nothing_older_than_the_window_fills(stitcher: Stitcher) -> None:
-    """What was seen more than window_hours before the event does not fill it."""
-    stitcher.apply(page_view(), T0)
+async def test_an_event_with_a_public_ip_and_user_agent_is_not_stitched(shop: Shop) -> None:
+    """Only an event lacking a public IP or a user agent is looked up; a browser's is not,
+    even when it lacks a click id the person's earlier events carried."""
+    await shop.commit(page_view())
+    browser = page_view("pv-2", fbp=None, emails=())
+    assert not shop.stitcher.needs(browser)
+    assert not await shop.stitch(browser)
+    assert browser["fbp"] is None
+
+
+async def test_nothing_older_than_the_window_fills(shop: Shop) -> None:
+    """An event received more than window_hours before fills nothing."""
+    await shop.commit(page_view(), ago=WINDOW + 1)
     buy = callback()
-    assert stitcher.apply(buy, T0 + 24 * HOUR + 1) == ([], False)
+    assert not await shop.stitch(buy)
     assert buy["client_ip"] is None and "stitched_from" not in buy
 
 
-def test_a_private_ip_is_never_remembered(stitcher: Stitcher) -> None:
-    """Only a public IP is kept for stitching; a private one fills nothing."""
-    stitcher.apply(page_view(client_ip="192.168.1.5", client_ip_class="private"), T0)
+async def test_a_private_ip_never_fills(shop: Shop) -> None:
+    """Only a public IP fills; a private one does not, though the user agent does."""
+    await shop.commit(page_view(client_ip="192.168.1.5", client_ip_class="private"))
     buy = callback()
-    stitcher.apply(buy, T0 + 1)
+    assert await shop.stitch(buy)
     assert buy["client_ip"] is None
     assert buy["user_agent"] == "Mozilla/5.0"
 
 
-def test_consent_is_the_receiving_events(stitcher: Stitcher) -> None:
+async def test_consent_is_the_receiving_events(shop: Shop) -> None:
     """An event whose ad_user_data is denied receives nothing, though the page view that
-    carried the data had no consent stated at all."""
-    stitcher.apply(page_view(), T0)
+    carried the data had its consent granted."""
+    await shop.commit(page_view())
     buy = callback(consent=Consent(ad_user_data="denied"))
-    assert stitcher.apply(buy, T0 + 1)[1] is False
+    assert not shop.stitcher.needs(buy)
+    assert not await shop.stitch(buy)
     assert (buy["client_ip"], buy.get("user_agent")) == (None, None)
 
 
-def test_identify_links_the_anonymous_id_to_the_user(stitcher: Stitcher) -> None:
+async def test_identify_links_the_anonymous_id_to_the_user(shop: Shop) -> None:
     """After an identify of anon-1 as u-1, an event known only by u-1 gets anon-1's IP."""
-    stitcher.apply(page_view(), T0)
-    stitcher.apply({"event_id": "id-1", "anonymous_id": "anon-1", "user_id": "u-1"}, T0 + 1)
+    await shop.commit(page_view(), ago=2)
+    await shop.commit({"event_id": "id-1", "anonymous_id": "anon-1", "user_id": "u-1"}, ago=1)
     buy = callback(anonymous_id=None, user_id="u-1")
-    stitcher.apply(buy, T0 + 2)
+    assert await shop.stitch(buy)
     assert (buy["client_ip"], buy["stitched_from"]) == ("81.2.69.142", "pv-1")
 
 
-def test_alias_links_the_previous_id_to_the_user(stitcher: Stitcher) -> None:
+async def test_an_event_with_both_ids_links_the_user_to_the_anonymous_id(shop: Shop) -> None:
+    """A logged-in page view known by u-1 only fills a callback known by anon-1 only, once
+    any event carried both ids."""
+    await shop.commit(page_view(anonymous_id=None, user_id="u-1"), ago=2)
+    await shop.commit({"event_id": "t-1", "anonymous_id": "anon-1", "user_id": "u-1"}, ago=1)
+    buy = callback()
+    assert await shop.stitch(buy)
+    assert buy["stitched_from"] == "pv-1"
+
+
+async def test_alias_links_the_previous_id_to_the_user(shop: Shop) -> None:
     """An alias of anon-1 to u-1 gives u-1 what anon-1 carried."""
-    stitcher.apply(page_view(), T0)
-    alias = {"event_id": "al-1", "user_id": "u-1", "previous_id": "anon-1"}
-    stitcher.apply(alias, T0 + 1)
+    await shop.commit(page_view(), ago=2)
+    alias = {"event_id": "al-1", "anonymous_id": None, "user_id": "u-1", "previous_id": "anon-1"}
+    assert person_ids(alias) == ("anon-1", "u-1")
+    await shop.commit(alias, ago=1)
     buy = callback(anonymous_id=None, user_id="u-1")
-    stitcher.apply(buy, T0 + 2)
+    assert await shop.stitch(buy)
     assert buy["fbp"] == "fb.1.17.12"
 
 
-def test_rows_never_hold_the_raw_email(stitcher: Stitcher) -> None:
-    """What is stored for stitching holds the email's hash only."""
-    rows, _ = stitcher.apply(page_view(), T0)
-    assert rows
-    assert all(b"xample" not in row.body for row in rows)
-    assert all(hashlib.sha256(b"jane@example.com").hexdigest().encode() in r.body for r in rows)
-
-
-def test_the_state_survives_a_restart_through_its_rows(stitcher: Stitcher) -> None:
-    """A new stitcher loaded from the rows the first one returned fills as it would have."""
-    rows, _ = stitcher.apply(page_view(), T0)
-    restarted = Stitcher("shop", window_secs=24 * HOUR)
-    restarted.load([(r.kind, r.id, r.seen_at, r.body) for r in rows], T0 + 1)
+async def test_linking_goes_one_level_deep(shop: Shop) -> None:
+    """anon-2's page view does not reach anon-1 through u-1 (anon-1 ~ u-1 ~ anon-2): two
+    links away is another device, and another look-up."""
+    await shop.commit(page_view(anonymous_id="anon-2"), ago=3)
+    await shop.commit({"event_id": "id-2", "anonymous_id": "anon-2", "user_id": "u-1"}, ago=2)
+    await shop.commit({"event_id": "id-1", "anonymous_id": "anon-1", "user_id": "u-1"}, ago=1)
     buy = callback()
-    restarted.apply(buy, T0 + 2)
-    assert buy["client_ip"] == "81.2.69.142"
+    assert not await shop.stitch(buy)
+    assert buy["client_ip"] is None
 
 
-def test_an_unchanged_record_is_not_rewritten_every_event(stitcher: Stitcher) -> None:
-    """Page views carrying the same data write a row the first time and not again soon."""
-    assert stitcher.apply(page_view("pv-1"), T0)[0]
-    assert stitcher.apply(page_view("pv-2"), T0 + 10)[0] == []
-    assert stitcher.apply(page_view("pv-3", fbp="fb.1.17.13"), T0 + 20)[0]
+async def test_the_newest_event_that_carried_a_field_gives_it(shop: Shop) -> None:
+    """With two page views, the IP and user agent are the later one's."""
+    await shop.commit(page_view("pv-1"), ago=2)
+    await shop.commit(page_view("pv-2", client_ip="81.2.69.160", user_agent="Safari"), ago=1)
+    buy = callback()
+    assert await shop.stitch(buy)
+    assert (buy["client_ip"], buy["user_agent"], buy["stitched_from"]) == (
+        "81.2.69.160",
+        "Safari",
+        "pv-2",
+    )
 
 
-def test_the_state_is_bounded(stitcher: Stitcher) -> None:
-    """Beyond max_ids, the least recently seen person is forgotten first."""
-    small = Stitcher("shop", window_secs=HOUR, max_ids=2)
-    for n in range(3):
-        small.apply(page_view(f"pv-{n}", anonymous_id=f"anon-{n}"), T0 + n)
-    first, last = callback(anonymous_id="anon-0"), callback(anonymous_id="anon-2")
-    small.apply(first, T0 + 5)
-    small.apply(last, T0 + 5)
-    assert (first["client_ip"], last["client_ip"]) == (None, "81.2.69.142")
+async def test_the_email_is_filled_as_its_hash_never_as_sent(shop: Shop) -> None:
+    """A filled email is the SHA-256 of the normalised address, not the address."""
+    await shop.commit(page_view())
+    buy = callback()
+    await shop.stitch(buy)
+    assert buy["emails"] == (JANE_SHA256,)
+    assert "example" not in repr(buy)
+
+
+async def test_another_stores_events_fill_nothing(
+    shop: Shop, outbox: SqliteOutbox, clock: FakeClock
+) -> None:
+    """The same anonymous_id in another store is another person."""
+    await Shop(outbox, clock, store="other").commit(page_view())
+    buy = callback()
+    assert not await shop.stitch(buy)
+
+
+async def test_purged_events_fill_nothing(
+    shop: Shop, outbox: SqliteOutbox, clock: FakeClock
+) -> None:
+    """Retention bounds stitching: once the page view is purged, it fills nothing."""
+    await shop.commit(page_view(), ago=100)
+    await outbox.purge("shop", [], before=clock.now() - 50)
+    buy = callback()
+    assert not await shop.stitch(buy)

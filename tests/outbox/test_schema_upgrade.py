@@ -11,7 +11,6 @@ import pytest
 from router import codec
 from router.clock import FakeClock
 from router.destination import DELIVERED
-from router.identity.stitching import IdentityRow
 from router.outbox.base import NewEvent, OutboxStateError
 from router.outbox.policy import RetryPolicy
 from router.outbox.schema import RESCUED_REASON, SCHEMA_VERSION
@@ -225,38 +224,83 @@ async def test_a_file_of_a_newer_schema_is_refused(tmp_path: Path, clock: FakeCl
         assert db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
 
 
-async def test_a_version_1_file_gains_the_identities_table(
+#: A file of schema 2: ``events`` with AUTOINCREMENT but no person columns, and the
+#: ``identities`` table identity stitching then kept.
+VERSION_2_DDL = (
+    VERSION_0_DDL.replace(
+        "seq         INTEGER PRIMARY KEY,", "seq         INTEGER PRIMARY KEY AUTOINCREMENT,"
+    )
+    + """
+CREATE TABLE identities (
+    store   TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    id      TEXT NOT NULL,
+    seen_at REAL NOT NULL,
+    body    BLOB NOT NULL,
+    PRIMARY KEY (store, kind, id)
+) WITHOUT ROWID;
+PRAGMA user_version = 2;
+"""
+)
+
+
+def person(event_id: str, **identity: str | None) -> NewEvent:
+    """An event of ``shop`` whose body carries ``identity`` (anonymous_id, user_id, ...)."""
+    event = make_event(event_id=event_id, **({"user_id": None} | identity))
+    return NewEvent("shop", event_id, 1_800_000_000.0, ("hook",), codec.encode(event))
+
+
+def person_columns(path: Path) -> list[tuple[str, str | None, str | None]]:
+    with sqlite3.connect(path) as db:
+        return [
+            tuple(row)
+            for row in db.execute("SELECT event_id, anonymous_id, user_id FROM events ORDER BY seq")
+        ]
+
+
+async def test_a_version_2_file_gets_person_columns_filled_from_the_bodies(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    """A file of schema 1 opens as schema 2 with its events intact and an empty identities
-    table, which stitching's rows then commit into with their event."""
-    path = tmp_path / "v1.db"
-    version_0_file(path, events=[(1, new("a"))], cursor=0)
-    first = await opened(path, clock)  # 0 -> current, then pretend it was left at 1
-    await first.close()
+    """A file of schema 2 opens as schema 3: every stored event's anonymous_id (an alias's
+    previous_id) and user_id are read from its body, and the identities table is gone."""
+    path = tmp_path / "v2.db"
+    stored = [
+        person("pv", anonymous_id="anon-1"),
+        person("id", anonymous_id="anon-1", user_id="u-1"),
+        person("al", user_id="u-2", previous_id="anon-2"),
+        person("none"),
+    ]
     with sqlite3.connect(path) as db:
-        db.execute("DROP TABLE identities")
-        db.execute("PRAGMA user_version = 1")
+        db.executescript(VERSION_2_DDL)
+        db.executemany(
+            "INSERT INTO events (store, event_id, received_at, routes, body)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(e.store, e.event_id, e.received_at, " hook ", e.body) for e in stored],
+        )
     box = await opened(path, clock)
     try:
-        row = IdentityRow("shop", "anonymous_id", "anon-1", 5.0, b"{}")
-        await box.append([new("b")._replace(identities=(row,))])
-        assert await box.identities("shop", since=0.0) == [("anonymous_id", "anon-1", 5.0, b"{}")]
+        found = await box.person_events("shop", None, "u-1", 0.0, 10)
+        assert [event_id for event_id, _ in found] == ["id", "pv"]
     finally:
         await box.close()
+    assert person_columns(path) == [
+        ("pv", "anon-1", None),
+        ("id", "anon-1", "u-1"),
+        ("al", "anon-2", "u-2"),
+        ("none", None, None),
+    ]
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
-    assert seqs(path) == [(1, "a"), (2, "b")]
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    assert "identities" not in tables
+    assert {"events_anonymous_id", "events_user_id"} <= tables
 
 
-async def test_retention_purges_identities_with_the_events(
-    outbox: SqliteOutbox, clock: FakeClock
+async def test_a_version_0_file_gets_person_columns_filled_from_the_bodies(
+    tmp_path: Path, clock: FakeClock
 ) -> None:
-    """Identities seen before the retention horizon go in the same purge as the events."""
-    old = IdentityRow("shop", "user_id", "u-old", clock.now() - 100, b"{}")
-    fresh = IdentityRow("shop", "user_id", "u-new", clock.now(), b"{}")
-    other = IdentityRow("other", "user_id", "u-old", clock.now() - 100, b"{}")
-    await outbox.append([new("a")._replace(identities=(old, fresh, other))])
-    await outbox.purge("shop", ["hook"], before=clock.now() - 50)
-    assert [r[1] for r in await outbox.identities("shop", since=0.0)] == ["u-new"]
-    assert [r[1] for r in await outbox.identities("other", since=0.0)] == ["u-old"]
+    """The rebuild of a first-layout file fills the person columns from the bodies too."""
+    path = tmp_path / "v0.db"
+    version_0_file(path, events=[(4, person("a", anonymous_id="anon-1", user_id="u-1"))], cursor=0)
+    await (await opened(path, clock)).close()
+    assert person_columns(path) == [("a", "anon-1", "u-1")]
