@@ -4,6 +4,7 @@ reaches Spotify and Meta with what the customer's page view carried."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -205,3 +206,23 @@ async def test_outside_the_window_fills_nothing(
         await tagless.stop()
     buy = hooked(fakes.hook)["buy-1"]
     assert (buy["client_ip_origin"], buy["stitched_from"]) == ("peer", None)
+
+
+async def test_events_of_one_request_are_stitched_against_what_was_committed_before(
+    platforms: tuple[Platforms, Callable[[float], Path]],
+) -> None:
+    """A batch of the page view and the purchase fills nothing (the look-up reads committed
+    events only), while the ids both are found by are stored beside them."""
+    fakes, config = platforms
+    tagless = await RunningTagless(config(24)).start()
+    try:
+        batch = {"batch": [page_view(), gateway_purchase()]}
+        assert (await tagless.post("/v1/batch", batch, key="shop-key"))[0] == 200
+        await until(lambda: "buy-1" in hooked(fakes.hook), "the webhook got the purchase")
+        with sqlite3.connect(tagless.app.config.outbox.path) as db:
+            rows = db.execute("SELECT event_id, anonymous_id, user_id FROM events ORDER BY seq")
+            stored = rows.fetchall()
+    finally:
+        await tagless.stop()
+    assert hooked(fakes.hook)["buy-1"]["stitched_from"] is None
+    assert stored == [("pv-1", "anon-1", None), ("buy-1", "anon-1", None)]

@@ -222,7 +222,7 @@ class Ingest:
                 events.append(_LATER)
                 tallies.append(("", "", "", False, ()))
                 continue
-            events.append(_stored(name, fields, received, routes))
+            events.append(_stored(name, fields, received, routes, stitcher is not None))
             tallies.append(_tally(fields, routes, skipped))
         return events, tallies, later
 
@@ -247,7 +247,7 @@ class Ingest:
                 log.warning("stitching_lookup_failed", store=stitcher.store, error=str(error))
                 found = []
             filled += stitcher.fill(fields, found)
-            events[index] = _stored(stitcher.store, fields, received, routes)
+            events[index] = _stored(stitcher.store, fields, received, routes, True)
             tallies[index] = _tally(fields, routes, skipped)
         return filled
 
@@ -277,10 +277,11 @@ _Later = tuple[int, dict[str, Any], float, tuple[str, ...], tuple[tuple[str, str
 
 
 def _stored(
-    store: str, fields: dict[str, Any], received: float, routes: tuple[str, ...]
+    store: str, fields: dict[str, Any], received: float, routes: tuple[str, ...], ids: bool
 ) -> NewEvent:
-    """The event as the outbox stores it: its body, with the ids stitching looks it up by."""
-    anonymous_id, user_id = person_ids(fields)
+    """The event as the outbox stores it: its body, and with ``ids`` (the store stitches) the
+    ids stitching looks it up by; without, none, so its indexes cost a store without nothing."""
+    anonymous_id, user_id = person_ids(fields) if ids else (None, None)
     body = codec.encode_fields(fields)
     return NewEvent(store, fields["event_id"], received, routes, body, anonymous_id, user_id)
 

@@ -14,21 +14,30 @@ from router.outbox.room import PENDING, Backlog
 from router.outbox.writer import GroupWriter
 
 #: A person's events: same anonymous_id or user_id, or the other id of an event carrying both
-#: (an identify, or any event with both): one level of linking. Each branch is a look-up in a
-#: partial index; received_at bounds them to the window.
+#: (an identify, or any event with both): one level of linking. Every branch walks a partial
+#: index newest first and stops at the limit, so an id shared by thousands of events (a
+#: sender's constant anonymousId) costs no more than a customer's; received_at keeps it to
+#: the window.
 PERSON_EVENTS: Final = """
+WITH own AS (
+    SELECT * FROM (SELECT seq, anonymous_id, user_id FROM events
+        WHERE store = ?1 AND anonymous_id = ?2 AND received_at >= ?4 ORDER BY seq DESC LIMIT ?5)
+    UNION
+    SELECT * FROM (SELECT seq, anonymous_id, user_id FROM events
+        WHERE store = ?1 AND user_id = ?3 AND received_at >= ?4 ORDER BY seq DESC LIMIT ?5)
+)
 SELECT event_id, body FROM events WHERE seq IN (
-    SELECT seq FROM events WHERE store = ?1 AND anonymous_id = ?2 AND received_at >= ?4
+    SELECT seq FROM own
     UNION
-    SELECT seq FROM events WHERE store = ?1 AND user_id = ?3 AND received_at >= ?4
+    SELECT e.seq FROM (SELECT DISTINCT anonymous_id AS id FROM own
+            WHERE anonymous_id IS NOT NULL AND anonymous_id IS NOT ?2) AS linked
+        JOIN events AS e ON e.seq IN (SELECT seq FROM events WHERE store = ?1
+            AND anonymous_id = linked.id AND received_at >= ?4 ORDER BY seq DESC LIMIT ?5)
     UNION
-    SELECT seq FROM events WHERE store = ?1 AND received_at >= ?4 AND anonymous_id IN (
-        SELECT anonymous_id FROM events WHERE store = ?1 AND user_id = ?3
-        AND received_at >= ?4)
-    UNION
-    SELECT seq FROM events WHERE store = ?1 AND received_at >= ?4 AND user_id IN (
-        SELECT user_id FROM events WHERE store = ?1 AND anonymous_id = ?2
-        AND received_at >= ?4)
+    SELECT e.seq FROM (SELECT DISTINCT user_id AS id FROM own
+            WHERE user_id IS NOT NULL AND user_id IS NOT ?3) AS linked
+        JOIN events AS e ON e.seq IN (SELECT seq FROM events WHERE store = ?1
+            AND user_id = linked.id AND received_at >= ?4 ORDER BY seq DESC LIMIT ?5)
 ) ORDER BY seq DESC LIMIT ?5
 """
 
