@@ -20,9 +20,18 @@ COPIED: Final = (
     "ga_client_id",
     "spotify_device_id",
 )
+#: What a person's earlier event is read for, in this order: JSON paths of its stored body
+#: (its first email only; the outbox extracts them, sparing the event loop whole bodies).
+PATHS: Final = (
+    "$.client_ip",
+    "$.client_ip_class",
+    "$.client_ip_origin",
+    *(f"$.{field}" for field in COPIED),
+    "$.emails[0]",
+)
 #: A person's latest events read for one stitched event, at most: enough for a page view, an
 #: identify and a few more in between; the newest that carried a field wins.
-LOOKUP_LIMIT: Final = 20
+LOOKUP_LIMIT: Final = 10
 
 
 class Stitcher:
@@ -52,9 +61,10 @@ class Stitcher:
         consent = kw.get("consent")
         return consent is None or consent.ad_user_data != "denied"
 
-    def fill(self, kw: dict[str, Any], found: Iterable[tuple[str, bytes]]) -> bool:
+    def fill(self, kw: dict[str, Any], found: Iterable[tuple[str, str]]) -> bool:
         """Set the event's missing fields from ``found``, its person's events as
-        ``(event_id, stored body)``, newest first; whether anything was filled.
+        ``(event_id, JSON array of the values at PATHS)``, newest first; whether anything was
+        filled.
 
         ``stitched_from`` names the event the IP came from, else the newest one that gave a
         field. The email is filled as its SHA-256 (Meta's normalisation), never as sent.
@@ -64,23 +74,21 @@ class Stitcher:
         missing = [field for field in COPIED if kw.get(field) is None]
         wants_ip = kw.get("client_ip_class") != "public"
         wants_email = not kw.get("emails")
-        for event_id, body in found:
+        for event_id, carried in found:
             if not (wants_ip or missing or wants_email):
                 break
-            earlier = orjson.loads(body)
+            ip, ip_class, ip_origin, *copied, email = orjson.loads(carried)
+            earlier = dict(zip(COPIED, copied, strict=True))
             gave = False
-            if (
-                wants_ip
-                and earlier.get("client_ip_class") == "public"
-                and earlier.get("client_ip_origin") != "stitched"
-            ):
-                kw["client_ip"], kw["client_ip_origin"] = earlier["client_ip"], "stitched"
+            if wants_ip and ip_class == "public" and ip_origin != "stitched":
+                kw["client_ip"], kw["client_ip_origin"] = ip, "stitched"
                 kw["client_ip_class"], ip_source, wants_ip = "public", event_id, False
-            for field in [f for f in missing if earlier.get(f) is not None]:
+            for field in [f for f in missing if earlier[f] is not None]:
                 kw[field], gave = earlier[field], True
                 missing.remove(field)
-            if wants_email and (email := _hashed_email(earlier)) is not None:
-                kw["emails"], gave, wants_email = (email,), True, False
+            hashed = privacy.hash_email(email, "meta") if wants_email else None
+            if hashed is not None:
+                kw["emails"], gave, wants_email = (hashed,), True, False
             if gave and source is None:
                 source = event_id
         if ip_source is None and source is None:
@@ -96,10 +104,3 @@ def person_ids(kw: Mapping[str, Any]) -> tuple[str | None, str | None]:
     if anonymous_id is None:
         anonymous_id = kw.get("previous_id")
     return anonymous_id, kw.get("user_id")
-
-
-def _hashed_email(stored: Mapping[str, Any]) -> str | None:
-    for email in stored.get("emails") or ():
-        if (hashed := privacy.hash_email(email, "meta")) is not None:
-            return hashed
-    return None

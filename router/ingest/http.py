@@ -16,7 +16,7 @@ from router import codec
 from router.config import ServerConfig
 from router.event import UNKNOWN_CONSENT, IpOrigin
 from router.identity.client_ip import KeyKind, ResolvedIp
-from router.identity.stitching import LOOKUP_LIMIT, Stitcher, person_ids
+from router.identity.stitching import LOOKUP_LIMIT, PATHS, Stitcher, person_ids
 from router.ingest.auth import KeyRing, basic_username
 from router.ingest.body import read_body, too_large
 from router.ingest.browser import ALLOWED_HEADERS, SHORT_PATHS, settings_handler
@@ -241,7 +241,7 @@ class Ingest:
             since = received - stitcher.window_secs
             try:
                 found = await self.outbox.person_events(
-                    stitcher.store, anonymous_id, user_id, since, LOOKUP_LIMIT
+                    stitcher.store, anonymous_id, user_id, since, LOOKUP_LIMIT, PATHS
                 )
             except OutboxError as error:  # the event goes unstitched rather than refused
                 log.warning("stitching_lookup_failed", store=stitcher.store, error=str(error))

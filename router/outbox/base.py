@@ -162,11 +162,18 @@ class Outbox(Protocol):
         """Recount the undelivered events ``append`` checks ``max_pending_events`` against."""
 
     async def person_events(
-        self, store: str, anonymous_id: str | None, user_id: str | None, since: float, limit: int
-    ) -> list[tuple[str, bytes]]:
+        self,
+        store: str,
+        anonymous_id: str | None,
+        user_id: str | None,
+        since: float,
+        limit: int,
+        paths: tuple[str, ...],
+    ) -> list[tuple[str, str]]:
         """The latest committed events of a person received since ``since``, newest first, at
-        most ``limit``: ``(event_id, body)``. The person is the events with that anonymous_id
-        or user_id, and one link further through events carrying both ids."""
+        most ``limit``: ``(event_id, JSON array of the values at the body's JSON paths)``,
+        read in the database, not the event loop. The person is the events with that
+        anonymous_id or user_id, and one link further through events carrying both ids."""
 
     async def unready(self, stores: Iterable[str]) -> str | None:
         """Why ingest cannot commit now (a short code for ``/readyz``), or None."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections import Counter
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ WITH own AS (
     SELECT * FROM (SELECT seq, anonymous_id, user_id FROM events
         WHERE store = ?1 AND user_id = ?3 AND received_at >= ?4 ORDER BY seq DESC LIMIT ?5)
 )
-SELECT event_id, body FROM events WHERE seq IN (
+SELECT event_id, json_extract(CAST(body AS TEXT), {paths}) FROM events WHERE seq IN (
     SELECT seq FROM own
     UNION
     SELECT e.seq FROM (SELECT DISTINCT anonymous_id AS id FROM own
@@ -40,6 +41,15 @@ SELECT event_id, body FROM events WHERE seq IN (
             AND user_id = linked.id AND received_at >= ?4 ORDER BY seq DESC LIMIT ?5)
 ) ORDER BY seq DESC LIMIT ?5
 """
+
+
+@functools.lru_cache(maxsize=4)
+def person_events_sql(paths: int) -> str:
+    """:data:`PERSON_EVENTS` reading ``paths`` (two or more) JSON paths of each body, bound
+    from the sixth parameter on: json_extract answers them as one JSON array."""
+    if paths < 2:
+        raise ValueError(f"{paths} JSON paths; json_extract answers an array for two or more")
+    return PERSON_EVENTS.format(paths=", ".join(f"?{n}" for n in range(6, 6 + paths)))
 
 
 class SqliteOperations:
@@ -175,11 +185,18 @@ class SqliteOperations:
         return deleted
 
     async def person_events(
-        self, store: str, anonymous_id: str | None, user_id: str | None, since: float, limit: int
-    ) -> list[tuple[str, bytes]]:
+        self,
+        store: str,
+        anonymous_id: str | None,
+        user_id: str | None,
+        since: float,
+        limit: int,
+        paths: tuple[str, ...],
+    ) -> list[tuple[str, str]]:
         """The latest committed events of a person (identity stitching), one query on the
         reader connection: see :meth:`router.outbox.base.Outbox.person_events`."""
-        return await self._read(PERSON_EVENTS, (store, anonymous_id, user_id, since, limit))
+        params = (store, anonymous_id, user_id, since, limit, *paths)
+        return await self._read(person_events_sql(len(paths)), params)
 
     async def checkpoint(self) -> int:
         """Truncate the WAL between commits so it cannot grow without bound; return its pages."""

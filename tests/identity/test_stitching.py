@@ -14,9 +14,9 @@ import pytest
 from router import codec
 from router.clock import FakeClock
 from router.event import Consent
-from router.identity.stitching import LOOKUP_LIMIT, Stitcher, person_ids
+from router.identity.stitching import LOOKUP_LIMIT, PATHS, Stitcher, person_ids
 from router.outbox.base import NewEvent
-from router.outbox.operations import PERSON_EVENTS
+from router.outbox.operations import person_events_sql
 from router.outbox.schema import prepare
 from router.outbox.sqlite import SqliteOutbox
 from router.testing.events import make_event
@@ -86,7 +86,7 @@ class Shop:
         anonymous_id, user_id = person_ids(fields)
         since = self.clock.now() - self.stitcher.window_secs
         found = await self.outbox.person_events(
-            self.store, anonymous_id, user_id, since, LOOKUP_LIMIT
+            self.store, anonymous_id, user_id, since, LOOKUP_LIMIT, PATHS
         )
         return self.stitcher.fill(fields, found)
 
@@ -269,7 +269,9 @@ def lookup_steps(events_of_the_id: int) -> int:
             return 0
 
         db.set_progress_handler(count, 1)
-        found = db.execute(PERSON_EVENTS, ("shop", "anon-1", None, 0.0, LOOKUP_LIMIT)).fetchall()
+        found = db.execute(
+            person_events_sql(len(PATHS)), ("shop", "anon-1", None, 0.0, LOOKUP_LIMIT, *PATHS)
+        ).fetchall()
         assert len(found) == LOOKUP_LIMIT
         return steps[0]
 

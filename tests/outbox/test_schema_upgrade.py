@@ -279,7 +279,7 @@ async def test_a_version_2_file_gets_person_columns_filled_from_the_bodies(
         )
     box = await opened(path, clock)
     try:
-        found = await box.person_events("shop", None, "u-1", 0.0, 10)
+        found = await box.person_events("shop", None, "u-1", 0.0, 10, ("$.user_id", "$.x"))
         assert [event_id for event_id, _ in found] == ["id", "pv"]
     finally:
         await box.close()
