@@ -284,8 +284,9 @@ class StoreConsent:
 
 @attrs.frozen(kw_only=True)
 class StitchingConfig:
-    """Identity stitching: the latest public IP, user agent, click ids, cookie ids and hashed
-    email seen for a userId or anonymousId fill a later event of the same person lacking them."""
+    """Identity stitching: an event lacking a customer IP or user agent (a server callback) is
+    filled from its person's earlier committed events (same userId or anonymousId, or linked by
+    an event carrying both) within ``window_hours``: public IP, user agent, ids, hashed email."""
 
     enabled: bool = False
     #: How old what an earlier event carried may be to fill a later one.

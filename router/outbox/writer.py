@@ -294,8 +294,21 @@ class GroupWriter:
 
 
 def _insert_events(db: sqlite3.Connection, values: list[Any]) -> tuple[int, int]:
-    """Insert the flattened rows (``_COLUMNS`` values each) with one statement; return how many were
-    stored (a known event_id is not) and the seq of the last one stored."""
+    """Insert the flattened rows (``_COLUMNS`` values each), one statement per
+    ``MAX_ROWS_PER_COMMIT`` rows (a single request may hold more: ``max_batch_events`` is the
+    operator's); return how many were stored (a known event_id is not) and the last seq stored."""
+    step = MAX_ROWS_PER_COMMIT * _COLUMNS
+    if len(values) <= step:  # the usual case: no copy
+        return _insert_rows(db, values)
+    stored, last = 0, 0
+    for start in range(0, len(values), step):
+        count, seq = _insert_rows(db, values[start : start + step])
+        stored, last = stored + count, seq or last
+    return stored, last
+
+
+def _insert_rows(db: sqlite3.Connection, values: list[Any]) -> tuple[int, int]:
+    """At most ``MAX_ROWS_PER_COMMIT`` flattened rows with one prepared statement."""
     if not values:
         return 0, 0
     rows = len(values) // _COLUMNS

@@ -54,6 +54,19 @@ async def test_concurrent_appends_beyond_one_commit_all_land_once(
     assert ids == [f"e{i:05d}" for i in range(total)]
 
 
+async def test_one_append_larger_than_a_commits_row_cap_is_stored_whole(
+    outbox: SqliteOutbox, tmp_path: Path
+) -> None:
+    """A single request of more events than MAX_ROWS_PER_COMMIT (max_batch_events is the
+    operator's to raise) is inserted in several statements of one commit, every event once."""
+    body = codec.encode(make_event(event_id="x"))
+    total = MAX_ROWS_PER_COMMIT + 321
+    await outbox.append([NewEvent("shop", f"b{i:05d}", 1.0, ("hook",), body) for i in range(total)])
+    with sqlite3.connect(tmp_path / "outbox.db") as db:
+        ids = [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY seq")]
+    assert ids == [f"b{i:05d}" for i in range(total)]
+
+
 @pytest.mark.parametrize("rows", [13, 15, 3082])
 async def test_a_commit_padded_to_a_prepared_size_stores_each_event_once(
     outbox: SqliteOutbox, tmp_path: Path, rows: int
