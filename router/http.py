@@ -6,10 +6,11 @@ import asyncio
 import email.utils
 import time
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
 import attrs
+import orjson
 
 from router.destination import Outcome
 
@@ -39,6 +40,17 @@ class TransportError(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+def error_object(body: bytes) -> dict[str, Any] | None:
+    """The ``error`` object of a JSON error answer (``{"error": {...}}``, the shape of Google
+    APIs and Meta's Graph API), or None when the body is not one."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    return error if isinstance(error, dict) else None
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

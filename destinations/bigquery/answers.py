@@ -8,7 +8,7 @@ from typing import Any, Final
 import orjson
 
 from router.destination import DELIVERED, Outcome
-from router.http import Response, classify
+from router.http import Response, classify, error_object
 
 #: Row error reasons that say nothing is wrong with the row: send it again (same insertId).
 #: ``stopped``: the row was fine but not inserted because another row of the request failed.
@@ -33,14 +33,8 @@ PAUSE_REASONS: Final = {
 MAX_DETAIL: Final = 500
 
 
-def google_error(body: bytes) -> Mapping[str, Any] | None:
-    """The ``error`` object of Google's JSON error shape, or None if the body is not one."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    error = data.get("error") if isinstance(data, dict) else None
-    return error if isinstance(error, dict) else None
+#: The ``error`` object of Google's JSON error shape, or None if the body is not one.
+google_error = error_object
 
 
 def error_reason(error: Mapping[str, Any]) -> str:

@@ -14,6 +14,7 @@ import attrs
 import orjson
 
 from router.destination import Outcome
+from router.http import error_object
 
 #: What an error means for its event:
 #: ``retry``: transient, try again with backoff; ``throttle``: quota, rest the destination;
@@ -235,11 +236,8 @@ def _row_index(location: Any) -> int | None:
     return None
 
 
-def rpc_error(body: bytes) -> dict[str, Any] | None:
-    """The ``error`` object of a Google API error answer, or None if the body is not one."""
-    data = loads(body)
-    error = data.get("error") if isinstance(data, dict) else None
-    return error if isinstance(error, dict) else None
+#: The ``error`` object of a Google API error answer, or None if the body is not one.
+rpc_error = error_object
 
 
 @attrs.frozen

@@ -7,7 +7,7 @@ from typing import Any, Final
 import orjson
 
 from router.destination import DELIVERED, Outcome
-from router.http import Response, classify
+from router.http import Response, classify, error_object
 
 #: Graph codes worth retrying with backoff: unknown/transient, service down.
 TRANSIENT_CODES: Final = frozenset({1, 2})
@@ -24,14 +24,8 @@ INVALID_TOKEN: Final = 190
 MAX_DETAIL: Final = 500
 
 
-def graph_error(body: bytes) -> dict[str, Any] | None:
-    """The ``error`` object of a Graph error answer, or None if the body is not one."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    error = data.get("error") if isinstance(data, dict) else None
-    return error if isinstance(error, dict) else None
+#: The ``error`` object of a Graph error answer, or None if the body is not one.
+graph_error = error_object
 
 
 def is_permission_code(code: int) -> bool:
