@@ -55,3 +55,4 @@ class Settings:
     settle: float = 2.0
     tagless: Path = TAGLESS
     wait_idle: float = 0.0
+    stitching: bool = True

@@ -31,7 +31,13 @@ def bare_service(workdir: Path, port: int) -> tuple[Service, str]:
 
 
 def write_tagless_config(
-    workdir: Path, port: int, admin_port: int, sink_port: int, hook_path: str = "/hook"
+    workdir: Path,
+    port: int,
+    admin_port: int,
+    sink_port: int,
+    hook_path: str = "/hook",
+    *,
+    stitching: bool = True,
 ) -> Path:
     config = workdir / "config"
     (config / "stores").mkdir(parents=True)
@@ -48,7 +54,7 @@ def write_tagless_config(
         f"write_keys: [{WRITE_KEY}]\n"
         "client_ip: {trusted_proxies: [127.0.0.1/32]}\n"
         # as a store that uses every identity feature would: its ingest cost is part of the figure
-        "stitching: {enabled: true}\n"
+        f"stitching: {{enabled: {'true' if stitching else 'false'}}}\n"
         "destinations:\n"
         f'  - {{id: hook, type: webhook, url: "http://127.0.0.1:{sink_port}{hook_path}"}}\n'
     )
@@ -58,7 +64,9 @@ def write_tagless_config(
 def tagless_service(
     settings: Settings, workdir: Path, port: int, sink_port: int, hook_path: str = "/hook"
 ) -> tuple[Service, str]:
-    config = write_tagless_config(workdir, port, free_port(), sink_port, hook_path)
+    config = write_tagless_config(
+        workdir, port, free_port(), sink_port, hook_path, stitching=settings.stitching
+    )
     argv = [str(settings.tagless), "serve", "--config", str(config)]
     service = Service("tagless", argv, env={"TAGLESS_ADMIN_TOKEN": ADMIN_TOKEN})
     return service, f"http://127.0.0.1:{port}/healthz"

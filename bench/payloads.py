@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
+
+from router.identity.ranges import shared_classes
 
 #: Stands in for the messageId inside a template; ``post.lua`` replaces every occurrence with a
 #: fresh id on every request (Tagless de-duplicates on messageId).
@@ -22,6 +25,20 @@ _PRODUCTS: Final = (
     ("SKU-40270", "Beanie", "14.99"),
 )
 _AGENT: Final = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X)"
+
+
+def customer_ip(rng: random.Random) -> str:
+    """A random 84.x.y.z that Tagless classes ``public`` (a customer's, not a CDN's or cloud's).
+
+    A cloud address would leave its event without a customer IP, and with stitching on every
+    request of a repeated template would then look the same person up: a cost real traffic
+    pays only for events that lack an IP, not for every request.
+    """
+    classes = shared_classes()
+    while True:
+        text = f"84.{rng.randint(1, 254)}.{rng.randint(1, 254)}.{rng.randint(1, 254)}"
+        if classes.label(ipaddress.ip_address(text)) == "public":
+            return text
 
 
 def track_event(rng: random.Random, *, message_id: str = ID_SLOT) -> dict[str, Any]:
@@ -40,7 +57,7 @@ def track_event(rng: random.Random, *, message_id: str = ID_SLOT) -> dict[str, A
         "anonymousId": f"{rng.getrandbits(64):016x}",
         "timestamp": now,
         "context": {
-            "ip": f"84.{rng.randint(1, 254)}.{rng.randint(1, 254)}.{rng.randint(1, 254)}",
+            "ip": customer_ip(rng),
             "userAgent": _AGENT,
             "page": {"url": "https://shop.example.com/checkout/thanks"},
             "traits": {

@@ -156,8 +156,10 @@ def render_notes(report: Report, settings: Settings) -> list[str]:
         "- Tagless runs with `max_pending_events` raised to 100,000,000, so that the backlog cap "
         "(200,000 undelivered events by default) does not refuse a run's events while the "
         "destination is down or slower than ingest: the figures measure ingest, not backpressure.",
-        "- Tagless is measured twice per figure, its store having identity stitching on (every "
-        "bench event is a new person: each one is looked up and remembered) and one webhook "
+        f"- Tagless is measured twice per figure, its store having identity stitching "
+        f"{'on' if settings.stitching else 'off (`--stitching off`)'} (every bench event carries "
+        "its customer's public IP and user agent, so none needs filling and none looks its "
+        "person up, as for events sent with their customer's request) and one webhook "
         "destination: "
         "*destination down* (the sink answers 503 Retry-After 3600, the destination pauses after "
         "its first batch, so ingest runs alone like the bare server; every event is still routed "

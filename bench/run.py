@@ -57,6 +57,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[set[str], Settings]:
         metavar="S",
         help="first wait up to S seconds for other processes to leave the machine idle",
     )
+    parser.add_argument(
+        "--stitching",
+        choices=("on", "off"),
+        default="on",
+        help="identity stitching of the bench store (off: to measure what it costs)",
+    )
     args = parser.parse_args(argv)
     parts = set(args.only or ("bare", "tagless", "e2e"))
     settings = Settings(
@@ -66,6 +72,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[set[str], Settings]:
         e2e_timeout=args.e2e_timeout,
         tagless=args.tagless.resolve(),
         wait_idle=args.wait_idle,
+        stitching=args.stitching == "on",
     )
     return parts, settings
 
