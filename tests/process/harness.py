@@ -137,6 +137,8 @@ class TaglessServer:
         self.config = config
         self.proc: subprocess.Popen[bytes] | None = None
         self.logs: list[Path] = []
+        #: Variables added to the child's environment (a fake clock's LD_PRELOAD, say).
+        self.env: dict[str, str] = {}
 
     @property
     def running(self) -> bool:
@@ -168,6 +170,7 @@ class TaglessServer:
                 cwd=self.config.directory,
                 start_new_session=True,
                 preexec_fn=None if open_files is None else limit_files,
+                env={**os.environ, **self.env} if self.env else None,
             )
         _LIVE.add(self.proc)
 
