@@ -226,10 +226,17 @@ class LaneDispatcher:
                 "rejected", "bad_outcome_count", detail=f"{len(outcomes)} for {len(pairs)}"
             )
             outcomes = [bad] * len(pairs)
-        if len(pairs) > 1 and all(o.whole_batch and o.kind == "rejected" for o in outcomes):
-            half = len(pairs) // 2
-            self._log.info("batch_split", events=len(pairs), reason=outcomes[0].reason)
-            return await self._send(pairs[:half]) + await self._send(pairs[half:])
+        # Events refused together for one bad event among them are split until it is alone,
+        # even when the adapter settled others of the batch by themselves (Meta's too-old
+        # events, never sent): those keep their own outcomes.
+        together = [i for i, o in enumerate(outcomes) if o.whole_batch and o.kind == "rejected"]
+        if len(together) > 1:
+            half = len(together) // 2
+            self._log.info("batch_split", events=len(together), reason=outcomes[together[0]].reason)
+            split = await self._send([pairs[i] for i in together[:half]])
+            split += await self._send([pairs[i] for i in together[half:]])
+            apart = set(together)
+            return [(pairs[i][0], o) for i, o in enumerate(outcomes) if i not in apart] + split
         self._note_pauses(outcomes, sent_in)
         if self.attempts is not None:
             took = (started, self.clock.now() - started)

@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from router.testing.fake_platform import Answer, FakePlatform, Recorded
+from router.testing.fake_platform import Answer, FakePlatform, Recorded, Responder
 from tests.chaos.history import Delivery, History
 from tests.process.harness import (
     ACKED,
@@ -65,10 +65,21 @@ class Platform(FakePlatform):
     """A fake webhook receiver: records every request, answers as its :class:`Behaviour` says;
     with ``dedups`` it remembers event ids the way Meta and Spotify de-duplicate them."""
 
-    def __init__(self, name: str, *, dedups: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        dedups: bool = False,
+        inner: Responder | None = None,
+        ids_key: str = "events",
+    ) -> None:
         self.name = name
         self.dedups = dedups
         self.behaviour = Behaviour()
+        #: The platform's own answers when no fault applies (a rule-checking fake), and where
+        #: its request bodies list the events.
+        self.inner = inner
+        self.ids_key = ids_key
         super().__init__(responder=self._answer)
 
     def _answer(self, seen: Recorded) -> Answer | None:
@@ -76,9 +87,9 @@ class Platform(FakePlatform):
         if b.status is not None:
             headers = {"Retry-After": b.retry_after} if b.retry_after is not None else {}
             return Answer(b.status, {"error": f"fault {b.status}"}, headers)
-        if b.poison and b.poison & set(ids_of(seen)):
+        if b.poison and b.poison & set(ids_of(seen, self.ids_key)):
             return Answer(400, {"error": "one event of this batch is invalid"})
-        return None
+        return self.inner(seen) if self.inner is not None else None
 
     async def _handle(self, request: web.Request) -> web.Response:
         if self.behaviour.delay:
@@ -87,20 +98,24 @@ class Platform(FakePlatform):
 
     def deliveries(self) -> list[Delivery]:
         """Every request seen, as the history records deliveries."""
-        return [Delivery(self.name, ids_of(seen), seen.status, seen.at) for seen in self.requests]
+        return [
+            Delivery(self.name, ids_of(seen, self.ids_key), seen.status, seen.at)
+            for seen in self.requests
+        ]
 
     def unique_events(self) -> int:
         """Distinct events taken with a 2xx: what a de-duplicating platform keeps."""
         return len({i for d in self.deliveries() if d.ok for i in d.ids})
 
 
-def ids_of(seen: Recorded) -> tuple[str, ...]:
-    """The event ids of a webhook request body (``{"events": [{"event_id": ...}]}``)."""
+def ids_of(seen: Recorded, key: str = "events") -> tuple[str, ...]:
+    """The event ids of a request body: ``{key: [{"event_id": ...}, ...]}`` (``events`` for
+    the webhook, ``data`` for Meta)."""
     try:
         body = seen.json()
     except ValueError:
         return ()
-    events = body.get("events", []) if isinstance(body, dict) else []
+    events = body.get(key, []) if isinstance(body, dict) else []
     return tuple(e["event_id"] for e in events if isinstance(e, dict) and "event_id" in e)
 
 
@@ -113,6 +128,9 @@ class ChaosConfig:
 
     directory: Path
     hooks: dict[str, str]
+    #: Destinations other than webhooks, as their YAML mappings (a ``meta_capi`` with its
+    #: ``endpoint`` on a fake, say).
+    extra: list[dict[str, Any]] = field(default_factory=list)
     outbox: dict[str, Any] = field(default_factory=dict)
     server: dict[str, Any] = field(default_factory=dict)
     delivery: dict[str, Any] = field(default_factory=dict)
@@ -147,7 +165,7 @@ class ChaosConfig:
             "store": "shop",
             "write_keys": [WRITE_KEY],
             "client_ip": {"trusted_proxies": ["127.0.0.1/32"], "own_addresses": ["192.0.2.10"]},
-            "destinations": destinations,
+            "destinations": [*destinations, *self.extra],
         }
         (self.directory / "stores" / "shop.yaml").write_text(json.dumps(store, indent=1))
 
@@ -285,14 +303,20 @@ async def rig(
     names: list[str],
     *,
     dedups: tuple[str, ...] = (),
+    others: tuple[Platform, ...] = (),
     **config: Any,
 ) -> AsyncIterator[Rig]:
-    """Platforms named ``names`` started, a server configured for them (not started), and a
-    history; the server is SIGKILLed and the platforms stopped afterwards."""
+    """Webhook platforms named ``names`` and the ``others`` (configured through ``extra``)
+    started, a server configured for them (not started), and a history; the server is
+    SIGKILLed and the platforms stopped afterwards."""
     platforms = {name: Platform(name, dedups=name in dedups) for name in names}
     for platform in platforms.values():
         await platform.start()
     hooks = {name: f"{p.url}/{name}" for name, p in platforms.items()}
+    for other in others:
+        if not other.url:  # one the caller started, to put its URL in ``extra``
+            await other.start()
+        platforms[other.name] = other
     server = TaglessServer(ChaosConfig(directory, hooks, **config))  # type: ignore[arg-type]
     try:
         yield Rig(platforms, server, History())
