@@ -70,6 +70,9 @@ class LaneDispatcher:
         self.clock = clock
         self.concurrency = concurrency
         self.paused_until = 0.0
+        #: How long the current rest was meant to last: more left than that means the wall
+        #: clock went back meanwhile (see :meth:`_rest_left`).
+        self._rest_length = 0.0
         self._rest_secs = REST_INITIAL_SECS
         self._failed_batches = 0
         #: Rests started so far: a batch sent before the latest one reports on an outage
@@ -131,8 +134,16 @@ class LaneDispatcher:
             await self._slot_freed.wait()
         return True
 
+    def _rest_left(self) -> float:
+        """Seconds left of the current rest; a rest the wall clock moved back (more left than
+        it was long) starts over from now instead of stalling the lane for the jump."""
+        now = self.clock.now()
+        if self.paused_until - now > self._rest_length:
+            self.paused_until = now + self._rest_length
+        return self.paused_until - now
+
     async def _rest_if_paused(self) -> bool:
-        remaining = self.paused_until - self.clock.now()
+        remaining = self._rest_left()
         if remaining <= 0:
             self.metrics.paused[(self.store, self.destination_id)] = False
             return False
@@ -248,7 +259,7 @@ class LaneDispatcher:
 
         If Tagless stops meanwhile, the batch is given back rather than sent.
         """
-        while (remaining := self.paused_until - self.clock.now()) > 0:
+        while (remaining := self._rest_left()) > 0:
             if self._stopping:
                 raise _GiveBack
             await self.clock.wait(self._stopped_signal, remaining)
@@ -304,7 +315,7 @@ class LaneDispatcher:
         """Pause the destination ``seconds`` from now, unless it already rests longer."""
         until = self.clock.now() + seconds
         if until > self.paused_until:
-            self.paused_until = until
+            self.paused_until, self._rest_length = until, seconds
             self.metrics.paused[(self.store, self.destination_id)] = True
             self._log.warning(
                 "destination_paused",

@@ -12,6 +12,7 @@ from typing import Any, Final, Literal
 
 import aiosqlite
 import orjson
+import structlog
 
 from router.clock import Clock, SystemClock
 from router.destination import Outcome
@@ -21,12 +22,15 @@ from router.outbox.base import (
     NewEvent,
     OutboxUnavailable,
 )
+from router.outbox.clockwatch import WallClockWatch
 from router.outbox.lanes import Lane
 from router.outbox.operations import SqliteOperations
 from router.outbox.policy import RetryPolicy
 from router.outbox.room import Admission, DiskFloor, FreeBytes, statvfs_free
 from router.outbox.writer import Added, GroupWriter
 from router.privacy import identity_values, scrub
+
+log = structlog.get_logger("tagless.outbox")
 
 _UPSERT_DELIVERY: Final = (
     "INSERT INTO deliveries (store, destination, seq, state, attempts, first_attempt_at, due_at,"
@@ -88,6 +92,7 @@ class SqliteOutbox(SqliteOperations):
         self._signals: dict[str, list[asyncio.Event]] = {}
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._tokens = itertools.count(1)
+        self._wall = WallClockWatch()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -165,6 +170,7 @@ class SqliteOutbox(SqliteOperations):
 
     async def _claim_retries(self, store: str, destination: str, limit: int) -> Claim | None:
         now = self.clock.now()
+        await self._follow_clock_back(now)
 
         def lease(db: sqlite3.Connection) -> list[tuple[int, int, float]]:
             cursor = db.execute(
@@ -228,6 +234,23 @@ class SqliteOutbox(SqliteOperations):
         token = next(self._tokens)
         lane.hand_out(token, hi, len(items))
         return Claim(store, destination, tuple(items), token, is_retry=False)
+
+    async def _follow_clock_back(self, now: float) -> None:
+        """Move every waiting retry (and lease) back by as much as the wall clock went back:
+        due times are wall times (they outlive the process), and a retry due in ten seconds
+        would otherwise wait the jump out too. A clock set forward makes retries due early."""
+        back = self._wall.went_back(now)
+        if back:
+
+            def shift(db: sqlite3.Connection) -> None:
+                db.execute(
+                    "UPDATE deliveries SET due_at = due_at - ? WHERE state = 'retry'"
+                    " AND due_at > ?",
+                    (back, now),
+                )
+
+            log.warning("wall_clock_went_back", seconds=round(back, 3))
+            await self.writer.write(shift)
 
     # -- settling ----------------------------------------------------------------------------
 

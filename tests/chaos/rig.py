@@ -28,7 +28,9 @@ from tests.chaos.history import Delivery, History
 from tests.process.harness import (
     ACKED,
     ADMIN_TOKEN,
+    AUTHORIZATION,
     WRITE_KEY,
+    Sent,
     TaglessServer,
     free_port,
     post_batch,
@@ -241,6 +243,21 @@ class Rig:
             sent = await post_batch(session, self.config.ingest_url, ids, within=within)
         self.history.submitted(sent)
         return sent.outcome
+
+    async def post_messages(self, messages: list[dict[str, Any]], per_batch: int = 40) -> None:
+        """Post whole Segment messages in batches, each recorded; every one must be acked."""
+        url = f"{self.config.ingest_url}/v1/batch"
+        headers = {"Authorization": AUTHORIZATION, "Content-Type": "application/json"}
+        async with aiohttp.ClientSession() as session:
+            for start in range(0, len(messages), per_batch):
+                chunk = messages[start : start + per_batch]
+                began = time.monotonic()
+                body = json.dumps({"batch": chunk})
+                async with session.post(url, data=body, headers=headers) as answer:
+                    text = await answer.text()
+                assert answer.status == 200, text
+                ids = tuple(m["messageId"] for m in chunk)
+                self.history.submitted(Sent(ids, began, time.monotonic(), ACKED, answer.status))
 
 
 class Load:

@@ -6,20 +6,17 @@ exactly once, none held behind it."""
 from __future__ import annotations
 
 import contextlib
-import json
 import random
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from tests.chaos.history import check
-from tests.chaos.rig import Platform, Rig, report, rig, scale
+from tests.chaos.rig import Platform, report, rig, scale
 from tests.destinations.meta_capi.fake_meta import PIXEL, TOKEN, VERSION, FakeMeta
-from tests.process.harness import ACKED, AUTHORIZATION, Sent, read_only
+from tests.process.harness import read_only
 
 EVENTS = scale(400, 4000)
 
@@ -51,21 +48,6 @@ def dead_letters(path: Path) -> dict[tuple[str, str], str]:
             " JOIN events e ON e.seq = d.seq WHERE d.state = 'dead'"
         ).fetchall()
     return {(dest, event_id): reason for dest, event_id, reason in rows}
-
-
-async def post_all(r: Rig, messages: list[dict[str, Any]]) -> None:
-    """Post in batches of 40, each recorded; every batch must be acknowledged."""
-    url = f"{r.config.ingest_url}/v1/batch"
-    headers = {"Authorization": AUTHORIZATION, "Content-Type": "application/json"}
-    async with aiohttp.ClientSession() as session:
-        for start in range(0, len(messages), 40):
-            chunk = messages[start : start + 40]
-            began = time.monotonic()
-            async with session.post(url, data=json.dumps({"batch": chunk}), headers=headers) as a:
-                text = await a.text()
-            assert a.status == 200, text
-            ids = tuple(m["messageId"] for m in chunk)
-            r.history.submitted(Sent(ids, began, time.monotonic(), ACKED, a.status))
 
 
 @pytest.mark.slow
@@ -106,7 +88,7 @@ async def test_poison_events_are_isolated_and_dead_lettered_without_holding_othe
             )
             for i in ids
         ]
-        await post_all(r, messages)
+        await r.post_messages(messages)
         withheld = {"hook": hook_poison, "meta": meta_poison | too_old}
         drained = await r.drained(90.0, withheld)
         code = await r.server.stop()
