@@ -19,7 +19,7 @@ from tests.chaos.history import check
 from tests.chaos.rig import Rig, report, rig, scale
 from tests.process.harness import AUTHORIZATION, FAILED, integrity_check, message, wait_until
 
-QUOTA = scale(12_000, 150_000)
+QUOTA = scale(6_000, 150_000)
 WAIT_SECS = 120.0
 
 

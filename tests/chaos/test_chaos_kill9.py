@@ -29,7 +29,7 @@ async def test_kill9_cycles_during_ingest_and_delivery_keep_every_acked_event(
     2xx but not yet marked): every acknowledged event is stored once and reaches both platforms,
     and the only duplicates are batches in flight at a kill."""
     rng = random.Random(SEED)
-    ingest_kills, delivery_kills = scale(3, 12), scale(3, 12)
+    ingest_kills, delivery_kills = scale(2, 12), scale(2, 12)
     async with rig(
         tmp_path, ["hook", "deduping"], dedups=("deduping",), max_batch_size=MAX_BATCH
     ) as r:

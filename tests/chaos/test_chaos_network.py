@@ -16,9 +16,9 @@ from tests.chaos.netfaults import FaultProxy, Mode, slow_loris
 from tests.chaos.rig import report, rig, scale
 
 TIMEOUT_SECS = 1.5  # the webhook's timeout_secs
-PHASE_SECS = scale(2, 8)
+PHASE_SECS = scale(1, 8)
 FAULTS: tuple[Mode, ...] = ("latency", "reset", "half_close", "blackhole")
-LORIS = scale(60, 300)
+LORIS = scale(40, 300)
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ async def test_sigterm_cycles_under_load_exit_zero_and_lose_nothing(tmp_path: Pa
     grace period (plus interpreter teardown), clients only ever hear 200 or 503 (or a refused
     connection), and every acknowledged event is delivered after the last start."""
     rng = random.Random(16)
-    cycles = scale(3, 10)
+    cycles = scale(2, 10)
     async with rig(
         tmp_path, ["slow", "quick"], server={"shutdown_grace_secs": GRACE_SECS}, max_batch_size=50
     ) as r:
