@@ -28,6 +28,7 @@ class FaultProxy:
         self.mode: Mode = "pass"
         self.latency = 0.0
         self.port = 0
+        #: Connections each fault mode broke (answers held, for latency).
         self.broken: dict[str, int] = {}
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -96,6 +97,7 @@ class FaultProxy:
         with contextlib.suppress(ConnectionError):
             while data := await source.read(CHUNK):
                 if self.mode == "latency":
+                    self.broken["latency"] = self.broken.get("latency", 0) + 1
                     await asyncio.sleep(self.latency)
                 sink.write(data)
                 await sink.drain()

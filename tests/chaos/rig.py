@@ -24,15 +24,15 @@ import aiohttp
 from aiohttp import web
 
 from router.testing.fake_platform import Answer, FakePlatform, Recorded, Responder
-from tests.chaos.history import Delivery, History
+from tests.chaos.history import Delivery, History, Verdict, check
 from tests.process.harness import (
     ACKED,
     ADMIN_TOKEN,
     AUTHORIZATION,
     WRITE_KEY,
     Sent,
+    TaglessConfig,
     TaglessServer,
-    free_port,
     post_batch,
     wait_until,
 )
@@ -125,11 +125,11 @@ def ids_of(seen: Recorded, key: str = "events") -> tuple[str, ...]:
 
 
 @dataclass
-class ChaosConfig:
-    """A config directory: store ``shop``, one webhook destination per platform URL given."""
+class ChaosConfig(TaglessConfig):
+    """The harness's config directory, with one webhook destination per platform URL of
+    ``hooks`` (and the ``extra`` ones) and any server, outbox or delivery key set."""
 
-    directory: Path
-    hooks: dict[str, str]
+    hooks: dict[str, str] = field(default_factory=dict)
     #: Destinations other than webhooks, as their YAML mappings (a ``meta_capi`` with its
     #: ``endpoint`` on a fake, say).
     extra: list[dict[str, Any]] = field(default_factory=list)
@@ -137,21 +137,24 @@ class ChaosConfig:
     server: dict[str, Any] = field(default_factory=dict)
     delivery: dict[str, Any] = field(default_factory=dict)
     max_batch_size: int = 100
-    ingest_port: int = field(default_factory=free_port)
-    admin_port: int = field(default_factory=free_port)
-    outbox_path: Path | None = None
+    webhook_timeout_secs: float = 5.0
 
     def __post_init__(self) -> None:
         (self.directory / "stores").mkdir(parents=True, exist_ok=True)
         self.write()
 
     def write(self) -> None:
-        server = {"host": "127.0.0.1", "port": self.ingest_port, "shutdown_grace_secs": 5.0}
-        outbox = {"path": str(self.db_path), "lease_secs": 5.0, **self.outbox}
-        delivery = {"initial_backoff_secs": 0.2, "max_backoff_secs": 1.0, "timeout_secs": 5.0}
+        """(Re)write the files from the fields (a test may change ``hooks`` before a start)."""
+        server = {"host": "127.0.0.1", "port": self.ingest_port}
+        server["shutdown_grace_secs"] = self.shutdown_grace_secs
+        delivery = {
+            "initial_backoff_secs": self.initial_backoff_secs,
+            "max_backoff_secs": self.max_backoff_secs,
+            "timeout_secs": self.webhook_timeout_secs,
+        }
         lines = {
             "server": {**server, **self.server},
-            "outbox": outbox,
+            "outbox": {"path": str(self.db_path), "lease_secs": self.lease_secs, **self.outbox},
             "admin": {"host": "127.0.0.1", "port": self.admin_port, "token": ADMIN_TOKEN},
             "logging": {"level": "info", "format": "json"},
             "delivery": {**delivery, **self.delivery},
@@ -170,14 +173,6 @@ class ChaosConfig:
             "destinations": [*destinations, *self.extra],
         }
         (self.directory / "stores" / "shop.yaml").write_text(json.dumps(store, indent=1))
-
-    @property
-    def db_path(self) -> Path:
-        return self.outbox_path or self.directory / "tagless.db"
-
-    @property
-    def ingest_url(self) -> str:
-        return f"http://127.0.0.1:{self.ingest_port}"
 
     @property
     def admin_url(self) -> str:
@@ -220,6 +215,31 @@ class Rig:
             return True
 
         return check
+
+    def through(self, name: str, url: str) -> None:
+        """Send ``name``'s deliveries to ``url`` instead (a fault proxy); before a start."""
+        self.config.hooks[name] = f"{url}/{name}"
+        self.config.write()
+
+    async def finish(
+        self,
+        within: float = 90.0,
+        *,
+        withheld: dict[str, set[str]] | None = None,
+        dedups: tuple[str, ...] = (),
+    ) -> tuple[bool, int, Verdict]:
+        """Wait for every acknowledged event to arrive, stop the server (SIGTERM), and check
+        the history: whether it drained, the exit code, the checker's verdict."""
+        drained = await self.drained(within, withheld)
+        code = await self.server.stop()
+        verdict = check(
+            self.collect(),
+            routed=self.platforms,
+            withheld=withheld,
+            dedups=dedups,
+            outbox=self.config.db_path,
+        )
+        return drained, code, verdict
 
     async def drained(self, within: float, withheld: dict[str, set[str]] | None = None) -> bool:
         """Wait until every acknowledged event reached every platform."""
@@ -334,7 +354,7 @@ async def rig(
         if not other.url:  # one the caller started, to put its URL in ``extra``
             await other.start()
         platforms[other.name] = other
-    server = TaglessServer(ChaosConfig(directory, hooks, **config))  # type: ignore[arg-type]
+    server = TaglessServer(ChaosConfig(directory, "", hooks=hooks, **config))
     try:
         yield Rig(platforms, server, History())
     finally:

@@ -12,7 +12,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.chaos.history import check
 from tests.chaos.rig import Rig, report, rig, scale
 from tests.process.harness import ACKED, ADMIN_TOKEN, wait_until
 
@@ -47,9 +46,7 @@ async def test_a_long_reader_grows_the_wal_without_failing_a_write_and_it_shrink
             reader.close()
         r.history.end(held)
         shrunk = await wait_until(lambda: wal_bytes(r) <= WAL_TRUNCATED_BYTES, WAIT_SECS)
-        drained = await r.drained(WAIT_SECS)
-        code = await r.server.stop()
-        verdict = check(r.collect(), routed=r.platforms, outbox=r.config.db_path)
+        drained, code, verdict = await r.finish(WAIT_SECS)
         refused = [s for s in r.history.sent if s.outcome != ACKED]
         report(
             "WAL growth under a long reader (13)",
@@ -93,9 +90,7 @@ async def test_many_concurrent_clients_with_deliveries_and_admin_reads_are_all_a
             assert await load.until_acked(scale(5_000, 100_000), WAIT_SECS)
         stop.set()
         await admin
-        drained = await r.drained(WAIT_SECS)
-        code = await r.server.stop()
-        verdict = check(r.collect(), routed=r.platforms, outbox=r.config.db_path)
+        drained, code, verdict = await r.finish(WAIT_SECS)
         refused = [s for s in r.history.sent if s.outcome != ACKED]
         report(
             "many concurrent clients (14)",

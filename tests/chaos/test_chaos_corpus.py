@@ -19,7 +19,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.chaos.history import check
 from tests.chaos.rig import report, rig
 from tests.process.harness import ACKED, AUTHORIZATION, Sent, read_only
 
@@ -71,9 +70,8 @@ async def test_the_seed_corpus_answers_match_their_golden_file_and_store_nothing
                 else:
                     assert added, f"{path.name}: answered 200 but nothing stored"
         assert await r.post([f"{r.run}-after"]) == "acked", "the server stopped acknowledging"
-        assert await r.drained(60.0), "the plain event after the corpus was not delivered"
-        code = await r.server.stop()
-        verdict = check(r.collect(), routed=r.platforms, outbox=r.config.db_path)
+        drained, code, verdict = await r.finish(60.0)
+        assert drained, "the plain event after the corpus was not delivered"
         report(
             "ingest seed corpus",
             "\n".join(

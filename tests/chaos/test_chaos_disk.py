@@ -15,7 +15,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.chaos.history import check
 from tests.chaos.rig import Rig, report, rig, scale
 from tests.process.harness import AUTHORIZATION, FAILED, integrity_check, message, wait_until
 
@@ -75,9 +74,7 @@ async def test_a_long_outage_under_load_keeps_memory_flat_and_refuses_past_the_q
         for platform in r.platforms.values():
             platform.behaviour.status = None
         r.history.end(outage)
-        drained = await r.drained(WAIT_SECS)
-        code = await r.server.stop()
-        verdict = check(r.collect(), routed=r.platforms, outbox=r.config.db_path)
+        drained, code, verdict = await r.finish(WAIT_SECS)
         (early_events, early_mb), (full_events, full_mb) = rss
         report(
             "a long outage under load, up to the quota (8)",
@@ -148,9 +145,7 @@ async def test_a_full_disk_answers_503_corrupts_nothing_and_recovers_without_res
                     "ingest did not come back once space returned\n" + r.server.tail()
                 )
             pid_unchanged = r.server.running
-            drained = await r.drained(WAIT_SECS)
-            code = await r.server.stop()
-            verdict = check(r.collect(), routed=r.platforms, outbox=r.config.db_path)
+            drained, code, verdict = await r.finish(WAIT_SECS)
             statuses = sorted({s.status for s in r.history.sent if s.status != 200}, key=str)
             report(
                 "disk full (9)",

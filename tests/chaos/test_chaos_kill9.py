@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.history import check
 from tests.chaos.rig import report, rig, scale
 from tests.process.harness import integrity_check
 
@@ -65,10 +64,7 @@ async def test_kill9_cycles_during_ingest_and_delivery_keep_every_acked_event(
             await asyncio.sleep(rng.uniform(0.2, 0.8))
             await kill_and_restart("delivery")
 
-        drained = await r.drained(DRAIN_SECS)
-        code = await r.server.stop()
-        history = r.collect()
-        verdict = check(history, routed=r.platforms, dedups=("deduping",), outbox=r.config.db_path)
+        drained, code, verdict = await r.finish(DRAIN_SECS, dedups=("deduping",))
         report(
             "kill -9 cycles (1, 2, 15)",
             f"{ingest_kills} kills during ingest, a {outage.ended - outage.started:.1f}s outage,"

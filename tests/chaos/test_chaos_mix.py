@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.chaos.history import check
 from tests.chaos.netfaults import FaultProxy
 from tests.chaos.rig import Rig, report, rig, scale
 
@@ -106,8 +105,7 @@ async def test_a_randomised_mix_of_faults_keeps_the_promise(tmp_path: Path) -> N
     ) as r:
         proxied = r.platforms["proxied"]
         async with FaultProxy(urlsplit(proxied.url).port or 0) as proxy:
-            r.config.hooks["proxied"] = f"{proxy.url}/proxied"
-            r.config.write()
+            r.through("proxied", proxy.url)
             await r.server.start()
             mixer = Mixer(r, proxy, rng)
             began = asyncio.get_running_loop().time()
@@ -115,11 +113,7 @@ async def test_a_randomised_mix_of_faults_keeps_the_promise(tmp_path: Path) -> N
                 while asyncio.get_running_loop().time() - began < RUN_SECS:
                     await asyncio.sleep(rng.uniform(0.2, 1.0))
                     await mixer.one()
-            drained = await r.drained(WAIT_SECS)
-            code = await r.server.stop()
-        verdict = check(
-            r.collect(), routed=r.platforms, dedups=("deduping",), outbox=r.config.db_path
-        )
+            drained, code, verdict = await r.finish(WAIT_SECS, dedups=("deduping",))
         report(
             "randomised mix (18)",
             f"{RUN_SECS}s, seed {SEED}: faults {dict(sorted(mixer.done.items()))}",

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from tests.chaos import clock
-from tests.chaos.history import check
 from tests.chaos.rig import report, rig, scale
 from tests.process.harness import wait_until
 
@@ -47,9 +46,7 @@ async def test_a_long_outage_of_one_platform_leaves_the_other_alone_and_drains_a
         during = len(down.requests)
         down.behaviour.status = None
         r.history.end(outage)
-        drained = await r.drained(WAIT_SECS)
-        code = await r.server.stop()
-        verdict = check(r.collect(), routed=r.platforms, outbox=r.config.db_path)
+        drained, code, verdict = await r.finish(WAIT_SECS)
         probes = during / (OUTAGE_SECS / 60)
         report(
             "a long outage of one platform (5)",

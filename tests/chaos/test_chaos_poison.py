@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from tests.chaos.history import check
 from tests.chaos.rig import Platform, report, rig, scale
 from tests.destinations.meta_capi.fake_meta import PIXEL, TOKEN, VERSION, FakeMeta
 from tests.process.harness import read_only
@@ -90,9 +89,7 @@ async def test_poison_events_are_isolated_and_dead_lettered_without_holding_othe
         ]
         await r.post_messages(messages)
         withheld = {"hook": hook_poison, "meta": meta_poison | too_old}
-        drained = await r.drained(90.0, withheld)
-        code = await r.server.stop()
-        verdict = check(r.collect(), routed=r.platforms, withheld=withheld, outbox=r.config.db_path)
+        drained, code, verdict = await r.finish(withheld=withheld)
         dead = dead_letters(r.config.db_path)
         reasons = sorted({reason for reason in dead.values()})
         report(

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.history import check
 from tests.chaos.rig import Platform, Rig, report, rig
 from tests.process.harness import wait_until
 
@@ -56,8 +55,7 @@ async def test_retry_after_in_seconds_and_as_a_date_is_waited_out(tmp_path: Path
         late = retried - until
         assert late >= -TOLERANCE_SECS, f"retried {-late:.2f}s before the HTTP date"
 
-        code = await r.server.stop()
-        verdict = check(r.collect(), routed=r.platforms, outbox=r.config.db_path)
+        _, code, verdict = await r.finish()
         report(
             "429 with Retry-After (6)",
             f"Retry-After: 3 -> first retry after {waited:.2f}s; Retry-After as an HTTP date ~5 s"
