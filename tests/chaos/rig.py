@@ -24,7 +24,7 @@ import aiohttp
 from aiohttp import web
 
 from router.testing.fake_platform import Answer, FakePlatform, Recorded, Responder
-from tests.chaos.history import Delivery, History, Verdict, check
+from tests.chaos.history import Delivery, Fault, History, Verdict, check
 from tests.process.harness import (
     ACKED,
     ADMIN_TOKEN,
@@ -82,6 +82,8 @@ class Platform(FakePlatform):
         #: its request bodies list the events.
         self.inner = inner
         self.ids_key = ids_key
+        #: When requests arrived whose answer Tagless no longer heard.
+        self.unheard: list[float] = []
         super().__init__(responder=self._answer)
 
     def _answer(self, seen: Recorded) -> Answer | None:
@@ -96,7 +98,12 @@ class Platform(FakePlatform):
     async def _handle(self, request: web.Request) -> web.Response:
         if self.behaviour.delay:
             await asyncio.sleep(self.behaviour.delay)
-        return await super()._handle(request)
+        response = await super()._handle(request)
+        if request.transport is None or request.transport.is_closing():
+            # Tagless hung up before the answer (its timeout, on a busy machine): the platform
+            # has the events, Tagless will send them again
+            self.unheard.append(self.requests[-1].at)
+        return response
 
     def deliveries(self) -> list[Delivery]:
         """Every request seen, as the history records deliveries."""
@@ -198,9 +205,14 @@ class Rig:
         return config
 
     def collect(self) -> History:
-        """Put every request the platforms saw into the history (call before checking)."""
+        """Put every request the platforms saw into the history (call before checking), and
+        every answer Tagless no longer heard as a fault that allows a duplicate."""
         self.history.deliveries = [d for p in self.platforms.values() for d in p.deliveries()]
         self.history.deliveries.sort(key=lambda d: d.at)
+        for name, platform in self.platforms.items():
+            for at in platform.unheard:
+                unheard = Fault("answered after Tagless hung up", at, at, name, duplicates=True)
+                self.history.faults.append(unheard)
         return self.history
 
     def delivered_everywhere(self, ids: set[str], withheld: dict[str, set[str]] | None = None):

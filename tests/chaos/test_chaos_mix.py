@@ -82,7 +82,7 @@ class Mixer:
             await asyncio.sleep(seconds)
             platform.behaviour.status, platform.behaviour.retry_after = None, None
         else:
-            self.proxy.mode, self.proxy.latency = kind, 3.0  # type: ignore[assignment]
+            self.proxy.mode, self.proxy.latency = kind, 6.0  # type: ignore[assignment]
             fault = self.r.history.fault(kind, destination="proxied", duplicates=True)
             await asyncio.sleep(seconds)
             self.proxy.mode = "pass"
@@ -99,7 +99,7 @@ async def test_a_randomised_mix_of_faults_keeps_the_promise(tmp_path: Path) -> N
         tmp_path,
         ["plain", "deduping", "proxied"],
         dedups=("deduping",),
-        delivery={"timeout_secs": 1.5, "initial_backoff_secs": 0.2, "max_pause_secs": 3.0},
+        delivery={"timeout_secs": 3.0, "initial_backoff_secs": 0.2, "max_pause_secs": 3.0},
         server={"shutdown_grace_secs": 2.0},
         max_batch_size=50,
     ) as r:
