@@ -238,7 +238,9 @@ class SqliteOutbox(SqliteOperations):
     async def _follow_clock_back(self, now: float) -> None:
         """Move every waiting retry (and lease) back by as much as the wall clock went back:
         due times are wall times (they outlive the process), and a retry due in ten seconds
-        would otherwise wait the jump out too. A clock set forward makes retries due early."""
+        would otherwise wait the jump out too. A clock set forward makes retries due early.
+        Called wherever a due time is taken from the clock, so that the latest time seen is
+        the one the latest due time was counted from."""
         back = self._wall.went_back(now)
         if back:
 
@@ -259,6 +261,7 @@ class SqliteOutbox(SqliteOperations):
     ) -> list[str]:
         """Record every event's outcome and move the cursor, in one transaction."""
         now = self.clock.now()
+        await self._follow_clock_back(now)  # every time a due time is taken from is seen
         upserts: list[tuple[Any, ...]] = []
         deletes: list[tuple[str, str, int]] = []
         states: list[str] = []
@@ -336,6 +339,7 @@ class SqliteOutbox(SqliteOperations):
             (await self._lane(claim.store, claim.destination)).release()
             return
         now = self.clock.now()
+        await self._follow_clock_back(now)
         rows = [(now, claim.store, claim.destination, item.seq) for item in claim.items]
 
         def unlease(db: sqlite3.Connection) -> None:

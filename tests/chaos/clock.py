@@ -45,4 +45,6 @@ class WallClock:
         """Set the wall clock ``seconds`` away from the real one (the process sees it within
         a second)."""
         self.offset = seconds
-        self.file.write_text(f"{seconds:+d}\n")
+        staged = self.file.with_suffix(".new")
+        staged.write_text(f"{seconds:+d}\n")
+        staged.replace(self.file)  # at once: a half-written file would read as no offset

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -37,11 +37,13 @@ from tests.process.harness import (
     wait_until,
 )
 
+Number = TypeVar("Number", int, float)
+
 #: ``make chaos`` sets it: every scenario runs at full length (more kills, longer outages).
 FULL = os.environ.get("TAGLESS_CHAOS") == "full"
 
 
-def scale(fast: int, full: int) -> int:
+def scale(fast: Number, full: Number) -> Number:
     """A scenario's size: ``fast`` inside ``make test``, ``full`` under ``make chaos``."""
     return full if FULL else fast
 

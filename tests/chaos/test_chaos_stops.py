@@ -34,7 +34,7 @@ async def test_sigterm_cycles_under_load_exit_zero_and_lose_nothing(tmp_path: Pa
         r.platforms["slow"].behaviour.delay = 0.3
         await r.server.start()
         codes: list[int | None] = []
-        async with r.load(clients=4, seed=16):
+        async with r.load(clients=4, pause=scale(0.0, 0.2), seed=16):
             for _ in range(cycles):
                 await asyncio.sleep(rng.uniform(0.5, 1.5))
                 # a delivery still in flight past the grace is sent again after the restart
@@ -45,7 +45,7 @@ async def test_sigterm_cycles_under_load_exit_zero_and_lose_nothing(tmp_path: Pa
                 if codes[-1] is None:
                     break
                 await r.server.start()
-        drained, code, verdict = await r.finish(WAIT_SECS)
+        drained, code, verdict = await r.finish(scale(90, 600))
         codes.append(code)
         answers = sorted({s.status for s in r.history.sent}, key=str)
         report(

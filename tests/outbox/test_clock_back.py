@@ -32,3 +32,22 @@ async def test_a_retry_is_due_after_its_backoff_when_the_clock_went_back_an_hour
     clock.advance(-2.0)  # within the tolerance: the lease keeps its time
     assert await outbox.claim("shop", "hook", 10) is None
     assert await outbox.next_due("shop", "hook") == clock.now() + 2.0 + outbox.lease_secs
+
+
+async def test_a_retry_settled_while_the_clock_was_ahead_follows_it_back(
+    outbox: SqliteOutbox, clock: FakeClock
+) -> None:
+    """The clock goes an hour ahead between a claim and its settlement, then two hours back:
+    the retry counted from the time ahead is due 1 s after the settlement's moment, not an hour
+    later (the settlement's time is one the outbox has seen)."""
+    body = codec.encode(make_event(event_id="a"))
+    await outbox.append([NewEvent("shop", "a", clock.now(), ("hook",), body)])
+    claim = await outbox.claim("shop", "hook", 10)
+    assert claim is not None
+    clock.advance(3600.0)
+    await outbox.settle(claim, [(claim.items[0], Outcome("retry", "http_503", 503))], NO_JITTER)
+    clock.advance(-7200.0)
+    assert await outbox.claim("shop", "hook", 10) is None
+    clock.advance(1.0)
+    retry = await outbox.claim("shop", "hook", 10)
+    assert retry is not None and [i.event_id for i in retry.items] == ["a"]
