@@ -11,6 +11,7 @@ prints the slice of the history around the events that broke it.
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -64,7 +65,8 @@ class Fault:
     duplicates: bool = False
 
     def overlaps(self, start: float, end: float) -> bool:
-        return self.started <= end and (self.ended or self.started) >= start
+        """Whether the fault was on at some moment of [start, end] (not ended: still on)."""
+        return self.started <= end and (math.inf if self.ended is None else self.ended) >= start
 
 
 @dataclass
