@@ -1,0 +1,147 @@
+"""The WooCommerce plugin's PHP, driven through its hooks request by request, posts to a real
+running Tagless, and its events reach a webhook and Spotify with the customer's own IP."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Shop
+
+from router.testing.fake_platform import FakePlatform
+from router.testing.server import RunningTagless, write_config_dir
+
+CUSTOMER_IP = "81.2.69.142"
+LOAD_BALANCER = "10.0.0.5"
+GATEWAY_IP = "34.120.1.1"
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
+EMAIL = "Jane.Doe@Example.com"
+BILLING = {
+    "email": EMAIL,
+    "phone": "+44 20 7946 0000",
+    "first_name": "Jane",
+    "last_name": "Doe",
+    "address_1": "1 High Street",
+    "city": "London",
+    "postcode": "SW1A 1AA",
+    "country": "GB",
+}
+#: The customer's requests reach WordPress through the store's load balancer.
+CUSTOMER = {
+    "REMOTE_ADDR": LOAD_BALANCER,
+    "HTTP_X_FORWARDED_FOR": f"203.0.113.66, {CUSTOMER_IP}",
+    "HTTP_USER_AGENT": FIREFOX,
+}
+
+
+@pytest.fixture
+async def platforms() -> AsyncIterator[tuple[FakePlatform, FakePlatform]]:
+    async with FakePlatform() as hook, FakePlatform() as spotify:
+        yield hook, spotify
+
+
+@pytest.fixture
+async def tagless(
+    tmp_path: Path, platforms: tuple[FakePlatform, FakePlatform]
+) -> AsyncIterator[RunningTagless]:
+    hook, spotify = platforms
+    store = (
+        "store: shop\nwrite_keys: [shop-key]\n"
+        "destinations:\n"
+        f"  - {{id: hook, type: webhook, url: '{hook.url}/hook'}}\n"
+        f"  - {{id: spotify, type: spotify_capi, endpoint: '{spotify.url}',"
+        " connection_id: conn-1, token: spotify-token}\n"
+    )
+    running = await RunningTagless(write_config_dir(tmp_path, store)).start()
+    yield running
+    await running.stop()
+
+
+async def _received(platform: FakePlatform, key: str, count: int) -> list[dict[str, Any]]:
+    """What ``platform`` received under ``key`` once ``count`` events have arrived."""
+    for _ in range(1200):  # generous: two busy cores
+        events = [e for r in platform.requests if r.status == 200 for e in _events(r.json(), key)]
+        if len(events) >= count:
+            return events
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{len(platform.requests)} requests arrived, not {count} events")
+
+
+def _events(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    return list(body["conversion_events"]["events"] if key == "spotify" else body["events"])
+
+
+async def _visit_and_buy(shop: Shop, tagless: RunningTagless) -> dict[str, Any]:
+    """A customer lands from an ad, views the mug, adds it to the cart and checks out; the
+    payment gateway's server then reports the payment. Returns the checkout step's result."""
+    setup = await shop.request(
+        "setup", url=tagless.base, write_key="shop-key", trusted_proxies=["10.0.0.0/8"]
+    )
+    shop.jar = {
+        "_fbp": "fb.1.1764500000000.987654321",
+        "__spdt": "spdt-device-1",
+        "_ga": "GA1.1.42.1764500000",
+    }
+    landing = {**CUSTOMER, "REQUEST_URI": "/?fbclid=IwAR-ad-click&gclid=Cj0KCQ-ad-click"}
+    await shop.request("page", server=landing)
+    product_page = {**CUSTOMER, "REQUEST_URI": f"/?product={setup['product_slug']}"}
+    await shop.request("page", server=product_page)
+    await shop.request("add_to_cart", server=CUSTOMER, product_id=setup["product_id"])
+    checkout = await shop.request(
+        "checkout", server=CUSTOMER, product_id=setup["product_id"], billing=BILLING
+    )
+    gateway = {"REMOTE_ADDR": GATEWAY_IP, "HTTP_USER_AGENT": "PaymentGateway-Webhook/2.1"}
+    await shop.request("gateway", server=gateway, keep_cookies=False, order_id=checkout["order_id"])
+    return checkout
+
+
+async def test_purchase_reaches_the_webhook_with_the_checkout_time_ip_identity_and_click_ids(
+    shop: Shop, tagless: RunningTagless, platforms: tuple[FakePlatform, FakePlatform]
+) -> None:
+    """Landing, product view, add to cart, checkout behind a trusted load balancer, then the
+    gateway's callback from its own server: after the background flush, the webhook gets the
+    purchase with the customer's IP and browser (not the gateway's), the billing identity and
+    the ad click ids of the landing URL and cookies, under the order's deterministic id; Spotify
+    gets the same IP and the SHA-256 of the email."""
+    hook, spotify = platforms
+    checkout = await _visit_and_buy(shop, tagless)
+    flushed = await shop.request("flush", keep_cookies=False)
+    assert flushed["queued"] == {"pending": 0, "sent": 5, "failed": 0}, flushed
+
+    events = await _received(hook, "events", 5)
+    by_name = {e["name"]: e for e in events}
+    assert set(by_name) == {"page_view", "view_item", "add_to_cart", "begin_checkout", "purchase"}
+    purchase = by_name["purchase"]
+    assert purchase["event_id"] == checkout["purchase_event_id"]
+    assert purchase["order_id"] == str(checkout["order_id"])
+    assert (purchase["client_ip"], purchase["client_ip_class"]) == (CUSTOMER_IP, "public")
+    assert purchase["client_ip_origin"] == "payload"
+    assert purchase["user_agent"] == FIREFOX
+    assert purchase["emails"] == [EMAIL]
+    assert purchase["phones"] == ["+44 20 7946 0000"]
+    assert (purchase["first_name"], purchase["last_name"]) == ("Jane", "Doe")
+    assert (purchase["city"], purchase["postal_code"], purchase["country"]) == (
+        "London",
+        "SW1A 1AA",
+        "GB",
+    )
+    assert purchase["fbc"].startswith("fb.1.") and purchase["fbc"].endswith(".IwAR-ad-click")
+    assert purchase["fbp"] == "fb.1.1764500000000.987654321"
+    assert purchase["gclid"] == "Cj0KCQ-ad-click"
+    assert purchase["ga_client_id"] == "42.1764500000"
+    assert purchase["spotify_device_id"] == "spdt-device-1"
+    assert (purchase["value"], purchase["currency"]) == ("29.9", "EUR")
+    assert {e["anonymous_id"] for e in events} == {purchase["anonymous_id"]}
+    assert {e["client_ip"] for e in events} == {CUSTOMER_IP}
+
+    conversions = await _received(spotify, "spotify", 5)
+    spotify_purchase = next(e for e in conversions if e["event_name"] == "PURCHASE")
+    assert spotify_purchase["event_id"] == checkout["purchase_event_id"]
+    assert spotify_purchase["user_data"]["ip_address"] == CUSTOMER_IP
+    sha = hashlib.sha256(EMAIL.strip().lower().encode()).hexdigest()
+    assert spotify_purchase["user_data"]["hashed_emails"] == [sha]
+    assert spotify_purchase["user_data"]["device_id"] == "spdt-device-1"
