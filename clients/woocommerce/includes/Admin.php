@@ -34,13 +34,24 @@ final class Admin {
 		self::back();
 	}
 
-	/** "Send test event": an identify call (no ad platform receives those) posted now; Tagless's answer shown. */
+	/** "Send test event": Tagless's answer shown. */
 	public static function test(): void {
 		self::guard('tagless_test');
+		[$ok, $text] = self::send_test();
+		self::notice($text, $ok ? 'success' : 'error');
+		self::back();
+	}
+
+	/**
+	 * Posts an identify call now (no ad platform receives those); returns [delivered, what
+	 * Tagless answered].
+	 *
+	 * @return array{0: bool, 1: string}
+	 */
+	public static function send_test(): array {
 		$s = Settings::get();
 		if (!Settings::configured()) {
-			self::notice('Set the Tagless URL and the write key first.', 'error');
-			self::back();
+			return [false, 'Set the Tagless URL and the write key first.'];
 		}
 		$message = [
 			'type'        => 'identify',
@@ -51,10 +62,8 @@ final class Admin {
 			'context'     => ['library' => ['name' => 'tagless-woocommerce', 'version' => TAGLESS_VERSION]],
 		];
 		$answer = Sender::post($s['url'], $s['write_key'], [$message]);
-		$ok = $answer['outcome'] === 'delivered';
-		$text = sprintf('Test event %s: Tagless answered %s %s', $message['messageId'], $answer['status'] ?: '(no answer)', $answer['body'] ?: $answer['error']);
-		self::notice($text, $ok ? 'success' : 'error');
-		self::back();
+		$said = $answer['status'] ? "{$answer['status']} {$answer['body']}" : $answer['error'];
+		return [$answer['outcome'] === 'delivered', "Test event {$message['messageId']}: Tagless answered {$said}"];
 	}
 
 	public static function retry_failed(): void {
