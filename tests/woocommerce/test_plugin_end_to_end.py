@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -44,10 +46,9 @@ async def platforms() -> AsyncIterator[tuple[FakePlatform, FakePlatform]]:
         yield hook, spotify
 
 
-@pytest.fixture
-async def tagless(
-    tmp_path: Path, platforms: tuple[FakePlatform, FakePlatform]
-) -> AsyncIterator[RunningTagless]:
+def _config_dir(tmp_path: Path, platforms: tuple[FakePlatform, FakePlatform]) -> Path:
+    """Store ``shop`` (write key ``shop-key``) with a webhook and a Spotify destination, both
+    local fakes; ingest on a fixed free port, so that a Tagless started later has the same URL."""
     hook, spotify = platforms
     store = (
         "store: shop\nwrite_keys: [shop-key]\n"
@@ -56,9 +57,34 @@ async def tagless(
         f"  - {{id: spotify, type: spotify_capi, endpoint: '{spotify.url}',"
         " connection_id: conn-1, token: spotify-token}\n"
     )
-    running = await RunningTagless(write_config_dir(tmp_path, store)).start()
+    root = write_config_dir(tmp_path, store)
+    main = root / "tagless.yaml"
+    main.write_text(main.read_text().replace("port: 0}", f"port: {free_port()}}}", 1))
+    return root
+
+
+def _ingest_url(root: Path) -> str:
+    port = re.search(
+        r"server: \{host: 127\.0\.0\.1, port: (\d+)\}", (root / "tagless.yaml").read_text()
+    )
+    assert port is not None
+    return f"http://127.0.0.1:{port[1]}"
+
+
+@pytest.fixture
+async def tagless(
+    tmp_path: Path, platforms: tuple[FakePlatform, FakePlatform]
+) -> AsyncIterator[RunningTagless]:
+    running = await RunningTagless(_config_dir(tmp_path, platforms)).start()
     yield running
     await running.stop()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 async def _received(platform: FakePlatform, key: str, count: int) -> list[dict[str, Any]]:
@@ -75,16 +101,17 @@ def _events(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return list(body["conversion_events"]["events"] if key == "spotify" else body["events"])
 
 
-async def _visit_and_buy(shop: Shop, tagless: RunningTagless) -> dict[str, Any]:
+async def _visit_and_buy(shop: Shop, url: str, **cookies: str) -> dict[str, Any]:
     """A customer lands from an ad, views the mug, adds it to the cart and checks out; the
     payment gateway's server then reports the payment. Returns the checkout step's result."""
     setup = await shop.request(
-        "setup", url=tagless.base, write_key="shop-key", trusted_proxies=["10.0.0.0/8"]
+        "setup", url=url, write_key="shop-key", trusted_proxies=["10.0.0.0/8"]
     )
     shop.jar = {
         "_fbp": "fb.1.1764500000000.987654321",
         "__spdt": "spdt-device-1",
         "_ga": "GA1.1.42.1764500000",
+        **cookies,
     }
     landing = {**CUSTOMER, "REQUEST_URI": "/?fbclid=IwAR-ad-click&gclid=Cj0KCQ-ad-click"}
     await shop.request("page", server=landing)
@@ -108,7 +135,7 @@ async def test_purchase_reaches_the_webhook_with_the_checkout_time_ip_identity_a
     the ad click ids of the landing URL and cookies, under the order's deterministic id; Spotify
     gets the same IP and the SHA-256 of the email."""
     hook, spotify = platforms
-    checkout = await _visit_and_buy(shop, tagless)
+    checkout = await _visit_and_buy(shop, tagless.base)
     flushed = await shop.request("flush", keep_cookies=False)
     assert flushed["queued"] == {"pending": 0, "sent": 5, "failed": 0}, flushed
 
@@ -145,3 +172,48 @@ async def test_purchase_reaches_the_webhook_with_the_checkout_time_ip_identity_a
     sha = hashlib.sha256(EMAIL.strip().lower().encode()).hexdigest()
     assert spotify_purchase["user_data"]["hashed_emails"] == [sha]
     assert spotify_purchase["user_data"]["device_id"] == "spdt-device-1"
+
+
+async def test_consent_stated_at_checkout_reaches_tagless_with_the_purchase(
+    shop: Shop, tagless: RunningTagless, platforms: tuple[FakePlatform, FakePlatform]
+) -> None:
+    """A customer whose consent banner (Complianz) denied marketing and granted statistics:
+    the purchase, sent from the gateway's request without any cookie, carries that consent,
+    and Tagless reads it as ad_user_data and ad_personalization denied, analytics granted."""
+    hook, _ = platforms
+    await _visit_and_buy(shop, tagless.base, cmplz_marketing="deny", cmplz_statistics="allow")
+    await shop.request("flush", keep_cookies=False)
+    events = await _received(hook, "events", 5)
+    purchase = next(e for e in events if e["name"] == "purchase")
+    consent = purchase["consent"]
+    assert (consent["ad_user_data"], consent["ad_personalization"]) == ("denied", "denied")
+    assert consent["analytics"] == "granted"
+    assert consent["categories"] == {"advertising": "denied", "analytics": "granted"}
+    assert purchase["gclid"] is None and purchase["fbc"] is None  # not kept without consent
+
+
+async def test_events_wait_in_the_queue_while_tagless_is_down_and_arrive_once_it_is_up(
+    shop: Shop, tmp_path: Path, platforms: tuple[FakePlatform, FakePlatform]
+) -> None:
+    """The shop never waits on Tagless: with Tagless down, the journey's events are queued and
+    the background flush keeps them with the error; once Tagless is up at the same URL, the
+    retry delivers each of them exactly once, the purchase with the customer's IP."""
+    hook, _ = platforms
+    root = _config_dir(tmp_path, platforms)
+    await _visit_and_buy(shop, _ingest_url(root))
+    down = await shop.request("flush", keep_cookies=False)
+    assert down["queued"] == {"pending": 5, "sent": 0, "failed": 0}
+    assert "Tagless unreachable" in down["health"]
+
+    running = await RunningTagless(root).start()
+    try:
+        await shop.request("retry_now", keep_cookies=False)
+        up = await shop.request("flush", keep_cookies=False)
+        assert up["queued"] == {"pending": 0, "sent": 5, "failed": 0}
+        events = await _received(hook, "events", 5)
+    finally:
+        await running.stop()
+    assert sorted(e["name"] for e in events) == sorted(
+        ["page_view", "view_item", "add_to_cart", "begin_checkout", "purchase"]
+    )
+    assert next(e for e in events if e["name"] == "purchase")["client_ip"] == CUSTOMER_IP

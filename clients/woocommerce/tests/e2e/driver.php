@@ -12,7 +12,8 @@
  * page (a front-end page load of server.REQUEST_URI: template_redirect), add_to_cart
  * (product_id), checkout (product_id, billing: make the order, fire the classic checkout
  * hook), gateway (order_id: the payment gateway's callback marks the order paid), complete
- * (order_id: the shop marks it completed), flush (the background job), drop (the database).
+ * (order_id: the shop marks it completed), flush (the background job), retry_now (makes the
+ * events waiting for a retry due, standing in for the backoff's wait), drop (the database).
  */
 
 declare(strict_types=1);
@@ -46,6 +47,7 @@ $result = match ($step) {
 	'gateway' => tagless_step_order((int) $request['order_id'], 'payment_complete'),
 	'complete' => tagless_step_order((int) $request['order_id'], 'completed'),
 	'flush' => tagless_step_flush(),
+	'retry_now' => tagless_step_retry_now(),
 	default => throw new InvalidArgumentException("unknown step {$step}"),
 };
 echo wp_json_encode(['cookies' => (object) wp_unslash($_COOKIE), 'result' => $result]), "\n";
@@ -97,4 +99,11 @@ function tagless_step_order(int $order_id, string $what): array {
 function tagless_step_flush(): array {
 	do_action(Tagless\Queue::FLUSH_HOOK);
 	return ['queued' => Tagless\Queue::counts(), 'health' => Tagless\Health::line()];
+}
+
+/** @return array<string, mixed> */
+function tagless_step_retry_now(): array {
+	global $wpdb;
+	$wpdb->query($wpdb->prepare('UPDATE ' . Tagless\Queue::table() . " SET next_attempt_at = %s WHERE status = 'pending'", gmdate('Y-m-d H:i:s')));
+	return ['queued' => Tagless\Queue::counts()];
 }
