@@ -33,6 +33,13 @@ foreach (
 unset($tagless_class);
 
 register_activation_hook(__FILE__, [Tagless\Plugin::class, 'activate']);
+// The plugin reads orders through WC_Order's getters and meta methods only, so it works with
+// WooCommerce's order tables (HPOS) as with posts.
+add_action('before_woocommerce_init', static function (): void {
+	if (class_exists(Automattic\WooCommerce\Utilities\FeaturesUtil::class)) {
+		Automattic\WooCommerce\Utilities\FeaturesUtil::declare_compatibility('custom_order_tables', TAGLESS_FILE, true);
+	}
+});
 Tagless\Plugin::boot();
 
 /**
