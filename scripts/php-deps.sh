@@ -25,18 +25,28 @@ if [ ${#packages[@]} -gt 0 ]; then
     "${packages[@]}" >/dev/null
 fi
 
-# The tests create and drop their own database on the local MariaDB (root, no password).
-if ! mariadb -uroot -h127.0.0.1 -e 'SELECT 1' >/dev/null 2>&1; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "php-deps: MariaDB is not answering on 127.0.0.1:3306; start it" >&2
-    exit 1
-  fi
+# The tests create and drop their own database on the local MariaDB: root, no password, over
+# TCP at 127.0.0.1:3306. Started here when installed but not running; a fresh Debian install
+# lets root in through the Unix socket only, so a passwordless root@127.0.0.1 is added for the
+# tests (this server holds test databases only).
+tcp_ok() { mariadb -uroot -h127.0.0.1 -e 'SELECT 1' >/dev/null 2>&1; }
+socket_ok() { mariadb -uroot -e 'SELECT 1' >/dev/null 2>&1; }
+tcp_ok && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "php-deps: MariaDB does not let root in on 127.0.0.1:3306 without a password" >&2
+  exit 1
+fi
+if ! socket_ok; then
   install -d -o mysql -g mysql /run/mysqld
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
   for _ in $(seq 1 60); do
-    mariadb -uroot -h127.0.0.1 -e 'SELECT 1' >/dev/null 2>&1 && exit 0
+    socket_ok && break
     sleep 1
   done
-  echo "php-deps: MariaDB did not answer on 127.0.0.1:3306 within 60 s" >&2
+fi
+tcp_ok || mariadb -uroot -e "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+  GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;" >/dev/null 2>&1 || true
+if ! tcp_ok; then
+  echo "php-deps: MariaDB did not let root in on 127.0.0.1:3306 within 60 s" >&2
   exit 1
 fi

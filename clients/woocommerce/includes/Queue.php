@@ -74,7 +74,8 @@ final class Queue {
 			$now
 		));
 		if ($added === false) {
-			error_log('tagless: could not queue an event: ' . $wpdb->last_error);
+			// The database's message may quote the row (customer data): it is not logged.
+			error_log("tagless: could not queue a {$event} event (database error)");
 			return false;
 		}
 		if ($added > 0) {
