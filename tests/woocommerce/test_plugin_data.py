@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import PLUGIN
+from wordpress_shop import PLUGIN
 
 ROUTER_DATA = Path(__file__).resolve().parents[2] / "router" / "identity" / "data"
 

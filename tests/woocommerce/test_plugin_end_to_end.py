@@ -1,21 +1,20 @@
 """The WooCommerce plugin's PHP, driven through its hooks request by request, posts to a real
-running Tagless, and its events reach a webhook and Spotify with the customer's own IP."""
+`tagless serve` (a child process), and its events reach a webhook and Spotify with the
+customer's own IP."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Shop
+from harness import WRITE_KEY, TaglessConfig, TaglessServer
+from wordpress_shop import Shop
 
 from router.testing.fake_platform import FakePlatform
-from router.testing.server import RunningTagless, write_config_dir
 
 CUSTOMER_IP = "81.2.69.142"
 LOAD_BALANCER = "10.0.0.5"
@@ -46,45 +45,32 @@ async def platforms() -> AsyncIterator[tuple[FakePlatform, FakePlatform]]:
         yield hook, spotify
 
 
-def _config_dir(tmp_path: Path, platforms: tuple[FakePlatform, FakePlatform]) -> Path:
-    """Store ``shop`` (write key ``shop-key``) with a webhook and a Spotify destination, both
-    local fakes; ingest on a fixed free port, so that a Tagless started later has the same URL."""
+def _server(tmp_path: Path, platforms: tuple[FakePlatform, FakePlatform]) -> TaglessServer:
+    """A `tagless serve` (not started) whose store ``shop`` (write key ``shop-key``) has a
+    webhook and a Spotify destination, both local fakes."""
     hook, spotify = platforms
-    store = (
-        "store: shop\nwrite_keys: [shop-key]\n"
+    config = TaglessConfig(tmp_path / "tagless", hook.url)
+    (config.directory / "stores" / "shop.yaml").write_text(
+        f"store: shop\nwrite_keys: [{WRITE_KEY}]\n"
         "destinations:\n"
         f"  - {{id: hook, type: webhook, url: '{hook.url}/hook'}}\n"
         f"  - {{id: spotify, type: spotify_capi, endpoint: '{spotify.url}',"
         " connection_id: conn-1, token: spotify-token}\n"
     )
-    root = write_config_dir(tmp_path, store)
-    main = root / "tagless.yaml"
-    main.write_text(main.read_text().replace("port: 0}", f"port: {free_port()}}}", 1))
-    return root
-
-
-def _ingest_url(root: Path) -> str:
-    port = re.search(
-        r"server: \{host: 127\.0\.0\.1, port: (\d+)\}", (root / "tagless.yaml").read_text()
-    )
-    assert port is not None
-    return f"http://127.0.0.1:{port[1]}"
+    return TaglessServer(config)
 
 
 @pytest.fixture
 async def tagless(
     tmp_path: Path, platforms: tuple[FakePlatform, FakePlatform]
-) -> AsyncIterator[RunningTagless]:
-    running = await RunningTagless(_config_dir(tmp_path, platforms)).start()
-    yield running
-    await running.stop()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+) -> AsyncIterator[str]:
+    """A running `tagless serve`; its ingest URL. Killed when the test ends."""
+    server = _server(tmp_path, platforms)
+    try:
+        await server.start()
+        yield server.config.ingest_url
+    finally:
+        server.cleanup()
 
 
 async def _received(platform: FakePlatform, key: str, count: int) -> list[dict[str, Any]]:
@@ -127,7 +113,7 @@ async def _visit_and_buy(shop: Shop, url: str, **cookies: str) -> dict[str, Any]
 
 
 async def test_purchase_reaches_the_webhook_with_the_checkout_time_ip_identity_and_click_ids(
-    shop: Shop, tagless: RunningTagless, platforms: tuple[FakePlatform, FakePlatform]
+    shop: Shop, tagless: str, platforms: tuple[FakePlatform, FakePlatform]
 ) -> None:
     """Landing, product view, add to cart, checkout behind a trusted load balancer, then the
     gateway's callback from its own server: after the background flush, the webhook gets the
@@ -135,7 +121,7 @@ async def test_purchase_reaches_the_webhook_with_the_checkout_time_ip_identity_a
     the ad click ids of the landing URL and cookies, under the order's deterministic id; Spotify
     gets the same IP and the SHA-256 of the email."""
     hook, spotify = platforms
-    checkout = await _visit_and_buy(shop, tagless.base)
+    checkout = await _visit_and_buy(shop, tagless)
     flushed = await shop.request("flush", keep_cookies=False)
     assert flushed["queued"] == {"pending": 0, "sent": 5, "failed": 0}, flushed
 
@@ -175,13 +161,13 @@ async def test_purchase_reaches_the_webhook_with_the_checkout_time_ip_identity_a
 
 
 async def test_consent_stated_at_checkout_reaches_tagless_with_the_purchase(
-    shop: Shop, tagless: RunningTagless, platforms: tuple[FakePlatform, FakePlatform]
+    shop: Shop, tagless: str, platforms: tuple[FakePlatform, FakePlatform]
 ) -> None:
     """A customer whose consent banner (Complianz) denied marketing and granted statistics:
     the purchase, sent from the gateway's request without any cookie, carries that consent,
     and Tagless reads it as ad_user_data and ad_personalization denied, analytics granted."""
     hook, _ = platforms
-    await _visit_and_buy(shop, tagless.base, cmplz_marketing="deny", cmplz_statistics="allow")
+    await _visit_and_buy(shop, tagless, cmplz_marketing="deny", cmplz_statistics="allow")
     await shop.request("flush", keep_cookies=False)
     events = await _received(hook, "events", 5)
     purchase = next(e for e in events if e["name"] == "purchase")
@@ -199,20 +185,20 @@ async def test_events_wait_in_the_queue_while_tagless_is_down_and_arrive_once_it
     the background flush keeps them with the error; once Tagless is up at the same URL, the
     retry delivers each of them exactly once, the purchase with the customer's IP."""
     hook, _ = platforms
-    root = _config_dir(tmp_path, platforms)
-    await _visit_and_buy(shop, _ingest_url(root))
-    down = await shop.request("flush", keep_cookies=False)
-    assert down["queued"] == {"pending": 5, "sent": 0, "failed": 0}
-    assert "Tagless unreachable" in down["health"]
-
-    running = await RunningTagless(root).start()
+    server = _server(tmp_path, platforms)
     try:
+        await _visit_and_buy(shop, server.config.ingest_url)
+        down = await shop.request("flush", keep_cookies=False)
+        assert down["queued"] == {"pending": 5, "sent": 0, "failed": 0}
+        assert "Tagless unreachable" in down["health"]
+
+        await server.start()
         await shop.request("retry_now", keep_cookies=False)
         up = await shop.request("flush", keep_cookies=False)
         assert up["queued"] == {"pending": 0, "sent": 5, "failed": 0}
         events = await _received(hook, "events", 5)
     finally:
-        await running.stop()
+        server.cleanup()
     assert sorted(e["name"] for e in events) == sorted(
         ["page_view", "view_item", "add_to_cart", "begin_checkout", "purchase"]
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 
-from conftest import PLUGIN
+from wordpress_shop import PLUGIN
 
 #: The PHP version the plugin promises (its header's "Requires PHP").
 MIN_PHP = "8.1"
