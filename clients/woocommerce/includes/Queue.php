@@ -86,7 +86,9 @@ final class Queue {
 
 	/** Asks the background runner for a flush soon (once, however many events were queued). */
 	public static function schedule(): void {
-		if (function_exists('as_enqueue_async_action') && function_exists('as_has_scheduled_action')) {
+		$action_scheduler = function_exists('as_enqueue_async_action') && function_exists('as_has_scheduled_action');
+		/** Filter: false sends through WP-Cron even where Action Scheduler is installed. */
+		if (apply_filters('tagless_use_action_scheduler', $action_scheduler)) {
 			if (!as_has_scheduled_action(self::FLUSH_HOOK, [], 'tagless')) {
 				as_enqueue_async_action(self::FLUSH_HOOK, [], 'tagless');
 			}

@@ -101,10 +101,23 @@ final class QueueTest extends TaglessTestCase {
 		$this->assertSame(1, Queue::counts()['pending']);
 	}
 
-	/** A flush is scheduled on WP-Cron when Action Scheduler is absent. */
-	public function test_queuing_schedules_a_flush(): void {
+	/** Without Action Scheduler, queuing schedules one WP-Cron flush. */
+	public function test_queuing_schedules_a_wp_cron_flush_without_action_scheduler(): void {
+		add_filter('tagless_use_action_scheduler', '__return_false');
 		wp_clear_scheduled_hook(Queue::FLUSH_HOOK);
 		Queue::add(self::message('m1'));
+		remove_filter('tagless_use_action_scheduler', '__return_false');
 		$this->assertNotFalse(wp_next_scheduled(Queue::FLUSH_HOOK));
+	}
+
+	/** With Action Scheduler (which WooCommerce ships), queuing enqueues one async flush action, however many events. */
+	public function test_queuing_enqueues_one_action_scheduler_flush(): void {
+		require_once dirname(__DIR__) . '/fakes/action-scheduler.php';
+		$GLOBALS['tagless_fake_actions'] = [];
+		Queue::add(self::message('m1'));
+		Queue::add(self::message('m2'));
+		$this->assertSame([[Queue::FLUSH_HOOK, [], 'tagless']], $GLOBALS['tagless_fake_actions']);
+		do_action(Queue::FLUSH_HOOK); // what Action Scheduler's runner does
+		$this->assertSame(['m1', 'm2'], array_column($this->requests[0]['batch'], 'messageId'));
 	}
 }
