@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import attrs
 
-from router.google_auth import DEFAULT_TOKEN_ENDPOINT, GoogleCredentials
+from router.sdk import DEFAULT_TOKEN_ENDPOINT, GoogleCredentials
 
 #: BigQuery takes up to 50,000 rows per insertAll request and recommends about 500.
 MAX_ROWS_PER_REQUEST: Final = 50_000

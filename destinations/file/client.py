@@ -10,8 +10,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from router import codec
-from router.destination import CanonicalJson, Destination, Health, Outcome
+from router.sdk import CanonicalJson, Destination, Health, Outcome, dumps
 
 
 @attrs.frozen
@@ -33,7 +32,7 @@ class FileDestination(CanonicalJson, Destination[FileConfig]):
         return self.config.max_batch_size
 
     async def send(self, batch: Sequence[Any]) -> Sequence[Outcome]:
-        data = b"".join(codec.dumps(payload) + b"\n" for payload in batch)
+        data = b"".join(dumps(payload) + b"\n" for payload in batch)
         try:
             await asyncio.to_thread(self._append, data)
         except OSError as error:

@@ -7,7 +7,7 @@ from typing import Final
 
 import attrs
 
-from router.secret import Secret
+from router.sdk import Secret
 
 #: GA4 takes at most 25 events per request (Measurement Protocol reference).
 MAX_EVENTS_PER_REQUEST: Final = 25

@@ -8,9 +8,7 @@ from typing import Any, Final, Literal
 import attrs
 
 from destinations.google_ads.answers import ERROR_CLASSES, ErrorClass
-from router.event import CANONICAL_NAMES
-from router.google_auth import DEFAULT_TOKEN_ENDPOINT, GoogleCredentials
-from router.secret import Secret
+from router.sdk import CANONICAL_NAMES, DEFAULT_TOKEN_ENDPOINT, GoogleCredentials, Secret
 
 Mode = Literal["data_manager", "click_upload"]
 #: Base URLs by mode (Data Manager ``events:ingest``; Google Ads API REST).

@@ -7,7 +7,7 @@ from typing import Final
 
 import attrs
 
-from router.secret import Secret
+from router.sdk import Secret
 
 #: The Graph API version used unless ``api_version`` says otherwise; each version is supported
 #: for at least two years after release (Meta's *Using the API* page).

@@ -6,7 +6,7 @@ from typing import Final, Literal
 
 import attrs
 
-from router.secret import Secret
+from router.sdk import Secret
 
 CustomSlot = Literal[
     "CUSTOM_EVENT_1", "CUSTOM_EVENT_2", "CUSTOM_EVENT_3", "CUSTOM_EVENT_4", "CUSTOM_EVENT_5"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from router.secret import Secret
+from router.sdk import Secret
 
 
 def _http_url(_: object, attribute: attrs.Attribute[str], value: str) -> None:
