@@ -17,7 +17,9 @@ from router.sdk import CanonicalJson, Destination, Health, Outcome, dumps
 class FileConfig:
     """``path`` (relative to the working directory) receives one event per line."""
 
+    #: the file; relative paths are relative to the working directory
     path: Path
+    #: events written per batch
     max_batch_size: int = 1000
 
 
