@@ -102,7 +102,7 @@ API_VERSION: Final = "1.0"
 def consent_denied(event: Event) -> bool:
     """Whether the event's consent denies ad use of its user data (``ad_user_data`` or
     ``ad_personalization`` denied): a platform opt-out flag (Spotify ``opt_out_targeting``,
-    TikTok ``limited_data_use``) should then be set. Routing already removed what the store's
+    Pinterest ``opt_out``) should then be set. Routing already removed what the store's
     consent policy forbids; this is for the platforms that want the signal itself."""
     return "denied" in (event.consent.ad_user_data, event.consent.ad_personalization)
 
