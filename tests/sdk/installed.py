@@ -52,3 +52,27 @@ def install(
     monkeypatch.syspath_prepend(str(site))
     for module in modules:
         monkeypatch.delitem(__import__("sys").modules, module, raising=False)
+
+
+def install_broken(site: Path, monkeypatch: pytest.MonkeyPatch, raises: str) -> None:
+    """``tagless-destination-broken`` 0.3.0, type ``broken``, whose import runs ``raises``."""
+    install(
+        site,
+        monkeypatch,
+        "tagless-destination-broken",
+        "0.3.0",
+        {"broken": "broken_plugin:BrokenDestination"},
+        {"broken_plugin": f"raise {raises}\n"},
+    )
+
+
+def install_ping(site: Path, monkeypatch: pytest.MonkeyPatch, source: str = GOOD_PLUGIN) -> None:
+    """``tagless-destination-ping`` 1.2.0, type ``ping``, its module being ``source``."""
+    install(
+        site,
+        monkeypatch,
+        "tagless-destination-ping",
+        "1.2.0",
+        {"ping": "ping_plugin:PingDestination"},
+        {"ping_plugin": source},
+    )

@@ -10,7 +10,7 @@ from router.cli import main
 from router.testing.fake_platform import FakePlatform
 from router.testing.server import RunningTagless, write_config_dir
 from tests.process.harness import wait_until
-from tests.sdk.installed import install
+from tests.sdk.installed import install_broken
 
 GOOD = """\
 store: good
@@ -31,14 +31,7 @@ BATCH = {
 
 @pytest.fixture(autouse=True)
 def broken_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    install(
-        tmp_path / "site",
-        monkeypatch,
-        "tagless-destination-broken",
-        "0.3.0",
-        {"broken": "broken_plugin:BrokenDestination"},
-        {"broken_plugin": "raise ImportError('no module named vendor_sdk')\n"},
-    )
+    install_broken(tmp_path / "site", monkeypatch, "ImportError('no module named vendor_sdk')")
 
 
 async def test_the_store_without_the_broken_plugin_serves_and_delivers(

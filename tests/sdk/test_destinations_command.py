@@ -13,7 +13,7 @@ import pytest
 from router.catalog import config_keys
 from router.cli import main
 from router.plugins import discover
-from tests.sdk.installed import GOOD_PLUGIN, install
+from tests.sdk.installed import install_broken, install_ping
 
 BUILT_INS = ("bigquery", "file", "ga4", "google_ads", "meta_capi", "spotify_capi", "webhook")
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,22 +57,8 @@ def test_text_shows_keys_and_a_broken_plugin_with_its_error(
     """A plugin that failed to load is listed with its package and error; a good third-party
     plugin's keys come from its attrs metadata."""
     site = tmp_path / "site"
-    install(
-        site,
-        monkeypatch,
-        "tagless-destination-broken",
-        "0.3.0",
-        {"broken": "broken_plugin:X"},
-        {"broken_plugin": "raise ImportError('no vendor_sdk')\n"},
-    )
-    install(
-        site,
-        monkeypatch,
-        "tagless-destination-ping",
-        "1.2.0",
-        {"ping": "ping_plugin:PingDestination"},
-        {"ping_plugin": GOOD_PLUGIN},
-    )
+    install_broken(site, monkeypatch, "ImportError('no vendor_sdk')")
+    install_ping(site, monkeypatch)
     text = listing(capsys)
     assert (
         "broken  (tagless-destination-broken 0.3.0)\n"

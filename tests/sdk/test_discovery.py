@@ -8,7 +8,7 @@ import pytest
 
 from router.config import ConfigError, load_config, load_config_isolating_plugins
 from router.plugins import Plugins, config_classes, load_plugins
-from tests.sdk.installed import GOOD_PLUGIN, install
+from tests.sdk.installed import GOOD_PLUGIN, install_broken, install_ping
 
 STORE = """\
 store: {name}
@@ -35,22 +35,8 @@ def load(root: Path, found: Plugins) -> None:
 @pytest.fixture
 def broken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Plugins:
     """``tagless-destination-broken`` 0.3.0, whose import raises, beside ``ping`` 1.2.0."""
-    install(
-        tmp_path / "site",
-        monkeypatch,
-        "tagless-destination-broken",
-        "0.3.0",
-        {"broken": "broken_plugin:BrokenDestination"},
-        {"broken_plugin": "raise RuntimeError('the vendor SDK is missing')\n"},
-    )
-    install(
-        tmp_path / "site",
-        monkeypatch,
-        "tagless-destination-ping",
-        "1.2.0",
-        {"ping": "ping_plugin:PingDestination"},
-        {"ping_plugin": GOOD_PLUGIN},
-    )
+    install_broken(tmp_path / "site", monkeypatch, "RuntimeError('the vendor SDK is missing')")
+    install_ping(tmp_path / "site", monkeypatch, GOOD_PLUGIN)
     return load_plugins()
 
 
@@ -177,14 +163,7 @@ def test_a_plugin_that_is_not_a_usable_destination_is_named(
 ) -> None:
     """Not a Destination, registered under another name, or needing another API: refused with
     the reason."""
-    install(
-        tmp_path / "site",
-        monkeypatch,
-        "tagless-destination-ping",
-        "1.2.0",
-        {"ping": "ping_plugin:PingDestination"},
-        {"ping_plugin": source},
-    )
+    install_ping(tmp_path / "site", monkeypatch, source)
     [bad] = load_plugins().broken
     assert bad.error == expected
     assert bad.problem.startswith(
