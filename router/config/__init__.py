@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from router.config._env import interpolate
-from router.config._plugins import PluginNotes, name_plugin, unusable_type
+from router.config._plugins import PluginNotes, leave_out, name_plugin, unusable_type
 from router.config._structure import INVALID, Invalid, describe, structure_class, text_of
 from router.config._yaml import Map, Node, Report, Scalar, Seq, child_path, parse
 from router.config.model import (
@@ -165,7 +165,8 @@ class _Loader:
         files = [self._store(path, defaults) for path in self._store_paths()]
         parsed = [file for file in files if file is not None]
         _check_unique(parsed)
-        left_out = self._leave_out(parsed) if self.isolate else 0
+        reports = [file.report for file in parsed]
+        left_out = leave_out(reports, self.plugin_issues, self.refused) if self.isolate else 0
         stores = [file.store for file in parsed if file.store is not INVALID]
         if main is INVALID or len(stores) + left_out != len(files):
             return INVALID
@@ -200,18 +201,6 @@ class _Loader:
         if store is not INVALID:
             _check_browser_keys(tree, store, report)
         return _StoreFile(tree, report, INVALID if destinations is INVALID else store)
-
-    def _leave_out(self, parsed: list[_StoreFile]) -> int:
-        """Move the issues of each store file whose only problems are unusable destination
-        types to ``refused``; return how many files that was."""
-        count = 0
-        for file in parsed:
-            own = self.plugin_issues.get(file.report.file, [])
-            if own and all(issue in own for issue in file.report.issues):
-                self.refused.extend(_by_line(file.report))
-                file.report.issues.clear()
-                count += 1
-        return count
 
     def _report(self, path: Path) -> Report:
         report = Report(str(path))

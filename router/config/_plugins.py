@@ -62,3 +62,20 @@ def destination_named(node: Map, name: str) -> str:
     id_node = node.get("id")
     ident = None if id_node is None else text_of(id_node)
     return f"destination {ident!r} (type {name!r})" if ident else f"destination of type {name!r}"
+
+
+def leave_out(
+    reports: list[Report],
+    plugin_issues: Mapping[str, list[ConfigIssue]],
+    refused: list[ConfigIssue],
+) -> int:
+    """Move the issues of each store file whose only problems are unusable destination types
+    (``plugin_issues``, by file) to ``refused``; return how many files that was."""
+    count = 0
+    for report in reports:
+        own = plugin_issues.get(report.file, [])
+        if own and all(issue in own for issue in report.issues):
+            refused.extend(sorted(report.issues, key=lambda issue: issue.line or 0))
+            report.issues.clear()
+            count += 1
+    return count

@@ -23,11 +23,9 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -43,63 +41,9 @@ from router.config.examples import as_store, placeholders
 from router.destination import Destination, MappingError, Outcome, OutcomeKind
 from router.event import Event
 from router.http import HttpClient
-from router.privacy import sha256_hex
-from router.testing.events import make_event
 from router.testing.fake_platform import Answer, FakePlatform, Recorded
 from router.testing.golden import fixture_names, load_fixture
-
-
-def raw_identity() -> list[str]:
-    """The emails, phones and IPs of the canonical fixtures and of ``make_event``, trimmed
-    and lowercased: none may ever be logged or reach a health check raw."""
-    events = [load_fixture(name) for name in fixture_names()] + [make_event()]
-    values = {
-        value.strip().lower()
-        for event in events
-        for value in (*event.emails, *event.phones, event.client_ip or "")
-        if value.strip()
-    }
-    return sorted(values)
-
-
-class IoDuringMap(AssertionError):
-    """``map`` opened a file, a socket or a process: it must be pure."""
-
-
-_guard_active = False
-
-
-def _io_guard(event: str, args: tuple[Any, ...]) -> None:
-    if _guard_active and event in (
-        "open",
-        "socket.connect",
-        "socket.getaddrinfo",
-        "subprocess.Popen",
-    ):
-        raise IoDuringMap(f"map did I/O ({event} {args[:1]!r})")
-
-
-sys.addaudithook(_io_guard)  # audit hooks stay for the process; it acts only inside no_io()
-
-
-@contextmanager
-def no_io() -> Iterator[None]:
-    """Fail on any file, socket or process opened inside the block."""
-    global _guard_active
-    _guard_active = True
-    try:
-        yield
-    finally:
-        _guard_active = False
-
-
-class _Captured(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(f"{record.getMessage()} {record.__dict__!r}")
+from router.testing.purity import CapturedLogs, assert_no_identity, no_io, raw_identity
 
 
 class DestinationContract:
@@ -215,7 +159,7 @@ class DestinationContract:
     @pytest.fixture(autouse=True)
     def no_raw_identity_logged(self) -> Iterator[None]:
         """Every check runs with logs captured; none may carry a raw email, phone or IP."""
-        handler = _Captured()
+        handler = CapturedLogs()
         root = logging.getLogger()
         root.addHandler(handler)
         old_level = root.level
@@ -366,7 +310,7 @@ class DestinationContract:
     ) -> None:
         """The health check answers without sending any event's identity."""
         await destination.health()
-        _assert_no_identity(platform.requests)
+        assert_no_identity(platform.requests)
 
     @pytest.mark.asyncio
     async def test_send_test_sends_nothing_without_a_test_mode(
@@ -397,13 +341,3 @@ def _mapped(function: Any, argument: Any) -> Any:
         return json.loads(codec.dumps(function(argument)))
     except MappingError as error:
         return {"mapping_error": error.reason}
-
-
-def _assert_no_identity(requests: Sequence[Recorded]) -> None:
-    """No request carries a fixture's email, phone or IP, raw or hashed, nor its names."""
-    raw = raw_identity()
-    forbidden = [*raw, *(sha256_hex(value) for value in raw), "jane", "john", "customer-42"]
-    for request in requests:
-        seen = f"{request.path} {dict(request.query)} {request.body.decode('utf-8', 'replace')}"
-        for value in forbidden:
-            assert value not in seen.lower(), f"{request.method} {request.path} sent event data"
