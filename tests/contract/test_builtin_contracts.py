@@ -18,6 +18,7 @@ from destinations.webhook import WebhookDestination
 from router.sdk import OutcomeKind
 from router.testing.contract import DestinationContract
 from router.testing.fake_platform import Answer, Recorded
+from tests.destinations.google_ads.fake_data_manager import rpc_error
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
 TOKEN = Answer(200, {"access_token": "token-1", "expires_in": 3599, "token_type": "Bearer"})
@@ -92,3 +93,16 @@ class TestGoogleAdsContract(_GoogleContract):
 
     def success(self, request: Recorded) -> Answer:
         return Answer(200, {"requestId": "request-1"})
+
+    def partial_failure(self, request: Recorded) -> tuple[Answer, list[OutcomeKind]] | None:
+        """Data Manager fails a request on its first bad event, naming it (``events[i]``):
+        the order WC-1 is bad; without it, the request goes through."""
+        ids = [event["transactionId"] for event in request.json()["events"]]
+        if "WC-1" not in ids:
+            return self.success(request), ["delivered"] * len(ids)
+        bad = ids.index("WC-1")
+        violation = (f"events[{bad}].transactionId", "INVALID_FORMAT", "scripted")
+        body = rpc_error(400, "INVALID_ARGUMENT", "Invalid events", "INVALID_FORMAT", [violation])
+        kinds: list[OutcomeKind] = ["delivered"] * len(ids)
+        kinds[bad] = "rejected"
+        return Answer(400, body), kinds
