@@ -67,7 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         structlog.get_logger("tagless.config").warning("config_warning", warning=warning)
     tune_for_serving()
     try:
-        _run(Tagless(config, plugins).serve_until_signalled())
+        _run(Tagless(config, plugins, refused=refused).serve_until_signalled())
     except StartupError as error:  # everything started was stopped again; say why, once
         structlog.get_logger("tagless").error("startup_failed", error=str(error))
         return 1

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 import structlog
 
-from router.config import ConfigIssue, PluginNotes
+from router.config import PluginNotes, RefusedStore
 from router.destination import Destination
 from router.sdk import API_VERSION
 
@@ -73,7 +73,7 @@ class Plugins:
         origins = {p.name: p.origin for p in self.all if p.destination is not None}
         return PluginNotes(self.unavailable(), origins)
 
-    def log_problems(self, refused: Sequence[ConfigIssue]) -> None:
+    def log_problems(self, refused: Sequence[RefusedStore]) -> None:
         """At start, once: each broken plugin, and each store left out because it uses one
         (or a type that is not installed). An operator must act on both: ERROR."""
         log = structlog.get_logger("tagless.plugins")
@@ -85,8 +85,15 @@ class Plugins:
                 version=plugin.version,
                 error=plugin.error,
             )
-        for issue in refused:
-            log.error("store_refused", file=issue.file, line=issue.line, problem=issue.message)
+        for store in refused:
+            for issue in store.issues:
+                log.error(
+                    "store_refused",
+                    store=store.store.store,
+                    file=issue.file,
+                    line=issue.line,
+                    problem=issue.message,
+                )
 
 
 def load_plugins() -> Plugins:

@@ -16,7 +16,13 @@ from typing import Any
 import attrs
 
 from router.config._env import interpolate
-from router.config._plugins import PluginNotes, leave_out, name_plugin, unusable_type
+from router.config._plugins import (
+    PluginNotes,
+    RefusedStore,
+    leave_out,
+    name_plugin,
+    unusable_type,
+)
 from router.config._structure import INVALID, Invalid, describe, structure_class, text_of
 from router.config._yaml import Map, Node, Report, Scalar, Seq, child_path, parse
 from router.config.model import (
@@ -50,6 +56,7 @@ __all__ = [
     "LoggingConfig",
     "OutboxConfig",
     "PluginNotes",
+    "RefusedStore",
     "RetryConfig",
     "ServerConfig",
     "StoreConfig",
@@ -97,10 +104,10 @@ def load_config_isolating_plugins(
     destination_types: Mapping[str, type],
     plugins: PluginNotes,
     env: Mapping[str, str] | None = None,
-) -> tuple[Config, list[ConfigIssue]]:
+) -> tuple[Config, list[RefusedStore]]:
     """Like :func:`load_config` (secrets read strictly), for serving: a store whose only
     problems are destination types that are not installed or whose plugin is broken is left
-    out, and its issues returned, so that one broken plugin never stops the other stores."""
+    out and returned with its issues, so that one broken plugin never stops the other stores."""
     return _load(directory, destination_types, env, False, plugins, True)
 
 
@@ -111,7 +118,7 @@ def _load(
     lazy_secrets: bool,
     plugins: PluginNotes | None,
     isolate: bool,
-) -> tuple[Config, list[ConfigIssue]]:
+) -> tuple[Config, list[RefusedStore]]:
     environ = os.environ if env is None else env
     notes = plugins or PluginNotes()
     loader = _Loader(Path(directory), destination_types, environ, lazy_secrets, notes, isolate)
@@ -143,6 +150,8 @@ class _StoreFile:
     tree: Map
     report: Report
     store: StoreConfig | Invalid
+    #: The store without its destinations, for a store refused for a plugin (``isolate``).
+    without_destinations: StoreConfig | Invalid = INVALID
 
 
 @attrs.define
@@ -156,8 +165,8 @@ class _Loader:
     reports: list[Report] = attrs.Factory(list)
     #: Issues of destinations whose type cannot be used, by store file.
     plugin_issues: dict[str, list[ConfigIssue]] = attrs.Factory(dict)
-    #: The issues of the store files left out (``isolate``).
-    refused: list[ConfigIssue] = attrs.Factory(list)
+    #: The stores left out (``isolate``).
+    refused: list[RefusedStore] = attrs.Factory(list)
 
     def load(self) -> Config | Invalid:
         main = self._main()
@@ -165,10 +174,11 @@ class _Loader:
         files = [self._store(path, defaults) for path in self._store_paths()]
         parsed = [file for file in files if file is not None]
         _check_unique(parsed)
-        reports = [file.report for file in parsed]
-        left_out = leave_out(reports, self.plugin_issues, self.refused) if self.isolate else 0
+        if self.isolate:
+            built = [(file.report, file.without_destinations) for file in parsed]
+            self.refused = leave_out(built, self.plugin_issues)
         stores = [file.store for file in parsed if file.store is not INVALID]
-        if main is INVALID or len(stores) + left_out != len(files):
+        if main is INVALID or len(stores) + len(self.refused) != len(files):
             return INVALID
         return attrs.evolve(main, stores=tuple(stores))
 
@@ -200,7 +210,7 @@ class _Loader:
         )
         if store is not INVALID:
             _check_browser_keys(tree, store, report)
-        return _StoreFile(tree, report, INVALID if destinations is INVALID else store)
+        return _StoreFile(tree, report, INVALID if destinations is INVALID else store, store)
 
     def _report(self, path: Path) -> Report:
         report = Report(str(path))

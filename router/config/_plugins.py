@@ -6,9 +6,9 @@ from collections.abc import Mapping
 
 import attrs
 
-from router.config._structure import text_of
+from router.config._structure import INVALID, Invalid, text_of
 from router.config._yaml import Map, Report
-from router.config.model import ConfigIssue
+from router.config.model import ConfigIssue, StoreConfig
 
 
 @attrs.frozen
@@ -64,18 +64,26 @@ def destination_named(node: Map, name: str) -> str:
     return f"destination {ident!r} (type {name!r})" if ident else f"destination of type {name!r}"
 
 
+@attrs.frozen
+class RefusedStore:
+    """A store left out at start because a destination type it uses cannot be loaded: its
+    config without destinations (its name and write keys, to answer its senders) and why."""
+
+    store: StoreConfig
+    issues: tuple[ConfigIssue, ...]
+
+
 def leave_out(
-    reports: list[Report],
+    files: list[tuple[Report, StoreConfig | Invalid]],
     plugin_issues: Mapping[str, list[ConfigIssue]],
-    refused: list[ConfigIssue],
-) -> int:
-    """Move the issues of each store file whose only problems are unusable destination types
-    (``plugin_issues``, by file) to ``refused``; return how many files that was."""
-    count = 0
-    for report in reports:
+) -> list[RefusedStore]:
+    """Each store file whose only problems are unusable destination types (``plugin_issues``,
+    by file), its issues moved out of its report."""
+    refused = []
+    for report, store in files:
         own = plugin_issues.get(report.file, [])
-        if own and all(issue in own for issue in report.issues):
-            refused.extend(sorted(report.issues, key=lambda issue: issue.line or 0))
+        if own and all(issue in own for issue in report.issues) and store is not INVALID:
+            issues = tuple(sorted(report.issues, key=lambda issue: issue.line or 0))
+            refused.append(RefusedStore(store, issues))
             report.issues.clear()
-            count += 1
-    return count
+    return refused

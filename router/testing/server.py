@@ -46,7 +46,7 @@ class RunningTagless:
         config, self.refused = load_config_isolating_plugins(
             config_dir, config_classes(found.loaded), found.notes(), env
         )
-        self.app = Tagless(config, found.loaded, clock=clock)
+        self.app = Tagless(config, found.loaded, clock=clock, refused=self.refused)
         self.session: aiohttp.ClientSession | None = None
         self.base = ""
 

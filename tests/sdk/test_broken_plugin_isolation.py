@@ -38,17 +38,23 @@ async def test_the_store_without_the_broken_plugin_serves_and_delivers(
     tmp_path: Path, platform: FakePlatform
 ) -> None:
     """The good store takes /v1/batch and its webhook gets the event; the store that uses the
-    broken plugin is refused (its key is unknown) with the plugin's name and error."""
+    broken plugin is refused, with the plugin's name and error, and its sender gets a 503
+    (retry later, nothing stored) rather than a 401 that would make it drop the events."""
     root = write_config_dir(tmp_path / "cfg", GOOD.format(url=platform.url), BAD)
     tagless = await RunningTagless(root).start()
     try:
         [refusal] = tagless.refused
-        assert "plugin 'broken'" in refusal.message and "ImportError" in refusal.message
+        [issue] = refusal.issues
+        assert refusal.store.store == "bad"
+        assert "plugin 'broken'" in issue.message and "ImportError" in issue.message
         status, _ = await tagless.post("/v1/batch", BATCH, key="good-key-12345678")
         assert status == 200
         assert await wait_until(lambda: len(platform.delivered_events()) == 1, within=30)
         assert platform.delivered_events()[0]["event_id"] == "m-1"
-        status, _ = await tagless.post("/v1/batch", BATCH, key="bad-key-12345678")
+        status, answer = await tagless.post("/v1/batch", BATCH, key="bad-key-12345678")
+        assert (status, answer["error"]["code"]) == (503, "store_refused")
+        assert "store 'bad' is not served" in answer["error"]["message"]
+        status, _ = await tagless.post("/v1/batch", BATCH, key="no-such-key-1234")
         assert status == 401
     finally:
         await tagless.stop()

@@ -122,7 +122,11 @@ def test_serving_refuses_only_the_store_that_uses_the_broken_plugin(
         root, config_classes(broken.loaded), broken.notes(), {}
     )
     assert [store.store for store in config.stores] == ["good"]
-    [issue] = refused
+    [bad] = refused
+    [issue] = bad.issues
+    assert bad.store.store == "bad" and [k.key.reveal() for k in bad.store.write_keys] == [
+        "key-0-abcdefgh"
+    ]
     assert issue.file.endswith("bad.yaml") and "tagless-destination-broken 0.3.0" in issue.message
 
 
