@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -13,7 +14,14 @@ from aiohttp import web
 from router.admin import admin_app
 from router.attempts import AttemptSink, attempt_sinks, observer_for
 from router.clock import Clock, SystemClock
-from router.config import Config, ConfigError, ConfigIssue, RetryConfig, UnresolvedSettings
+from router.config import (
+    Config,
+    ConfigError,
+    ConfigIssue,
+    RefusedStore,
+    RetryConfig,
+    UnresolvedSettings,
+)
 from router.destination import Destination
 from router.dispatch import LaneDispatcher
 from router.health import readyz
@@ -79,9 +87,12 @@ class Tagless:
         plugins: dict[str, type[Destination[Any]]],
         *,
         clock: Clock | None = None,
+        refused: Sequence[RefusedStore] = (),
     ) -> None:
         self.config = config
         self.plugins = plugins
+        #: Stores left out for a plugin that cannot be loaded: their senders get a 503.
+        self.refused = refused
         self.clock = clock or SystemClock()
         self.outbox = SqliteOutbox(
             config.outbox.path,
@@ -126,9 +137,10 @@ class Tagless:
         self.ingest = Ingest(
             outbox=self.outbox,
             stores=stores,
-            keys=KeyRing(write_keys(self.config.stores)),
+            keys=KeyRing(write_keys([*self.config.stores, *(r.store for r in self.refused)])),
             limits=self.config.server,
             metrics=self.metrics,
+            refused=frozenset(r.store.store for r in self.refused),
         )
         ingest_app = web.Application(
             client_max_size=self.config.server.max_request_bytes,
