@@ -98,6 +98,9 @@ class Tagless:
         self._tasks: list[asyncio.Task[None]] = []
         self._runners: list[web.AppRunner] = []
         self.ingest: Ingest | None = None
+        #: The compiled stores and destination instances serving now (a reload swaps them).
+        self.stores: dict[str, StoreRuntime] = {}
+        self.destinations: dict[tuple[str, str], Destination[Any]] = {}
         self.http: HttpClient | None = None
         self.ports: dict[str, int] = {}
         self._stop_maintenance = asyncio.Event()
@@ -123,6 +126,7 @@ class Tagless:
             raise outbox_failure(self.config.outbox.path, error) from error
         self.http = HttpClient.create()
         stores, instances = compile_stores(self.config, self.plugins, self.http)
+        self.stores, self.destinations = stores, instances
         self.ingest = Ingest(
             outbox=self.outbox,
             stores=stores,

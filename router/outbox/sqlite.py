@@ -22,8 +22,8 @@ from router.outbox.base import (
     OutboxUnavailable,
 )
 from router.outbox.lanes import Lane
-from router.outbox.operations import SqliteOperations
 from router.outbox.policy import RetryPolicy
+from router.outbox.replays import ReplayOperations
 from router.outbox.room import Admission, DiskFloor, FreeBytes, statvfs_free
 from router.outbox.writer import Added, GroupWriter
 from router.privacy import identity_values, scrub
@@ -51,7 +51,7 @@ _NEXT_EVENTS: Final = (
 )
 
 
-class SqliteOutbox(SqliteOperations):
+class SqliteOutbox(ReplayOperations):
     """The :class:`~router.outbox.base.Outbox` on an embedded SQLite file.
 
     Every write goes through one :class:`GroupWriter`: appends and settlements queued while
