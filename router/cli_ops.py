@@ -150,6 +150,50 @@ def _replay_text(result: dict[str, Any]) -> str:
     return line + (f" ({'; '.join(notes)})" if notes else "") + "\n"
 
 
+def cmd_erase(args: argparse.Namespace) -> int:
+    """Erase a person (email, user id or anonymous id) from every state of the outbox."""
+    from router.ops.erase import erase
+
+    kind, value = next(
+        (k, v) for k in ("email", "user_id", "anonymous_id") if (v := getattr(args, k)) is not None
+    )
+
+    async def action(box: Any, config: Config) -> dict[str, Any]:
+        names = [s.store for s in config.stores]
+        if args.store is not None and args.store not in names:
+            raise SystemExit(f"error: no store {args.store!r}; stores: {names}")
+        return await erase(box, [args.store] if args.store else names, kind, value)
+
+    try:
+        answer = _with_outbox(args, action)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+    emit(args, answer, lambda: _erase_text(answer))
+    return 1 if answer["traces"] else 0
+
+
+def _erase_text(answer: dict[str, Any]) -> str:
+    lines = []
+    for s in answer["stores"]:
+        removed = sum(s["deliveries_removed"].values())
+        lines.append(
+            f"{s['store']}: {_plural(s['events'], 'event')} scrubbed ({s['pending_dropped']:,}"
+            f" no longer to be sent, {removed:,} retries or dead letters removed,"
+            f" {s['rows_scrubbed']:,} other rows scrubbed)"
+        )
+        for dest, ids in sorted(s["already_sent"].items()):
+            lines.append(
+                f"  already sent to {dest}: {_plural(len(ids), 'event')} ({', '.join(ids)});"
+                " only that platform can delete them there"
+            )
+    if answer["traces"]:
+        lines.append(f"NOT ERASED everywhere: the value is still in {', '.join(answer['traces'])}")
+    else:
+        compacted = ", after compacting it" if answer["compacted"] else ""
+        lines.append(f"database and WAL searched byte by byte: no trace left{compacted}")
+    return "\n".join(lines) + "\n"
+
+
 def register(command: Command) -> None:
     """Add the outbox operations to the ``tagless`` parser (``command`` adds one)."""
     command("status", cmd_status)
@@ -172,3 +216,9 @@ def register(command: Command) -> None:
         " and those it would get now but never did (a destination added later)",
     )
     replay.add_argument("--dry-run", action="store_true", help="count, change nothing")
+    erase = command("erase", cmd_erase)
+    erase.add_argument("--store", help=STORE_HELP + " (default: every store)")
+    who = erase.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email", help="an email address, any case (also found as its SHA-256)")
+    who.add_argument("--user-id", help="the sender's userId")
+    who.add_argument("--anonymous-id", help="the sender's anonymousId")

@@ -21,6 +21,7 @@ from router.outbox.base import (
     NewEvent,
     OutboxUnavailable,
 )
+from router.outbox.erasure import ErasureOperations
 from router.outbox.lanes import Lane
 from router.outbox.policy import RetryPolicy
 from router.outbox.replays import ReplayOperations
@@ -51,7 +52,7 @@ _NEXT_EVENTS: Final = (
 )
 
 
-class SqliteOutbox(ReplayOperations):
+class SqliteOutbox(ReplayOperations, ErasureOperations):
     """The :class:`~router.outbox.base.Outbox` on an embedded SQLite file.
 
     Every write goes through one :class:`GroupWriter`: appends and settlements queued while
