@@ -147,6 +147,11 @@ class SqliteOutbox(ReplayOperations, ErasureOperations):
             lane = self._lanes.setdefault((store, destination), Lane(cursor=start, read_pos=start))
         return lane
 
+    def forget_lane(self, store: str, destination: str) -> None:
+        """Drop the lane's in-memory state once its dispatcher has stopped (a reload): the
+        next claim starts again from the durable cursor, as a restart would."""
+        self._lanes.pop((store, destination), None)
+
     async def claim(self, store: str, destination: str, limit: int) -> Claim | None:
         """Claim due retries or the next routed events after the lane's position, in turn."""
         lane = await self._lane(store, destination)
