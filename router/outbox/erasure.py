@@ -73,12 +73,16 @@ class Identity:
 def scrub_body(identity: Identity, body: bytes) -> bytes:
     """An erased event's stored form: every identifying field gone, and the identity replaced
     wherever else it stood (properties, traits, page URL...)."""
-    data = orjson.loads(body)
+    return orjson.dumps(_scrub_value(identity, without_user_data(orjson.loads(body))))
+
+
+def without_user_data(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored event's JSON without any identifying field (retention, erasure)."""
     for name in USER_DATA_FIELDS:
-        data.pop(name, None)
-    data["client_ip_origin"] = data["client_ip_class"] = "missing"
-    data.pop("stitched_from", None)
-    return orjson.dumps(_scrub_value(identity, data))
+        stored.pop(name, None)
+    stored["client_ip_origin"] = stored["client_ip_class"] = "missing"
+    stored.pop("stitched_from", None)
+    return stored
 
 
 def _scrub_value(identity: Identity, value: Any) -> Any:

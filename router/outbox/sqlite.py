@@ -25,6 +25,7 @@ from router.outbox.erasure import ErasureOperations
 from router.outbox.lanes import Lane
 from router.outbox.policy import RetryPolicy
 from router.outbox.replays import ReplayOperations
+from router.outbox.retention import RetentionOperations
 from router.outbox.room import Admission, DiskFloor, FreeBytes, statvfs_free
 from router.outbox.writer import Added, GroupWriter
 from router.privacy import identity_values, scrub
@@ -52,7 +53,7 @@ _NEXT_EVENTS: Final = (
 )
 
 
-class SqliteOutbox(ReplayOperations, ErasureOperations):
+class SqliteOutbox(ReplayOperations, ErasureOperations, RetentionOperations):
     """The :class:`~router.outbox.base.Outbox` on an embedded SQLite file.
 
     Every write goes through one :class:`GroupWriter`: appends and settlements queued while
