@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -32,6 +32,7 @@ async def erase(
     value: str,
     *,
     now: float | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Erase the identity (``kind``: email, user_id, anonymous_id) from ``stores``.
 
@@ -41,6 +42,7 @@ async def erase(
     searched for the value's bytes; if stale copies remain in free space, the file is
     compacted (VACUUM) and searched again. The answer and the audit record name the events
     each destination had already been sent (only that platform can delete them there).
+    ``progress`` is told of each store done.
     """
     identity = Identity.parse(kind, value)
     answer: dict[str, Any] = {"identity": identity.kind, "stores": []}
@@ -57,6 +59,8 @@ async def erase(
                 "rows_scrubbed": done.rows_scrubbed,
             }
         )
+        if progress is not None:
+            progress(1)
     files = [outbox.path, outbox.path.with_name(outbox.path.name + "-wal")]
     answer["checkpointed"] = await _truncate_wal(outbox)
     left = traces(files, identity)

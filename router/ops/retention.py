@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -21,11 +22,20 @@ def retention_settings(outbox: OutboxConfig) -> dict[str, Any]:
     }
 
 
-async def enforce_retention(outbox: SqliteOutbox, config: Config, now: float) -> None:
+async def enforce_retention(
+    outbox: SqliteOutbox,
+    config: Config,
+    now: float,
+    *,
+    rounds: int = 10,
+    progress: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
     """One round for every store: dead letters past their retention are deleted (logged, per
     destination), settled events past ``retention_hours`` purged, and delivered events past
-    ``pii_retention_hours`` stripped of their user data."""
+    ``pii_retention_hours`` stripped of their user data (``rounds`` batches at most). Returns
+    the counts per store; ``progress`` is told of each store done."""
     settings = config.outbox
+    done = []
     for store in config.stores:
         ids = [d.id for d in store.destinations if d.enabled]
         expired = await outbox.expire_dead_letters(
@@ -43,7 +53,18 @@ async def enforce_retention(outbox: SqliteOutbox, config: Config, now: float) ->
         if purged:
             log.info("outbox_purged", store=store.store, events=purged)
         stripped = await outbox.scrub_delivered(
-            store.store, ids, now - settings.pii_retention_hours * 3600
+            store.store, ids, now - settings.pii_retention_hours * 3600, rounds=rounds
         )
         if stripped:
             log.info("user_data_removed", store=store.store, events=stripped)
+        done.append(
+            {
+                "store": store.store,
+                "dead_letters_expired": sum(expired.values()),
+                "purged": purged,
+                "user_data_removed": stripped,
+            }
+        )
+        if progress is not None:
+            progress(1)
+    return done
