@@ -12,25 +12,18 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import DAY, HOUR, settle_all, stored
+from conftest import DAY, HOUR, run, settle_all, stored
 
-from router.cli import main
 from router.clock import FakeClock
-from router.destination import Outcome
+from router.destination import DELIVERED, Outcome
 from router.outbox.base import NewEvent
+from router.outbox.policy import RetryPolicy
 from router.outbox.sqlite import SqliteOutbox
 
 JANE = "jane.doe@example.com"
 OTHER = {"emails": ("max@example.org",), "user_id": "customer-7", "anonymous_id": "anon-max"}
 DEAD = Outcome("rejected", "http_400", 400, detail=f'{{"error": "bad user {JANE}"}}')
 RETRY = Outcome("retry", "http_503", 503)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return int(done.value.code or 0), out, err
 
 
 def populate(path: Path) -> None:
@@ -68,19 +61,14 @@ def populate(path: Path) -> None:
                 ]
             )
             await settle_all(box, "archive", RETRY, only=())
-            await box.settle(
-                *await _claim_meta(box),
-                policy=__import__("router.outbox.policy").outbox.policy.RetryPolicy(),
-            )
+            claim = await box.claim("shop", "meta", 100)
+            assert claim is not None
+            by_id = {"jane-dead": DEAD, "jane-retry": RETRY}
+            outcomes = [(i, by_id.get(i.event_id, DELIVERED)) for i in claim.items]
+            await box.settle(claim, outcomes, RetryPolicy())
             await box.append([event("jane-pending", HOUR / 2, ("archive",))])
         finally:
             await box.close()
-
-    async def _claim_meta(box: SqliteOutbox) -> tuple[object, list[tuple[object, Outcome]]]:
-        claim = await box.claim("shop", "meta", 100)
-        assert claim is not None
-        by_id = {"jane-dead": DEAD, "jane-retry": RETRY}
-        return claim, [(i, by_id.get(i.event_id, Outcome("delivered"))) for i in claim.items]
 
     asyncio.run(fill())
     # retention purged Jane's oldest event on a SQLite built without secure_delete (Debian's
