@@ -130,7 +130,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise SystemExit("--delivered (a backfill) needs --destination and --since")
     label = "backfill" if args.delivered else "replay"
     try:
-        with progress(f"{label}: events" if not args.dry_run else f"{label} (dry run)") as advance:
+        dry = " (dry run)" if args.dry_run else ""
+        with progress(f"{label}{dry}: events") as advance:
             result = with_source(args, action)
     except ValueError as error:
         raise SystemExit(f"error: {error}") from None

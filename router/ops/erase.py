@@ -47,8 +47,7 @@ async def erase(
     identity = Identity.parse(kind, value)
     answer: dict[str, Any] = {"identity": identity.kind, "stores": []}
     for store in stores:
-        found = await outbox.find_identity(store, identity)
-        done = await outbox.erase(store, identity, found)
+        done = await outbox.erase(store, identity)
         answer["stores"].append(
             {
                 "store": store,
