@@ -8,6 +8,7 @@ import attrs
 from aiohttp import web
 
 from router.health import readyz
+from router.reload import reload_handler
 
 if TYPE_CHECKING:
     from router.app import Tagless
@@ -63,4 +64,5 @@ def admin_app(tagless: Tagless) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/status", status)
     app.router.add_get("/api/stores/{store}/dead-letters", dead_letters)
+    app.router.add_post("/api/reload", reload_handler(tagless))
     return app
