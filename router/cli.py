@@ -14,7 +14,6 @@ import attrs
 import orjson
 import structlog
 
-from router.cli_destinations import add_arguments as add_destinations_arguments
 from router.cli_destinations import cmd_destinations
 from router.config import Config, ConfigError, load_config, load_config_isolating_plugins
 from router.config.advice import config_warnings, unset_secrets, without_unresolved
@@ -278,7 +277,7 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     command("serve", cmd_serve)
-    add_destinations_arguments(command("destinations", cmd_destinations))
+    command("destinations", cmd_destinations)
     command("check", cmd_check)
     test = command("send-test", cmd_send_test)
     test.add_argument("--store", required=True, help=STORE_HELP)

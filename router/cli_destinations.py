@@ -19,7 +19,3 @@ def cmd_destinations(args: argparse.Namespace) -> int:
         print(as_text(entries), end="")
     return 0
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The command's own options."""
-    parser.add_argument("--json", action="store_true", help="one JSON array, for scripts")
