@@ -8,6 +8,7 @@ import attrs
 from aiohttp import web
 
 from router.health import readyz
+from router.ops.api import add_ops_routes
 
 if TYPE_CHECKING:
     from router.app import Tagless
@@ -63,4 +64,5 @@ def admin_app(tagless: Tagless) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/status", status)
     app.router.add_get("/api/stores/{store}/dead-letters", dead_letters)
+    add_ops_routes(app, tagless)
     return app
