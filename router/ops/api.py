@@ -10,6 +10,7 @@ import orjson
 from aiohttp import web
 
 from router.ops.events import find_events
+from router.ops.identity_report import identity_report
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -50,4 +51,11 @@ def add_ops_routes(app: web.Application, tagless: Any) -> None:
         store = request.query.get("store") or None
         return await find_events(tagless, query, store=store, limit=_int(request, "limit", 20))
 
+    async def get_identity(request: web.Request) -> Any:
+        store = request.query.get("store")
+        if not store:
+            raise ValueError("store is required: /api/identity?store=<store>&window=24h")
+        return await identity_report(tagless, store, request.query.get("window", "24h"))
+
     app.router.add_get("/api/events", _answering_errors(get_events))
+    app.router.add_get("/api/identity", _answering_errors(get_identity))

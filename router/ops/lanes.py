@@ -73,3 +73,13 @@ def why_not_routed(
     if action == "skip":
         return "skipped_consent", f"consent_{state}"
     return "filtered", "not routed when received (the config has changed since)"
+
+
+@attrs.frozen
+class OfflineView:
+    """What the ops functions read of a Tagless that is not running here (the CLI): its
+    config, an opened outbox and a clock; no destination instances."""
+
+    config: Any
+    outbox: Any
+    clock: Any

@@ -39,7 +39,9 @@ def message(message_id: str, event: str = "Order Completed", **overrides: Any) -
     context: dict[str, Any] = {
         "ip": overrides.pop("ip", CUSTOMER_IP),
         "userAgent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
-        "traits": {"email": EMAIL, "phone": PHONE, "firstName": "Jane", "lastName": "Roe"},
+        "traits": overrides.pop(
+            "traits", {"email": EMAIL, "phone": PHONE, "firstName": "Jane", "lastName": "Roe"}
+        ),
     }
     if context["ip"] is None:
         del context["ip"]
