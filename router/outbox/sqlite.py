@@ -15,7 +15,7 @@ import orjson
 
 from router.clock import Clock, SystemClock
 from router.destination import Outcome
-from router.outbox.attempts_log import INSERT_ATTEMPT, Sends, Settled, attempt_rows
+from router.outbox.attempts_log import INSERT_ATTEMPT, Sends, attempt_rows
 from router.outbox.base import (
     Claim,
     Claimed,
@@ -250,20 +250,19 @@ class SqliteOutbox(SqliteOperations):
         upserts: list[tuple[Any, ...]] = []
         deletes: list[tuple[str, str, int]] = []
         states: list[str] = []
-        settled: list[Settled] = []
+        due: dict[int, float] = {}
         for item, outcome in outcomes:
             row = self._settlement(claim, item, outcome, policy, now)
             if row is None:
-                state = "skipped" if outcome.kind == "skipped" else "delivered"
-                settled.append(Settled(item, outcome, state, None))
+                states.append("skipped" if outcome.kind == "skipped" else "delivered")
                 if claim.is_retry:
                     deletes.append((claim.store, claim.destination, item.seq))
             else:
-                state = row[3]
-                settled.append(Settled(item, outcome, state, row[6]))
+                states.append(row[3])
                 upserts.append(row)
-            states.append(state)
-        attempts = attempt_rows(claim, settled, sends, now) if settled else []
+                if row[6] is not None:
+                    due[item.seq] = row[6]
+        attempts = attempt_rows(claim, outcomes, states, due, sends or {}, now) if outcomes else []
         cursor, passed = None, 0
         if not claim.is_retry:
             lane = await self._lane(claim.store, claim.destination)
