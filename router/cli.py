@@ -217,6 +217,26 @@ def _rfc3339(seconds: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def cmd_identity(args: argparse.Namespace) -> int:
+    """Identity quality of a store's events: how many carry a usable IP and each id; findings."""
+    from router.clock import SystemClock
+    from router.ops.identity_report import identity_report
+    from router.ops.identity_text import render_identity
+    from router.ops.lanes import OfflineView
+
+    async def action(box: Any, config: Config) -> Any:
+        view = OfflineView(config=config, outbox=box, clock=SystemClock())
+        return await identity_report(view, args.store, args.window)
+
+    try:
+        report = _with_outbox(args, action)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    emit(args, report, lambda: render_identity(report) + "\n")
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     """Copy the outbox to a file while Tagless runs (SQLite online backup)."""
     from router.backup import BackupError, backup_outbox
@@ -286,6 +306,9 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the payload it would send; send nothing"
     )
     cli_ops.register(command)
+    identity = command("identity", cmd_identity)
+    identity.add_argument("--store", required=True, help=STORE_HELP)
+    identity.add_argument("--window", default="24h", help="1h, 24h or 7d (default: 24h)")
     backup = command("backup", cmd_backup)
     backup.add_argument("--to", required=True, help="file to write the copy to (replaced)")
     bigquery = commands.add_parser("bigquery", help="BigQuery tools: create-table")

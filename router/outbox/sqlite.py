@@ -15,6 +15,7 @@ import orjson
 
 from router.clock import Clock, SystemClock
 from router.destination import Outcome
+from router.outbox.attempts_log import INSERT_ATTEMPT, Sends, attempt_rows
 from router.outbox.base import (
     Claim,
     Claimed,
@@ -22,6 +23,7 @@ from router.outbox.base import (
     OutboxUnavailable,
 )
 from router.outbox.erasure import ErasureOperations
+from router.outbox.insight import Insight
 from router.outbox.lanes import Lane
 from router.outbox.policy import RetryPolicy
 from router.outbox.replays import ReplayOperations
@@ -90,6 +92,8 @@ class SqliteOutbox(ReplayOperations, ErasureOperations, RetentionOperations):
         self._signals: dict[str, list[asyncio.Event]] = {}
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._tokens = itertools.count(1)
+        #: The admin pages' read-only queries.
+        self.insight = Insight(self.path)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -106,6 +110,7 @@ class SqliteOutbox(ReplayOperations, ErasureOperations, RetentionOperations):
     async def close(self) -> None:
         """Commit what is queued, checkpoint the WAL and close."""
         await self.writer.close()
+        await self.insight.close()
         if self._reader_db is not None:
             await self._reader_db.close()
             self._reader_db = None
@@ -239,13 +244,20 @@ class SqliteOutbox(ReplayOperations, ErasureOperations, RetentionOperations):
     # -- settling ----------------------------------------------------------------------------
 
     async def settle(
-        self, claim: Claim, outcomes: Sequence[tuple[Claimed, Outcome]], policy: RetryPolicy
+        self,
+        claim: Claim,
+        outcomes: Sequence[tuple[Claimed, Outcome]],
+        policy: RetryPolicy,
+        *,
+        sends: Sends | None = None,
     ) -> list[str]:
-        """Record every event's outcome and move the cursor, in one transaction."""
+        """Record every event's outcome, the attempts log's rows and the cursor, in one
+        transaction."""
         now = self.clock.now()
         upserts: list[tuple[Any, ...]] = []
         deletes: list[tuple[str, str, int]] = []
         states: list[str] = []
+        due: dict[int, float] = {}
         for item, outcome in outcomes:
             row = self._settlement(claim, item, outcome, policy, now)
             if row is None:
@@ -255,6 +267,9 @@ class SqliteOutbox(ReplayOperations, ErasureOperations, RetentionOperations):
             else:
                 states.append(row[3])
                 upserts.append(row)
+                if row[6] is not None:
+                    due[item.seq] = row[6]
+        attempts = attempt_rows(claim, outcomes, states, due, sends or {}, now) if outcomes else []
         cursor, passed = None, 0
         if not claim.is_retry:
             lane = await self._lane(claim.store, claim.destination)
@@ -263,12 +278,14 @@ class SqliteOutbox(ReplayOperations, ErasureOperations, RetentionOperations):
         def record(db: sqlite3.Connection) -> None:
             if upserts:
                 db.executemany(_UPSERT_DELIVERY, upserts)
+            if attempts:
+                db.executemany(INSERT_ATTEMPT, attempts)
             if deletes:
                 db.executemany(_DELETE_DELIVERY, deletes)
             if cursor is not None:
                 db.execute(_SAVE_CURSOR, (claim.store, claim.destination, cursor))
 
-        if upserts or deletes or cursor is not None:
+        if upserts or deletes or attempts or cursor is not None:
             await self.writer.write(record)
         # right after the commit, before a later commit is answered (see Admission.refresh)
         if claim.is_retry:
