@@ -12,7 +12,9 @@ from aiohttp import web
 from router.web.sessions import CSRF_KEY
 
 #: Every admin page: scripts and styles only from this listener, never framed, never cached,
-#: no referrer (a page's query may hold an order id or a hashed email).
+#: no referrer to another site (a page's query may hold an order id or a hashed email; a
+#: same-origin referrer keeps the form posts' Origin header, which CSRF checks: Chromium sends
+#: ``Origin: null`` under ``no-referrer``).
 PAGE_HEADERS: Final = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
@@ -20,7 +22,7 @@ PAGE_HEADERS: Final = {
     ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 
