@@ -8,6 +8,7 @@ import attrs
 from aiohttp import web
 
 from router.health import readyz
+from router.ops.api import add_ops_routes
 from router.web import add_web
 from router.web.auth import AdminAuth
 
@@ -49,5 +50,6 @@ def admin_app(tagless: Tagless) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/status", status)
     app.router.add_get("/api/stores/{store}/dead-letters", dead_letters)
+    add_ops_routes(app, tagless)
     add_web(app, tagless, auth)
     return app

@@ -196,6 +196,9 @@ class Tagless:
                     purged = await self.outbox.purge(store, ids, before)
                     if purged:
                         log.info("outbox_purged", store=store, events=purged)
+                outbox = self.config.outbox
+                attempts_before = self.clock.now() - outbox.attempts_retention_hours * 3600
+                await self.outbox.purge_attempts(attempts_before, outbox.attempts_max_rows)
                 await self.outbox.checkpoint()
             except OutboxError as error:
                 log.warning("outbox_maintenance_failed", error=str(error))

@@ -240,6 +240,29 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_identity(args: argparse.Namespace) -> int:
+    """Identity quality of a store's events: how many carry a usable IP and each id; findings."""
+    from router.clock import SystemClock
+    from router.ops.identity_report import identity_report
+    from router.ops.identity_text import render_identity
+    from router.ops.lanes import OfflineView
+
+    async def action(box: Any, config: Config) -> Any:
+        view = OfflineView(config=config, outbox=box, clock=SystemClock())
+        return await identity_report(view, args.store, args.window)
+
+    try:
+        report = _with_outbox(args, action)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(render_identity(report))
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     """Copy the outbox to a file while Tagless runs (SQLite online backup)."""
     from router.backup import BackupError, backup_outbox
@@ -310,6 +333,10 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--since", help="ISO 8601 time: events received at or after")
     replay.add_argument("--until", help="ISO 8601 time: events received before")
     replay.add_argument("--dry-run", action="store_true", help="count, change nothing")
+    identity = command("identity", cmd_identity)
+    identity.add_argument("--store", required=True, help=STORE_HELP)
+    identity.add_argument("--window", default="24h", help="1h, 24h or 7d (default: 24h)")
+    identity.add_argument("--json", action="store_true", help="the report as JSON")
     backup = command("backup", cmd_backup)
     backup.add_argument("--to", required=True, help="file to write the copy to (replaced)")
     bigquery = commands.add_parser("bigquery", help="BigQuery tools: create-table")

@@ -154,6 +154,9 @@ class OutboxConfig:
     lease_secs: float = attrs.field(default=60.0, validator=positive)
     retention_hours: float = attrs.field(default=168.0, validator=positive)
     wal_checkpoint_secs: float = attrs.field(default=30.0, validator=positive)
+    #: The attempts log (one row per batch tried) keeps rows this long, and this many at most.
+    attempts_retention_hours: float = attrs.field(default=168.0, validator=positive)
+    attempts_max_rows: int = attrs.field(default=1_000_000, validator=positive)
 
 
 @attrs.frozen(kw_only=True)

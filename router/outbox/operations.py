@@ -1,4 +1,4 @@
-"""The SQLite outbox's operations: status, dead letters, replay, purge, person look-up."""
+"""The SQLite outbox's operations: status, dead letters, replay, purges, person look-up."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from router.clock import Clock
+from router.outbox.attempts_log import purge_attempts
 from router.outbox.base import DeadLetter, LaneStatus, OutboxUnavailable
 from router.outbox.lanes import Lane
 from router.outbox.room import PENDING, Backlog
@@ -182,6 +183,12 @@ class SqliteOperations:
             return cursor.rowcount
 
         deleted: int = await self.writer.write(delete)
+        return deleted
+
+    async def purge_attempts(self, before: float, max_rows: int) -> int:
+        """Bound the attempts log: drop rows older than ``before`` and the oldest beyond
+        ``max_rows`` (a bounded step per call: maintenance calls it every round)."""
+        deleted: int = await self.writer.write(lambda db: purge_attempts(db, before, max_rows))
         return deleted
 
     async def person_events(

@@ -20,8 +20,9 @@ log = structlog.get_logger("tagless.outbox")
 #: row. 1: ``events.seq`` is AUTOINCREMENT and never goes back. 2: the ``identities`` table of
 #: identity stitching (created by schema.sql on an older file, nothing else changes). 3:
 #: ``events.anonymous_id`` and ``events.user_id``, indexed, where stitching looks a person's
-#: earlier events up; the ``identities`` table is gone.
-SCHEMA_VERSION: Final = 3
+#: earlier events up; the ``identities`` table is gone. 4: the ``attempts`` table, the log of
+#: delivery attempts (created by schema.sql on an older file, nothing else changes).
+SCHEMA_VERSION: Final = 4
 
 #: An event's ``anonymous_id`` and ``user_id`` columns from its stored body (an alias without
 #: an anonymous_id files its previous_id there, see ``NewEvent``).
@@ -56,6 +57,8 @@ def prepare(db: sqlite3.Connection, *, path: Path, now: float) -> int:
         elif 0 < version < 3:
             _upgrade_to_3(db)
         _apply_schema(db)
+        if 0 < version < SCHEMA_VERSION:
+            log.warning("outbox_schema_upgraded", to_version=SCHEMA_VERSION, added="attempts")
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         high = high_water(db)
         _refuse_cursors_ahead(db, path, high)

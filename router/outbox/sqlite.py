@@ -15,12 +15,14 @@ import orjson
 
 from router.clock import Clock, SystemClock
 from router.destination import Outcome
+from router.outbox.attempts_log import INSERT_ATTEMPT, Sends, Settled, attempt_rows
 from router.outbox.base import (
     Claim,
     Claimed,
     NewEvent,
     OutboxUnavailable,
 )
+from router.outbox.insight import EMAIL_KEY_FUNCTION, Insight, email_key
 from router.outbox.lanes import Lane
 from router.outbox.operations import SqliteOperations
 from router.outbox.policy import RetryPolicy
@@ -88,6 +90,8 @@ class SqliteOutbox(SqliteOperations):
         self._signals: dict[str, list[asyncio.Event]] = {}
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._tokens = itertools.count(1)
+        #: The admin pages' read-only queries.
+        self.insight = Insight(self._read)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -99,6 +103,7 @@ class SqliteOutbox(SqliteOperations):
         reader = await aiosqlite.connect(self.path, isolation_level=None)
         await reader.execute("PRAGMA busy_timeout=5000")
         await reader.execute("PRAGMA query_only=1")
+        await reader.create_function(EMAIL_KEY_FUNCTION, 1, email_key, deterministic=True)
         self._reader_db = reader
 
     async def close(self) -> None:
@@ -232,22 +237,33 @@ class SqliteOutbox(SqliteOperations):
     # -- settling ----------------------------------------------------------------------------
 
     async def settle(
-        self, claim: Claim, outcomes: Sequence[tuple[Claimed, Outcome]], policy: RetryPolicy
+        self,
+        claim: Claim,
+        outcomes: Sequence[tuple[Claimed, Outcome]],
+        policy: RetryPolicy,
+        *,
+        sends: Sends | None = None,
     ) -> list[str]:
-        """Record every event's outcome and move the cursor, in one transaction."""
+        """Record every event's outcome, the attempts log's rows and the cursor, in one
+        transaction."""
         now = self.clock.now()
         upserts: list[tuple[Any, ...]] = []
         deletes: list[tuple[str, str, int]] = []
         states: list[str] = []
+        settled: list[Settled] = []
         for item, outcome in outcomes:
             row = self._settlement(claim, item, outcome, policy, now)
             if row is None:
-                states.append("skipped" if outcome.kind == "skipped" else "delivered")
+                state = "skipped" if outcome.kind == "skipped" else "delivered"
+                settled.append(Settled(item, outcome, state, None))
                 if claim.is_retry:
                     deletes.append((claim.store, claim.destination, item.seq))
             else:
-                states.append(row[3])
+                state = row[3]
+                settled.append(Settled(item, outcome, state, row[6]))
                 upserts.append(row)
+            states.append(state)
+        attempts = attempt_rows(claim, settled, sends, now) if settled else []
         cursor, passed = None, 0
         if not claim.is_retry:
             lane = await self._lane(claim.store, claim.destination)
@@ -256,12 +272,14 @@ class SqliteOutbox(SqliteOperations):
         def record(db: sqlite3.Connection) -> None:
             if upserts:
                 db.executemany(_UPSERT_DELIVERY, upserts)
+            if attempts:
+                db.executemany(INSERT_ATTEMPT, attempts)
             if deletes:
                 db.executemany(_DELETE_DELIVERY, deletes)
             if cursor is not None:
                 db.execute(_SAVE_CURSOR, (claim.store, claim.destination, cursor))
 
-        if upserts or deletes or cursor is not None:
+        if upserts or deletes or attempts or cursor is not None:
             await self.writer.write(record)
         # right after the commit, before a later commit is answered (see Admission.refresh)
         if claim.is_retry:

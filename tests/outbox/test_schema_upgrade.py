@@ -261,7 +261,7 @@ def person_columns(path: Path) -> list[tuple[str, str | None, str | None]]:
 async def test_a_version_2_file_gets_person_columns_filled_from_the_bodies(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    """A file of schema 2 opens as schema 3: every stored event's anonymous_id (an alias's
+    """A file of schema 2 opens at the current schema: every stored event's anonymous_id (an alias's
     previous_id) and user_id are read from its body, and the identities table is gone."""
     path = tmp_path / "v2.db"
     stored = [
@@ -290,7 +290,7 @@ async def test_a_version_2_file_gets_person_columns_filled_from_the_bodies(
         ("none", None, None),
     ]
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
     assert "identities" not in tables
     assert {"events_anonymous_id", "events_user_id"} <= tables
