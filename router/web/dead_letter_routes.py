@@ -9,9 +9,9 @@ from urllib.parse import urlencode
 import orjson
 from aiohttp import web
 
-from router.web.dead_letters import DEFAULT_LIMIT, FilterError, Filters, find
+from router.web.dead_letters import DEFAULT_LIMIT, MAX_ROWS, FilterError, Filters, find
 from router.web.render import page
-from router.web.replaying import ReplayRequest, replay
+from router.web.replaying import ReplayRequest, replay, replay_body
 
 if TYPE_CHECKING:
     from multidict import MultiDictProxy
@@ -50,24 +50,27 @@ def picked(form: MultiDictProxy[Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
-def requests_of(tagless: Tagless, form: MultiDictProxy[Any], dry_run: bool) -> list[ReplayRequest]:
-    """What a replay form asks for, one request per (store, destination) picked, or the whole
-    filter (one request per store it covers) when it asks for all that match."""
+async def requests_of(
+    tagless: Tagless, form: MultiDictProxy[Any], dry_run: bool
+) -> list[ReplayRequest]:
+    """What a replay form asks for: the rows picked, or every dead letter the page's filter
+    lists (``scope=all``), as one request per (store, destination) naming their event ids,
+    so that a replay sends exactly the rows the page showed."""
     stores = store_names(tagless)
-    texts = {name: str(form.get(name, "")) or None for name in FILTER_FIELDS}
     rows = picked(form)
-    if rows:
-        groups: dict[tuple[str, str], list[str]] = {}
-        for store, destination, event_id in rows:
-            groups.setdefault((store, destination), []).append(event_id)
-        return [
-            ReplayRequest.build({"store": store, "destination": destination}, ids, dry_run, stores)
-            for (store, destination), ids in groups.items()
-        ]
-    if form.get("scope") != "all":
-        raise FilterError("tick the dead letters to replay, or replay all that match")
-    covered = [texts["store"]] if texts["store"] else stores
-    return [ReplayRequest.build({**texts, "store": s}, None, dry_run, stores) for s in covered]
+    if not rows:
+        if form.get("scope") != "all":
+            raise FilterError("tick the dead letters to replay, or replay all that match")
+        query = {name: str(form.get(name, "")) for name in FILTER_FIELDS}
+        listed = await find(tagless, Filters.parse(query, stores), limit=MAX_ROWS)
+        rows = [(row["store"], row["destination"], row["event_id"]) for row in listed]
+    groups: dict[tuple[str, str], list[str]] = {}
+    for store, destination, event_id in rows:
+        groups.setdefault((store, destination), []).append(event_id)
+    return [
+        ReplayRequest.build({"store": store, "destination": destination}, ids, dry_run, stores)
+        for (store, destination), ids in groups.items()
+    ]
 
 
 async def total(tagless: Tagless, requests: list[ReplayRequest]) -> dict[str, Any]:
@@ -104,10 +107,9 @@ class DeadLetterRoutes:
         except orjson.JSONDecodeError as error:
             return web.json_response({"error": f"the body is not JSON: {error}"}, status=400)
         try:
-            wanted = ReplayRequest.from_json(body, store_names(self.tagless))
-        except FilterError as error:
+            return web.json_response(await replay_body(self.tagless, body))
+        except ValueError as error:
             return web.json_response({"error": str(error)}, status=400)
-        return web.json_response(await replay(self.tagless, wanted))
 
     async def page(self, request: web.Request) -> web.Response:
         stores = store_names(self.tagless)
@@ -141,12 +143,12 @@ class DeadLetterRoutes:
         form = await request.post()
         confirmed = form.get("confirm") == "1"
         try:
-            wanted = requests_of(self.tagless, form, dry_run=not confirmed)
-        except FilterError as error:
+            wanted = await requests_of(self.tagless, form, dry_run=not confirmed)
+            counts = await total(self.tagless, wanted)
+        except ValueError as error:
             return page(
                 request, "replay.html", status=400, error=str(error), counts=None, fields=[]
             )
-        counts = await total(self.tagless, wanted)
         back = {name: str(form[name]) for name in FILTER_FIELDS if form.get(name)}
         if confirmed:
             raise web.HTTPSeeOther(

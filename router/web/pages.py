@@ -10,6 +10,8 @@ import attrs
 import orjson
 from aiohttp import web
 
+from router.ops.events import find_events
+from router.ops.identity_report import identity_report
 from router.web.render import page
 
 if TYPE_CHECKING:
@@ -21,24 +23,21 @@ DEFAULT_WINDOW: Final = "24h"
 Report = dict[str, Any]
 
 
+async def overview_report(tagless: Tagless, window: str) -> Report:
+    """ops-data's overview (SEAM(ops-data): ``router.ops.overview`` is imported by name as
+    long as that branch has not committed it; then import it like the others)."""
+    report: Report = await importlib.import_module("router.ops.overview").overview(tagless, window)
+    return report
+
+
 @attrs.frozen
 class Sources:
     """Where the pages' data comes from: the ops reports (``router.ops``), each an async
     function answering a JSON-ready dict; tests may hand in their own."""
 
-    overview: Callable[[Tagless, str], Awaitable[Report]]
-    find_events: Callable[..., Awaitable[Report]]
-    identity_report: Callable[[Tagless, str, str], Awaitable[Report]]
-
-    @classmethod
-    def ops(cls) -> Sources:
-        """The ops reports of ``router.ops`` (imported by name: SEAM(ops-data) until that
-        branch is merged; an ImportError here means it is not)."""
-        return cls(
-            overview=importlib.import_module("router.ops.overview").overview,
-            find_events=importlib.import_module("router.ops.events").find_events,
-            identity_report=importlib.import_module("router.ops.identity_report").identity_report,
-        )
+    overview: Callable[[Tagless, str], Awaitable[Report]] = overview_report
+    find_events: Callable[..., Awaitable[Report]] = find_events
+    identity_report: Callable[[Tagless, str, str], Awaitable[Report]] = identity_report
 
 
 def pretty(value: Any) -> str:
@@ -51,13 +50,7 @@ class Pages:
 
     def __init__(self, tagless: Tagless, sources: Sources | None = None) -> None:
         self.tagless = tagless
-        self._sources = sources
-
-    @property
-    def sources(self) -> Sources:
-        if self._sources is None:
-            self._sources = Sources.ops()
-        return self._sources
+        self.sources = sources or Sources()
 
     def stores(self) -> list[str]:
         return [store.store for store in self.tagless.config.stores]

@@ -94,31 +94,50 @@ class ReplayRequest:
         )
 
 
+def _operation(name: str) -> Any:
+    """ops-cli's ``router.ops.replay.<name>``, or None before that branch is merged
+    (SEAM(ops-cli): imported by name; once merged, import it and drop the fallback below)."""
+    try:
+        return getattr(importlib.import_module("router.ops.replay"), name)
+    except ImportError:
+        return None
+
+
 async def replay(tagless: Tagless, request: ReplayRequest) -> dict[str, Any]:
     """Replay (or, with ``dry_run``, count) the dead letters the request names.
 
-    Answers ``{"dry_run", "matched", "replayed", "would_refuse_age"}``: how many dead letters
-    match, how many were made due again (0 on a dry run), and how many a platform's age limit
-    would refuse (None when not known).
+    Answers at least ``{"dry_run", "matched", "replayed", "would_refuse_age"}``: how many
+    dead letters match, how many were made due again (0 on a dry run), and how many a
+    platform's age limit would refuse (None when not known). A ValueError says what is wrong.
     """
-    try:
-        # SEAM(ops-cli): its replay operation, imported by name until that branch is merged
-        operation = importlib.import_module("router.ops.replay").replay
-    except ImportError:
-        operation = None
-    if operation is not None:
-        answer: dict[str, Any] = await operation(
-            tagless,
-            store=request.store,
-            destination=request.destination,
-            event_ids=list(request.event_ids) if request.event_ids is not None else None,
-            reason=request.reason,
-            since=request.since,
-            until=request.until,
-            dry_run=request.dry_run,
-        )
-        return answer
-    return await _replay_dead_letters(tagless, request)
+    operation = _operation("replay")
+    if operation is None:
+        return await _replay_dead_letters(tagless, request)
+    answer: dict[str, Any] = await operation(
+        tagless,
+        request.store,
+        destination=request.destination,
+        event_ids=list(request.event_ids) if request.event_ids is not None else None,
+        reason=request.reason,
+        since=request.since,
+        until=request.until,
+        dry_run=request.dry_run,
+    )
+    return answer
+
+
+async def replay_body(tagless: Tagless, body: Any) -> dict[str, Any]:
+    """``POST /api/replay``: the JSON body checked and replayed; a ValueError says what is
+    wrong. ops-cli's ``replay_request`` reads the body when present (it adds ``seqs`` and
+    ``delivered``, a backfill); until then :class:`ReplayRequest` does."""
+    operation = _operation("replay_request")
+    if operation is None:
+        stores = [store.store for store in tagless.config.stores]
+        return await replay(tagless, ReplayRequest.from_json(body, stores))
+    if not isinstance(body, dict):
+        raise FilterError("the body must be a JSON object with at least a store")
+    answer: dict[str, Any] = await operation(tagless, body)
+    return answer
 
 
 async def _replay_dead_letters(tagless: Tagless, request: ReplayRequest) -> dict[str, Any]:
