@@ -1,4 +1,4 @@
-"""The admin listener: token-protected JSON API and admin UI for delivery status and dead letters."""
+"""The admin listener: token-protected JSON API and admin UI (status, reports, dead letters)."""
 
 from __future__ import annotations
 
