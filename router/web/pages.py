@@ -86,6 +86,7 @@ class Pages:
         return page(
             request,
             "events.html",
+            shown_q="" if "@" in q else q,  # an email is personal data: never shown back
             status=400 if error else 200,
             error=error,
             found=found,

@@ -103,6 +103,7 @@ async def test_the_debugger_shows_payloads_decisions_and_attempts(
     assert status == 200
     assert recorder.asked == [("events", "order-42", "shop")]
     assert "1 event found by order id" in page
+    assert 'value="order-42"' in page  # an order id is shown back in the search box
     spotify = page.split('data-destination="spotify"')[1].split('data-destination="ga4"')[0]
     assert "&#34;PURCHASE&#34;" in spotify or '"PURCHASE"' in spotify
     assert "5f2b1c…" in spotify
