@@ -11,6 +11,7 @@ from aiohttp import web
 
 from router.ops.events import find_events
 from router.ops.identity_report import identity_report
+from router.ops.overview import overview
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -46,6 +47,9 @@ def _int(request: web.Request, name: str, default: int) -> int:
 def add_ops_routes(app: web.Application, tagless: Any) -> None:
     """Register the operations API on the admin app."""
 
+    async def get_overview(request: web.Request) -> Any:
+        return await overview(tagless, request.query.get("window", "24h"))
+
     async def get_events(request: web.Request) -> Any:
         query = request.query.get("q", "")
         store = request.query.get("store") or None
@@ -57,5 +61,6 @@ def add_ops_routes(app: web.Application, tagless: Any) -> None:
             raise ValueError("store is required: /api/identity?store=<store>&window=24h")
         return await identity_report(tagless, store, request.query.get("window", "24h"))
 
+    app.router.add_get("/api/overview", _answering_errors(get_overview))
     app.router.add_get("/api/events", _answering_errors(get_events))
     app.router.add_get("/api/identity", _answering_errors(get_identity))

@@ -42,6 +42,19 @@ _ATTEMPTS_OF: Final = (
     " ORDER BY id"
 )
 
+_ROUTED_PAST_CURSOR: Final = (
+    "FROM events WHERE seq > (SELECT coalesce(max(seq), 0) FROM cursors WHERE store = ?1"
+    " AND destination = ?2) AND +store = ?1 AND (instr(routes, ?3) > 0 OR instr(routes, ?4) > 0)"
+)
+_QUEUE: Final = (
+    f"SELECT (SELECT count(*) {_ROUTED_PAST_CURSOR}),"  # noqa: S608 - constant
+    " (SELECT count(*) FROM deliveries WHERE store = ?1 AND destination = ?2"
+    " AND state = 'retry'),"
+    f" (SELECT received_at {_ROUTED_PAST_CURSOR} ORDER BY seq LIMIT 1),"
+    " (SELECT min(e.received_at) FROM deliveries d JOIN events e ON e.seq = d.seq"
+    " WHERE d.store = ?1 AND d.destination = ?2 AND d.state = 'retry')"
+)
+
 
 def email_key(value: object) -> str | None:
     """What an email is looked up by: the SHA-256 of its trimmed, lowercased form (an email the
@@ -151,21 +164,16 @@ class Insight:
         )
         return [float(row[0]) for row in rows]
 
-    async def oldest_waiting(self, store: str, destination: str, cursor: int) -> float | None:
-        """When the oldest event still waiting for ``destination`` was received: the first
-        routed event past its cursor, or its oldest retry."""
-        new = await self._read(
-            "SELECT received_at FROM events WHERE seq > ? AND +store = ?"
-            " AND (instr(routes, ?) > 0 OR instr(routes, ?) > 0) ORDER BY seq LIMIT 1",
-            (cursor, store, f" {destination} ", f" {destination}! "),
+    async def queue(self, store: str, destination: str) -> tuple[int, int, float | None]:
+        """What waits for ``destination``: events routed past its durable cursor, retries,
+        and when the oldest of them was received. One statement, so one snapshot: the cursor
+        and the retries a settle writes are seen together, never half."""
+        rows = await self._read(
+            _QUEUE, (store, destination, f" {destination} ", f" {destination}! ")
         )
-        retry = await self._read(
-            "SELECT min(e.received_at) FROM deliveries d JOIN events e ON e.seq = d.seq"
-            " WHERE d.store = ? AND d.destination = ? AND d.state = 'retry'",
-            (store, destination),
-        )
-        found = [row[0] for row in (*new, *retry) if row[0] is not None]
-        return min(found) if found else None
+        pending, retrying, first_new, oldest_retry = rows[0]
+        waiting = [t for t in (first_new, oldest_retry) if t is not None]
+        return int(pending), int(retrying), min(waiting) if waiting else None
 
     async def identities_since(
         self, store: str, since_seq: int, paths: Sequence[str], limit: int

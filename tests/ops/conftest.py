@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from ops_kit import STORE
+from ops_kit import STORE, start
 
 from router.testing.fake_platform import Answer, FakePlatform
-from router.testing.server import RunningTagless, write_config_dir
+from router.testing.server import RunningTagless
 
 
 @pytest.fixture
@@ -20,7 +20,6 @@ async def platform() -> AsyncIterator[FakePlatform]:
 
 @pytest.fixture
 async def running(tmp_path: Path, platform: FakePlatform) -> AsyncIterator[RunningTagless]:
-    config = write_config_dir(tmp_path, STORE.format(url=platform.url))
-    server = await RunningTagless(config).start()
+    server = await start(tmp_path, STORE, platform.url)
     yield server
     await server.stop()
