@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -12,6 +11,7 @@ from aiohttp import web
 
 from router.ops.events import find_events
 from router.ops.identity_report import identity_report
+from router.ops.overview import overview
 from router.web.render import page
 
 if TYPE_CHECKING:
@@ -23,19 +23,12 @@ DEFAULT_WINDOW: Final = "24h"
 Report = dict[str, Any]
 
 
-async def overview_report(tagless: Tagless, window: str) -> Report:
-    """ops-data's overview (SEAM(ops-data): ``router.ops.overview`` is imported by name as
-    long as that branch has not committed it; then import it like the others)."""
-    report: Report = await importlib.import_module("router.ops.overview").overview(tagless, window)
-    return report
-
-
 @attrs.frozen
 class Sources:
     """Where the pages' data comes from: the ops reports (``router.ops``), each an async
     function answering a JSON-ready dict; tests may hand in their own."""
 
-    overview: Callable[[Tagless, str], Awaitable[Report]] = overview_report
+    overview: Callable[[Tagless, str], Awaitable[Report]] = overview
     find_events: Callable[..., Awaitable[Report]] = find_events
     identity_report: Callable[[Tagless, str, str], Awaitable[Report]] = identity_report
 

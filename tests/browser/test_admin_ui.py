@@ -9,9 +9,6 @@ from typing import Any
 import pytest
 from admin_browser import CHROMIUM, CHROMIUM_ARGS, Shop, eventually, screenshot, sign_in
 
-#: The overview's report (router.ops.overview) is not yet committed on the ops-data branch.
-NEEDS_OPS_DATA = pytest.mark.xfail(strict=False, reason="needs ops-data")
-
 
 @pytest.fixture
 async def shop(tmp_path: Path) -> AsyncIterator[Shop]:
@@ -49,7 +46,6 @@ def purchase(n: int, **context: Any) -> dict[str, Any]:
     }
 
 
-@NEEDS_OPS_DATA
 async def test_the_overview_shows_deliveries_per_destination(shop: Shop, page: Any) -> None:
     """After purchases reach Spotify, the overview's Spotify row counts them delivered."""
     for n in range(3):
