@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -117,7 +118,19 @@ class Pages:
             windows=WINDOWS,
         )
 
+    async def reload_config(self, request: web.Request) -> web.Response:
+        """The overview's Reload button: read the config again, then show the overview, which
+        tells how the reload went (ops-cli's ``router.reload``, imported by name:
+        SEAM(ops-cli) until that branch is merged)."""
+        try:
+            module = importlib.import_module("router.reload")
+        except ImportError:
+            raise web.HTTPServiceUnavailable(text="this build cannot reload its config") from None
+        await module.reload(self.tagless)
+        raise web.HTTPSeeOther("/")
+
     def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/reload", self.reload_config)
         app.router.add_get("/", self.overview)
         app.router.add_get("/events", self.events)
         app.router.add_get("/identity", self.identity)
