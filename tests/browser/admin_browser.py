@@ -100,6 +100,7 @@ async def eventually(condition: Callable[[], Awaitable[bool] | bool], what: str)
 async def sign_in(page: Any, admin: str, path: str = "/") -> None:
     """Open ``path``: the admin UI answers with its login form; sign in with the token."""
     await page.goto(admin + path)
+    await screenshot(page, "login")
     await page.fill("input[name=token]", TOKEN)
     await page.click("form.login button[type=submit]")
     await page.wait_for_url(admin + path)

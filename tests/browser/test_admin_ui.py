@@ -131,3 +131,31 @@ async def test_a_dead_letter_is_replayed_from_the_page_and_delivered(shop: Shop,
 
     await eventually(gone, "the dead letter to leave the page")
     await screenshot(page, "dead-letters-after-replay")
+
+
+async def test_select_all_ticks_every_dead_letter_for_one_replay(shop: Shop, page: Any) -> None:
+    """The header checkbox (the page's script) ticks every row; "Replay selected" then
+    dry-runs all of them, and confirming sends both."""
+    for n in (1, 2):
+        await shop.track(purchase(n, ip="81.2.69.160"))
+    assert shop.running is not None
+    outbox = shop.running.app.outbox
+
+    async def dead() -> bool:
+        return len(await outbox.dead_letters("shop")) == 2
+
+    await eventually(dead, "two dead letters")
+    shop.refuse = False
+    await page.goto(shop.admin + "/dead-letters?store=shop")
+    await page.locator("tr[data-event-id=evt-2]").wait_for()
+    await page.check("input[data-select-all]")
+    assert await page.locator("input[name=pick]:checked").count() == 2
+    await page.get_by_role("button", name="Replay selected").click()
+    await page.locator("p.dry-run").wait_for()
+    assert "2 dead letters would be sent again" in await page.locator("p.dry-run").inner_text()
+    await page.get_by_role("button", name="Replay 2 dead letters").click()
+    await page.locator("p.notice").wait_for()
+    await eventually(
+        lambda: sorted(e["event_id"] for e in shop.received("/hook")) == ["evt-1", "evt-2"],
+        "both replayed events at the webhook",
+    )
