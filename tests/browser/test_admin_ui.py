@@ -36,6 +36,19 @@ async def page(shop: Shop) -> AsyncIterator[Any]:
         await browser.close()
 
 
+async def dead_letters(shop: Shop, count: int) -> None:
+    """Send purchases 1..count and wait until the refusing webhook made each a dead letter."""
+    for n in range(1, count + 1):
+        await shop.track(purchase(n, ip="81.2.69.160"))
+    assert shop.running is not None
+    outbox = shop.running.app.outbox
+
+    async def dead() -> bool:
+        return len(await outbox.dead_letters("shop")) == count
+
+    await eventually(dead, f"{count} dead letters")
+
+
 def purchase(n: int, **context: Any) -> dict[str, Any]:
     return {
         "messageId": f"evt-{n}",
@@ -98,14 +111,7 @@ async def test_identity_names_purchases_sent_with_a_cloudflare_ip(shop: Shop, pa
 async def test_a_dead_letter_is_replayed_from_the_page_and_delivered(shop: Shop, page: Any) -> None:
     """A purchase the webhook refused is listed; its Replay button shows a dry run (one would
     be sent), confirming replays it, and the webhook, now accepting, receives it."""
-    await shop.track(purchase(1, ip="81.2.69.160"))
-    assert shop.running is not None
-    outbox = shop.running.app.outbox
-
-    async def dead() -> bool:
-        return len(await outbox.dead_letters("shop")) == 1
-
-    await eventually(dead, "the webhook's dead letter")
+    await dead_letters(shop, 1)
     shop.refuse = False
     await page.goto(shop.admin + "/dead-letters")
     row = page.locator("tr[data-event-id=evt-1]")
@@ -136,15 +142,7 @@ async def test_a_dead_letter_is_replayed_from_the_page_and_delivered(shop: Shop,
 async def test_select_all_ticks_every_dead_letter_for_one_replay(shop: Shop, page: Any) -> None:
     """The header checkbox (the page's script) ticks every row; "Replay selected" then
     dry-runs all of them, and confirming sends both."""
-    for n in (1, 2):
-        await shop.track(purchase(n, ip="81.2.69.160"))
-    assert shop.running is not None
-    outbox = shop.running.app.outbox
-
-    async def dead() -> bool:
-        return len(await outbox.dead_letters("shop")) == 2
-
-    await eventually(dead, "two dead letters")
+    await dead_letters(shop, 2)
     shop.refuse = False
     await page.goto(shop.admin + "/dead-letters?store=shop")
     await page.locator("tr[data-event-id=evt-2]").wait_for()
