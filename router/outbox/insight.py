@@ -3,12 +3,14 @@ delivery state and attempts, windowed counts and the identity fields of recent e
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Final, Literal
 
-from router.privacy import hash_email, is_hashed
+import aiosqlite
 
-Read = Callable[[str, Sequence[Any]], Awaitable[list[Any]]]
+from router.privacy import hash_email, is_hashed
 
 #: The SQL function the reader connection gets for looking events up by email.
 EMAIL_KEY_FUNCTION: Final = "tagless_email_key"
@@ -67,10 +69,34 @@ def email_key(value: object) -> str | None:
 
 
 class Insight:
-    """The queries, over the outbox's reader connection (never blocking the writer)."""
+    """The queries, on a read-only connection of their own, opened on first use: a long scan
+    for an admin page never delays the writer nor the dispatchers' claims, which read on the
+    outbox's reader connection."""
 
-    def __init__(self, read: Read) -> None:
-        self._read = read
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+        self._opening = asyncio.Lock()
+
+    async def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        db = self._db or await self._open()
+        return list(await db.execute_fetchall(sql, params))
+
+    async def _open(self) -> aiosqlite.Connection:
+        async with self._opening:
+            if self._db is None:
+                db = await aiosqlite.connect(self.path, isolation_level=None)
+                await db.execute("PRAGMA busy_timeout=5000")
+                await db.execute("PRAGMA query_only=1")
+                await db.create_function(EMAIL_KEY_FUNCTION, 1, email_key, deterministic=True)
+                self._db = db
+            return self._db
+
+    async def close(self) -> None:
+        """Close the connection, if it was opened; the next query opens it again."""
+        db, self._db = self._db, None
+        if db is not None:
+            await db.close()
 
     async def events_by(
         self, kind: IndexedKind | Literal["order_id"], store: str, value: str, limit: int

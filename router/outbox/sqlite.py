@@ -15,14 +15,14 @@ import orjson
 
 from router.clock import Clock, SystemClock
 from router.destination import Outcome
-from router.outbox.attempts_log import INSERT_ATTEMPT, Sends, Settled, attempt_rows
+from router.outbox.attempts_log import INSERT_ATTEMPT, Sends, attempt_rows
 from router.outbox.base import (
     Claim,
     Claimed,
     NewEvent,
     OutboxUnavailable,
 )
-from router.outbox.insight import EMAIL_KEY_FUNCTION, Insight, email_key
+from router.outbox.insight import Insight
 from router.outbox.lanes import Lane
 from router.outbox.operations import SqliteOperations
 from router.outbox.policy import RetryPolicy
@@ -91,7 +91,7 @@ class SqliteOutbox(SqliteOperations):
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._tokens = itertools.count(1)
         #: The admin pages' read-only queries.
-        self.insight = Insight(self._read)
+        self.insight = Insight(self.path)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -103,12 +103,12 @@ class SqliteOutbox(SqliteOperations):
         reader = await aiosqlite.connect(self.path, isolation_level=None)
         await reader.execute("PRAGMA busy_timeout=5000")
         await reader.execute("PRAGMA query_only=1")
-        await reader.create_function(EMAIL_KEY_FUNCTION, 1, email_key, deterministic=True)
         self._reader_db = reader
 
     async def close(self) -> None:
         """Commit what is queued, checkpoint the WAL and close."""
         await self.writer.close()
+        await self.insight.close()
         if self._reader_db is not None:
             await self._reader_db.close()
             self._reader_db = None
@@ -250,20 +250,19 @@ class SqliteOutbox(SqliteOperations):
         upserts: list[tuple[Any, ...]] = []
         deletes: list[tuple[str, str, int]] = []
         states: list[str] = []
-        settled: list[Settled] = []
+        due: dict[int, float] = {}
         for item, outcome in outcomes:
             row = self._settlement(claim, item, outcome, policy, now)
             if row is None:
-                state = "skipped" if outcome.kind == "skipped" else "delivered"
-                settled.append(Settled(item, outcome, state, None))
+                states.append("skipped" if outcome.kind == "skipped" else "delivered")
                 if claim.is_retry:
                     deletes.append((claim.store, claim.destination, item.seq))
             else:
-                state = row[3]
-                settled.append(Settled(item, outcome, state, row[6]))
+                states.append(row[3])
                 upserts.append(row)
-            states.append(state)
-        attempts = attempt_rows(claim, settled, sends, now) if settled else []
+                if row[6] is not None:
+                    due[item.seq] = row[6]
+        attempts = attempt_rows(claim, outcomes, states, due, sends or {}, now) if outcomes else []
         cursor, passed = None, 0
         if not claim.is_retry:
             lane = await self._lane(claim.store, claim.destination)

@@ -22,6 +22,7 @@ from router.outbox.schema import SCHEMA_VERSION
 from router.outbox.sqlite import SqliteOutbox
 from router.testing.events import make_event
 from router.testing.fake_platform import Answer, FakePlatform
+from router.testing.server import RunningTagless, write_config_dir
 
 COLUMNS = (
     "at, seq_lo, seq_hi, seqs, status, latency_ms, delivered, retrying, dead, skipped, reason,"
@@ -176,3 +177,34 @@ async def test_purge_works_in_bounded_steps(outbox: SqliteOutbox) -> None:
     assert await outbox.purge_attempts(before=10.0, max_rows=10**9) == PURGE_STEP
     assert await outbox.purge_attempts(before=10.0, max_rows=10**9) == 5
     assert attempts(outbox.path) == []
+
+
+async def test_a_running_tagless_purges_the_log_by_its_row_cap(
+    tmp_path: Path, platform: FakePlatform
+) -> None:
+    """With ``attempts_max_rows: 2`` and a fast maintenance round, five batches delivered one
+    by one leave only the two newest rows."""
+    config = write_config_dir(
+        tmp_path,
+        f"store: shop\nwrite_keys: [shop-key]\ndestinations:\n"
+        f"  - {{id: hook, type: webhook, url: '{platform.url}/hook'}}\n",
+    )
+    yaml = config / "tagless.yaml"
+    yaml.write_text(
+        yaml.read_text().replace(
+            "outbox: {path: ", "outbox: {attempts_max_rows: 2, wal_checkpoint_secs: 0.1, path: "
+        )
+    )
+    running = await RunningTagless(config).start()
+    try:
+        for i in range(5):  # one batch each: the next is sent once the last one arrived
+            body = {"messageId": f"m-{i}", "userId": "u1", "event": "Order Completed"}
+            assert (await running.post("/v1/track", body, key="shop-key"))[0] == 200
+            await eventually(lambda i=i: len(platform.requests) == i + 1)
+
+        def kept() -> list[tuple[int, int]]:
+            return [(row["seq_lo"], row["delivered"]) for row in attempts(config / "tagless.db")]
+
+        await eventually(lambda: kept() == [(4, 1), (5, 1)])
+    finally:
+        await running.stop()
