@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -10,6 +9,7 @@ import attrs
 import orjson
 from aiohttp import web
 
+from router import reload as config_reload
 from router.ops.events import find_events
 from router.ops.identity_report import identity_report
 from router.ops.overview import overview
@@ -120,13 +120,8 @@ class Pages:
 
     async def reload_config(self, request: web.Request) -> web.Response:
         """The overview's Reload button: read the config again, then show the overview, which
-        tells how the reload went (ops-cli's ``router.reload``, imported by name:
-        SEAM(ops-cli) until that branch is merged)."""
-        try:
-            module = importlib.import_module("router.reload")
-        except ImportError:
-            raise web.HTTPServiceUnavailable(text="this build cannot reload its config") from None
-        await module.reload(self.tagless)
+        tells how the reload went."""
+        await config_reload.reload(self.tagless)
         raise web.HTTPSeeOther("/")
 
     def add_routes(self, app: web.Application) -> None:

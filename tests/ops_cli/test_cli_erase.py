@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import DAY, HOUR, run, settle_all, stored
+from cli_ops_kit import DAY, HOUR, run, settle_all, stored
 
 from router.clock import FakeClock
 from router.destination import DELIVERED, Outcome

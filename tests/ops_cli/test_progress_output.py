@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import HOUR, settle_all, stored
+from cli_ops_kit import HOUR, settle_all, stored
 
 from router.cli import main
 from router.clock import FakeClock

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
-from conftest import HOUR, settle_all, stored
+from cli_ops_kit import HOUR, settle_all, stored
 from structlog.testing import capture_logs
 
 from router.clock import FakeClock

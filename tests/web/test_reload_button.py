@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -23,9 +22,7 @@ def reloads(monkeypatch: pytest.MonkeyPatch, admin: Admin) -> list[Any]:
         )
         return tagless.last_reload
 
-    module = ModuleType("router.reload")
-    module.reload = reload  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "router.reload", module)
+    monkeypatch.setattr("router.reload.reload", reload)
     return calls
 
 
