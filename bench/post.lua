@@ -5,6 +5,7 @@
 --   BENCH_PATH request path, e.g. /v1/track
 --   RUN_ID     prefix that makes ids unique across wrk runs against the same server
 --   AUTH       value of the Authorization header
+--   DELAY_MS   optional: each connection waits this long before each request (a paced load)
 -- done() prints one machine-readable line: WRK_RESULT {json}.
 
 local SLOT = "@@MID@@"
@@ -46,6 +47,13 @@ function request()
   end
   parts[2 * n + 1] = tail
   return wrk.format("POST", path, headers, table.concat(parts))
+end
+
+local delay_ms = tonumber(os.getenv("DELAY_MS") or "")
+if delay_ms then
+  function delay()
+    return delay_ms
+  end
 end
 
 function done(summary, latency, requests)

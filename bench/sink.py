@@ -61,10 +61,15 @@ class Tally:
 
 
 def build_app(tally: Tally) -> web.Application:
-    """``POST /hook`` takes deliveries, ``POST /down`` refuses them; ``/stats`` and ``/reset``."""
+    """``POST /hook`` takes deliveries, ``POST /down`` refuses them; ``/stats`` and ``/reset``;
+    ``POST /outage?on=1`` makes ``/hook`` refuse too (``on=0`` ends the outage)."""
+    outage = {"on": False}
 
     async def hook(request: web.Request) -> web.Response:
         body = await request.read()
+        if outage["on"]:  # a short Retry-After: Tagless probes again soon after the outage ends
+            tally.refused += 1
+            return web.Response(status=503, headers={"Retry-After": "1"})
         if not body.startswith(b'{"events":['):
             tally.rejected += 1
             raise web.HTTPBadRequest()
@@ -86,11 +91,16 @@ def build_app(tally: Tally) -> web.Application:
         tally.reset()
         return web.Response(body=b'{"ok":true}', content_type="application/json")
 
+    async def set_outage(request: web.Request) -> web.Response:
+        outage["on"] = request.query.get("on") == "1"
+        return web.Response(body=b'{"ok":true}', content_type="application/json")
+
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post("/hook", hook)
     app.router.add_post("/down", down)
     app.router.add_get("/stats", stats)
     app.router.add_post("/reset", reset)
+    app.router.add_post("/outage", set_outage)
     return app
 
 
