@@ -156,6 +156,8 @@ class Report:
     growth: list[Growth] = field(default_factory=list)
     drain: Drain | None = None
     profile: list[str] = field(default_factory=list)
+    #: seconds each part of the bench took
+    timings: dict[str, float] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 

@@ -6,6 +6,7 @@ import contextlib
 import shutil
 import signal
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,8 @@ def sampled(pid: int, name: str, enabled: bool) -> Iterator[Path | None]:
     if not enabled:
         yield None
         return
-    spy = shutil.which("py-spy")
+    beside = Path(sys.executable).parent / "py-spy"  # the venv's, when it is not on PATH
+    spy = str(beside) if beside.exists() else shutil.which("py-spy")
     if spy is None:
         raise BenchError("--profile needs py-spy (pip install py-spy)")
     path = OUT / f"profile-{name}.txt"

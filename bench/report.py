@@ -35,6 +35,10 @@ def render(report: Report, settings: Settings) -> str:
         lines += ["", "## Profile of Tagless during the end-to-end run (py-spy)", ""]
         lines += report.profile
     lines += ["", *render_notes(report, settings)]
+    if report.timings:
+        total = sum(report.timings.values())
+        lines += ["", f"## Time taken: {total:.0f} s", ""]
+        lines += [f"- {part}: {secs:.0f} s" for part, secs in report.timings.items()]
     if report.errors:
         lines += ["", "## Errors", "", *[f"- {e}" for e in report.errors]]
     lines += ["", "## Commands", "", "```", *report.commands, "```"]

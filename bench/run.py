@@ -8,6 +8,8 @@ import contextlib
 import dataclasses
 import signal
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,16 +47,21 @@ def parse_args(argv: list[str] | None = None) -> tuple[set[str], Settings, Path 
         choices=PARTS,
         help="run only these parts (repeatable); default: all",
     )
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
-    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up")
+    parser.add_argument(
+        "--duration", type=int, default=Settings.duration, help="seconds per measured run"
+    )
+    parser.add_argument("--warmup", type=int, default=Settings.warmup, help="seconds of warm-up")
     parser.add_argument(
         "--rounds",
         type=int,
-        default=3,
+        default=Settings.rounds,
         help="rounds of every ingest row, bare and Tagless interleaved; medians are reported",
     )
     parser.add_argument(
-        "--e2e-timeout", type=float, default=300.0, help="max seconds to wait for the sink"
+        "--e2e-timeout",
+        type=float,
+        default=Settings.e2e_timeout,
+        help="max seconds to wait for every destination to hold every event",
     )
     parser.add_argument("--tagless", type=Path, default=TAGLESS, help="the tagless executable")
     parser.add_argument(
@@ -124,26 +131,46 @@ def run(parts: set[str], settings: Settings, report: Report) -> None:
         kinds = (["bare"] if "bare" in parts else []) + (
             list(TAGLESS_KINDS) if "tagless" in parts else []
         )
-        for round_ in range(settings.rounds):
-            print(f"round {round_ + 1} of {settings.rounds}", flush=True)
-            for figure in FIGURES:
-                for kind in kinds:
-                    result = measure_ingest(report, settings, kind, figure, bodies[figure], rig)
-                    report.results.append(dataclasses.replace(result, round=round_))
-        if "latency" in parts:
+        for round_ in range(settings.rounds if kinds else 0):
+            with timed(report, f"ingest, round {round_ + 1} of {settings.rounds}"):
+                for figure in FIGURES:
+                    for kind in kinds:
+                        result = measure_ingest(report, settings, kind, figure, bodies[figure], rig)
+                        report.results.append(dataclasses.replace(result, round=round_))
+        run_parts(parts, settings, report, bodies, rig)
+
+
+def run_parts(
+    parts: set[str], settings: Settings, report: Report, bodies: dict[str, Path], rig: Rig | None
+) -> None:
+    """The parts after the ingest rounds: latency, end to end, backlog."""
+    batch = bodies["batch"]
+    if "latency" in parts:
+        with timed(report, "latency at half of saturation"):
             for figure in FIGURES:
                 for kind in ("bare", MAIN_KIND):
-                    rate = saturation_rps(report, settings, kind, figure, bodies[figure], rig) / 2
-                    half = measure_ingest(
-                        report, settings, kind, figure, bodies[figure], rig, rate=rate
-                    )
+                    body = bodies[figure]
+                    rate = saturation_rps(report, settings, kind, figure, body, rig) / 2
+                    half = measure_ingest(report, settings, kind, figure, body, rig, rate=rate)
                     report.half.append(half)
-        if "e2e" in parts:
-            assert rig is not None
+    if "e2e" in parts:
+        assert rig is not None
+        with timed(report, "end to end"):
             report.e2e = measure_e2e(report, settings, batch, rig)
-        if "backlog" in parts:
-            assert rig is not None
+    if "backlog" in parts:
+        assert rig is not None
+        with timed(report, "cost growth and drain"):
             measure_backlog(report, settings, batch, rig)
+
+
+@contextlib.contextmanager
+def timed(report: Report, part: str) -> Iterator[None]:
+    print(part, flush=True)
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        report.timings[part] = time.monotonic() - started
 
 
 def saturation_rps(

@@ -294,8 +294,8 @@ def render_backlog(report: Report, settings: Settings) -> list[str]:
         f"each point wrk posts batches for {settings.duration} s. Then the outage ends and the "
         "time until the sink holds every acknowledged event is the drain.",
         "",
-        "| Server | stored when the run began | events/s | p50 ms | p99 ms | CPU ms / 1k events | RSS MiB "
-        "| peak RSS MiB | other CPU % |",
+        "| Server | stored when the run began | events/s | p50 ms | p99 ms | CPU ms / 1k events "
+        "| RSS MiB | peak RSS MiB | other CPU % |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for g in report.growth:
