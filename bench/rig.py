@@ -85,27 +85,30 @@ class Rig(contextlib.ExitStack):
         if which == "five":
             if not self.fakes:
                 raise BenchError("the five platform fakes were not started")
-            return self._five()
+            urls = {name: fake.url for name, fake in self.fakes.items()}
+            return five_destinations(urls, self.key_file)
         raise BenchError(f"unknown destination set {which!r}")
 
-    def _five(self) -> str:
-        url = {name: fake.url for name, fake in self.fakes.items()}
-        google = f'credentials: {{service_account_file: "{self.key_file}"}}'
-        return (
-            "  - id: spotify\n    type: spotify_capi\n    connection_id: bench-connection\n"
-            f'    token: ${{BENCH_SPOTIFY_TOKEN}}\n    endpoint: "{url["spotify"]}"\n'
-            f'  - id: meta\n    type: meta_capi\n    pixel_id: "{p.META_PIXEL}"\n'
-            f'    access_token: ${{BENCH_META_TOKEN}}\n    endpoint: "{url["meta"]}"\n'
-            f"    api_version: {p.META_VERSION}\n"
-            f"  - id: ga4\n    type: ga4\n    measurement_id: {p.GA4_MEASUREMENT_ID}\n"
-            f'    api_secret: ${{BENCH_GA4_SECRET}}\n    endpoint: "{url["ga4"]}"\n'
-            "  - id: google_ads\n    type: google_ads\n    mode: data_manager\n"
-            f'    customer_id: "{p.ADS_CUSTOMER}"\n'
-            f'    conversion_actions: {{purchase: "{p.ADS_ACTION}"}}\n    {google}\n'
-            f'    endpoint: "{url["google_ads"]}"\n'
-            f'    token_endpoint: "{url["google_ads"]}/token"\n'
-            f"  - id: bigquery\n    type: bigquery\n    project: {p.BQ_PROJECT}\n"
-            f"    dataset: {p.BQ_DATASET}\n    table: {p.BQ_TABLE}\n    {google}\n"
-            f'    endpoint: "{url["bigquery"]}"\n'
-            f'    token_endpoint: "{url["bigquery"]}/token"\n'
-        )
+
+def five_destinations(url: dict[str, str], key_file: Path) -> str:
+    """The ``destinations:`` block of the five platforms, each aimed at its fake's base URL
+    (``url`` by platform name); Google's service-account key in ``key_file``."""
+    google = f'credentials: {{service_account_file: "{key_file}"}}'
+    return (
+        "  - id: spotify\n    type: spotify_capi\n    connection_id: bench-connection\n"
+        f'    token: ${{BENCH_SPOTIFY_TOKEN}}\n    endpoint: "{url["spotify"]}"\n'
+        f'  - id: meta\n    type: meta_capi\n    pixel_id: "{p.META_PIXEL}"\n'
+        f'    access_token: ${{BENCH_META_TOKEN}}\n    endpoint: "{url["meta"]}"\n'
+        f"    api_version: {p.META_VERSION}\n"
+        f"  - id: ga4\n    type: ga4\n    measurement_id: {p.GA4_MEASUREMENT_ID}\n"
+        f'    api_secret: ${{BENCH_GA4_SECRET}}\n    endpoint: "{url["ga4"]}"\n'
+        "  - id: google_ads\n    type: google_ads\n    mode: data_manager\n"
+        f'    customer_id: "{p.ADS_CUSTOMER}"\n'
+        f'    conversion_actions: {{purchase: "{p.ADS_ACTION}"}}\n    {google}\n'
+        f'    endpoint: "{url["google_ads"]}"\n'
+        f'    token_endpoint: "{url["google_ads"]}/token"\n'
+        f"  - id: bigquery\n    type: bigquery\n    project: {p.BQ_PROJECT}\n"
+        f"    dataset: {p.BQ_DATASET}\n    table: {p.BQ_TABLE}\n    {google}\n"
+        f'    endpoint: "{url["bigquery"]}"\n'
+        f'    token_endpoint: "{url["bigquery"]}/token"\n'
+    )
