@@ -17,7 +17,7 @@ from typing import Final
 
 import orjson
 from aiohttp import web
-from sink import Tally
+from sink import Tally, serve
 
 SPOTIFY_TOKEN: Final = "bench-spotify-token"  # noqa: S105 - the fake's own throwaway secret
 META_TOKEN: Final = "bench-meta-token"  # noqa: S105
@@ -129,16 +129,7 @@ def main() -> None:
     parser.add_argument("--platform", choices=sorted(ROUTES), required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    import uvloop
-
-    web.run_app(
-        build_app(args.platform, Tally()),
-        host="127.0.0.1",
-        port=args.port,
-        access_log=None,
-        print=None,
-        loop=uvloop.new_event_loop(),
-    )
+    serve(build_app(args.platform, Tally()), args.port)
 
 
 if __name__ == "__main__":

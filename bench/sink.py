@@ -104,20 +104,20 @@ def build_app(tally: Tally) -> web.Application:
     return app
 
 
+def serve(app: web.Application, port: int) -> None:
+    """Serve ``app`` on 127.0.0.1:``port`` with uvloop, without access logs, until stopped."""
+    import uvloop
+
+    web.run_app(
+        app, host="127.0.0.1", port=port, access_log=None, print=None, loop=uvloop.new_event_loop()
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    import uvloop
-
-    web.run_app(
-        build_app(Tally()),
-        host="127.0.0.1",
-        port=args.port,
-        access_log=None,
-        print=None,
-        loop=uvloop.new_event_loop(),
-    )
+    serve(build_app(Tally()), args.port)
 
 
 if __name__ == "__main__":

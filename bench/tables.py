@@ -217,20 +217,25 @@ def _growth_summary(report: Report, settings: Settings) -> list[str]:
 # --- latency, end to end, backlog ----------------------------------------------------------
 
 
+def _section(title: str, intro: str, columns: str) -> list[str]:
+    """A section's title, its paragraph and its table's head (``columns``: ``a | b | c``; the
+    first left-aligned, the others right-aligned)."""
+    count = len(columns.split(" | "))
+    align = "|---|" + "|".join("--:" for _ in range(count - 1)) + "|"
+    return [f"## {title}", "", intro, "", f"| {columns} |", align]
+
+
 def render_latency(report: Report, settings: Settings) -> list[str]:
-    lines = [
-        "## Acknowledgement latency at half of saturation",
-        "",
+    lines = _section(
+        "Acknowledgement latency at half of saturation",
         "Each row paces wrk (post.lua's `delay()`: each connection sends a request every "
         f"{PACED_INTERVAL_S * 1000:.0f} ms or more, on {settings.threads} to "
         f"{settings.connections} connections) at half of the requests/s the same server reached "
         "in the saturated runs above (the median round); wrk's latency counts from sending a "
         "request to its answer.",
-        "",
-        "| Figure | Server | paced at req/s | reached req/s | p50 ms | p99 ms | server CPU % "
-        "| other CPU % |",
-        "|---|---|--:|--:|--:|--:|--:|--:|",
-    ]
+        "Figure | Server | paced at req/s | reached req/s | p50 ms | p99 ms | "
+        "server CPU % | other CPU %",
+    )
     for r in report.half:
         lines.append(
             _row(
@@ -249,21 +254,18 @@ def render_latency(report: Report, settings: Settings) -> list[str]:
 
 def render_e2e(e2e: E2E, settings: Settings) -> list[str]:
     w = e2e.wrk
-    lines = [
-        f"## End to end: Tagless → 5 platforms (batches of {BATCH_SIZE} posted for "
+    lines = _section(
+        f"End to end: Tagless → 5 platforms (batches of {BATCH_SIZE} posted for "
         f"{settings.duration} s)",
-        "",
         f"{e2e.acked:,} events acknowledged ({w.events_per_s:,.0f} events/s while posting; "
         f"{w.status_errors} non-2xx, socket errors {w.errors_text()}); Tagless peak RSS "
         f"{e2e.peak_rss_mb:.0f} MiB, {e2e.cpu_ms_per_1k:.1f} ms CPU per 1,000 events (ingest "
         f"and delivery to 5), other CPU {e2e.other_cpu_pct:.0f}%"
         + ("" if e2e.complete else "; **incomplete**: timed out or Tagless exited")
         + ".",
-        "",
-        "| Platform | **events/s** | first request → last delivery | requests | events received "
-        "| distinct | duplicates | missing | refused requests |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
-    ]
+        "Platform | **events/s** | first request → last delivery | requests | "
+        "events received | distinct | duplicates | missing | refused requests",
+    )
     for name, s in e2e.received.items():
         rate = e2e.rate(name)
         last = s.get("last_new_at")
@@ -285,19 +287,16 @@ def render_e2e(e2e: E2E, settings: Settings) -> list[str]:
 
 
 def render_backlog(report: Report, settings: Settings) -> list[str]:
-    lines = [
-        "## Cost growth and drain",
-        "",
+    lines = _section(
+        "Cost growth and drain",
         "The bare server and Tagless (one webhook whose sink answers 503 Retry-After 1: an "
         "outage; the destination probes every 2 s and gives no event up) are filled with "
         f"batches to {settings.small_backlog:,} and then {settings.backlog:,} stored events; at "
         f"each point wrk posts batches for {settings.duration} s. Then the outage ends and the "
         "time until the sink holds every acknowledged event is the drain.",
-        "",
-        "| Server | stored when the run began | events/s | p50 ms | p99 ms | CPU ms / 1k events "
-        "| RSS MiB | peak RSS MiB | other CPU % |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
-    ]
+        "Server | stored when the run began | events/s | p50 ms | p99 ms | "
+        "CPU ms / 1k events | RSS MiB | peak RSS MiB | other CPU %",
+    )
     for g in report.growth:
         r = g.result
         lines.append(
