@@ -13,8 +13,9 @@ from pathlib import Path
 
 from common import OUT, BenchError
 
-#: Frames whose file path contains one of these are Tagless's own (the rest: libraries).
-OWN: tuple[str, ...] = ("/router/", "/destinations/")
+#: Frames in files under these folders are Tagless's own (the rest: libraries). py-spy names a
+#: file by its path below the import root: ``decode (router/codec.py:150)``.
+OWN: tuple[str, ...] = ("router/", "destinations/")
 
 
 @contextlib.contextmanager
@@ -73,13 +74,18 @@ def summary(path: Path, top: int = 20) -> list[str]:
         "| inclusive | Tagless function | | exclusive | function |",
         "|--:|---|---|--:|---|",
     ]
-    own = [(f, n) for f, n in inclusive.most_common() if any(o in f for o in OWN)][:top]
+    own = [(f, n) for f, n in inclusive.most_common() if _own(f)][:top]
     tops = exclusive.most_common(top)
     for i in range(max(len(own), len(tops))):
         left = f"{own[i][1] / total:.0%} | `{_short(own[i][0])}`" if i < len(own) else " | "
         right = f"{tops[i][1] / total:.0%} | `{_short(tops[i][0])}`" if i < len(tops) else " | "
         lines.append(f"| {left} | | {right} |")
     return lines
+
+
+def _own(frame: str) -> bool:
+    where = frame.partition(" (")[2]
+    return any(where.startswith(o) or f"/{o}" in where for o in OWN) and "-packages/" not in where
 
 
 def _idle(frame: str) -> bool:
