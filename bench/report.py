@@ -157,22 +157,23 @@ def render_notes(report: Report, settings: Settings) -> list[str]:
         "Google Ads and BigQuery fetch their OAuth token from the fakes' `/token` (one per hour).",
         "- Server CPU % = user + system time of the server's process group during the measured "
         "run (100% = one core). Other CPU % = CPU of user processes that are not part of the "
-        "bench (not the server, sink, wrk or run.py) during that run: unrelated work that "
-        f"competed for the 2 cores; above {OTHER_LOAD_LIMIT_PCT:.0f}% the ratio is flagged. "
-        "non-2xx = responses with HTTP status ≥ 400 as counted by wrk. Peak RSS = the server "
-        "process's high-water resident memory (VmHWM) over its warm-up and measured run.",
+        "bench (not the server, the sink, the fakes, wrk or run.py) during that run: unrelated "
+        f"work that competed for the 2 cores; above {OTHER_LOAD_LIMIT_PCT:.0f}% the ratio is "
+        "flagged. non-2xx = responses with HTTP status ≥ 400 as counted by wrk. Peak RSS = the "
+        "server process's high-water resident memory (VmHWM) over its warm-up and measured run.",
         f"- End to end: a fresh Tagless and outbox delivering to the 5 platforms, no warm-up; wrk "
-        f"posts batches for {settings.duration} s; a platform's events/s = acknowledged events / "
-        "(its fake's receipt time of the last request that brought a new event id − time just "
-        "before wrk started). Events committed but not acknowledged when wrk stopped may also "
-        "arrive; they are in the fakes' counts.",
+        f"posts batches for {settings.duration} s; a platform's events/s = distinct events it "
+        "received / (its fake's receipt time of the last request that brought a new event id − "
+        "time just before wrk started). It counts the events committed but not yet acknowledged "
+        "when wrk stopped too (they are delivered as well); *missing* compares with the "
+        "acknowledged ones.",
     ]
     for figure in FIGURES:
         for _, label in TAGLESS_KINDS.values():
             received = [
                 r.sink_events for r in report.runs(label, figure) if r.sink_events is not None
             ]
-            if received:
+            if any(received):
                 notes.append(
                     f"- During each {label} {figure} run (warm-up + measured), its destinations "
                     f"received {', '.join(f'{n:,}' for n in received)} events."

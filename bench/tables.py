@@ -96,7 +96,7 @@ def _ingest_summary(report: Report) -> list[str]:
             _num(fv),
             _num(bv),
             _ratio(fv, bv),
-            "reported (56–58% measured before)",
+            "reported (an earlier measurement: 56–58%)",
             "–",
         )
     )
