@@ -212,17 +212,6 @@ def ensure_wrk() -> None:
     sys.exit("bench: wrk is not installed and `apt-get install -y wrk` failed (root needed?)")
 
 
-#: A paced connection sends a request at most every this many seconds: few enough connections
-#: that each sends many requests in a run, as an open-loop client at that rate would need.
-PACED_INTERVAL_S = 0.02
-
-
-def paced_connections(settings: Settings, rate: float) -> int:
-    """How many connections carry a load paced at ``rate`` requests/s."""
-    wanted = round(rate * PACED_INTERVAL_S)
-    return max(settings.threads, min(settings.connections, wanted))
-
-
 def run_wrk(
     report: Report,
     settings: Settings,
@@ -242,14 +231,12 @@ def run_wrk(
         "RUN_ID": secrets.token_hex(4),
         "AUTH": AUTH,
     }
-    connections = settings.connections
-    if rate is not None:  # each connection sends one request per connections / rate seconds
-        connections = paced_connections(settings, rate)
-        env["DELAY_MS"] = f"{connections / rate * 1000:.3f}"
+    if rate is not None:
+        env["RATE_PER_THREAD"] = f"{rate / settings.threads:.3f}"
     argv = [
         "wrk",
         f"-t{settings.threads}",
-        f"-c{connections}",
+        f"-c{settings.connections}",
         f"-d{seconds}s",
         "--timeout",
         "10s",

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from common import BATCH_SIZE, FIGURES, GOALS, MAIN_KIND, OTHER_LOAD_LIMIT_PCT, Settings
 from common import TAGLESS_KINDS as KINDS
-from load import E2E, PACED_INTERVAL_S, Report, Result
+from load import E2E, Report, Result
 
 #: The issue's goals that are not ratios.
 HALF_P99_GOAL_MS = 20.0
@@ -228,11 +228,11 @@ def _section(title: str, intro: str, columns: str) -> list[str]:
 def render_latency(report: Report, settings: Settings) -> list[str]:
     lines = _section(
         "Acknowledgement latency at half of saturation",
-        "Each row paces wrk (post.lua's `delay()`: each connection sends a request every "
-        f"{PACED_INTERVAL_S * 1000:.0f} ms or more, on {settings.threads} to "
-        f"{settings.connections} connections) at half of the requests/s the same server reached "
-        "in the saturated runs above (the median round); wrk's latency counts from sending a "
-        "request to its answer.",
+        "Each row paces wrk at half of the requests/s the same server reached in the saturated "
+        "runs above (the median round): post.lua's `delay()` gives each request a slot on a "
+        f"fixed schedule, whatever the answers' latency, over {settings.connections} "
+        "connections (a slot whose time has passed goes at once). wrk's latency counts from "
+        "sending a request to its answer.",
         "Figure | Server | paced at req/s | reached req/s | p50 ms | p99 ms | "
         "server CPU % | other CPU %",
     )
