@@ -51,7 +51,7 @@ check: $(STAMP) ## validate the example config and every config/examples/*.yaml 
 readme-check: ## follow the README's commands on a fresh clone of HEAD (CI runs it)
 	python3 scripts/readme_walkthrough.py
 
-bench: $(STAMP) ## measure durable ingest and end-to-end delivery against a bare baseline
+bench: $(STAMP) ## Tagless delivering to 5 platforms against a bare baseline; writes docs/performance.md
 	$(BIN)/python bench/run.py
 
 golden: $(STAMP) ## regenerate golden mapping files (review the diff)
