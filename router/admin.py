@@ -9,6 +9,7 @@ from aiohttp import web
 
 from router.health import readyz
 from router.ops.api import add_ops_routes
+from router.reload import reload_handler
 
 if TYPE_CHECKING:
     from router.app import Tagless
@@ -65,4 +66,5 @@ def admin_app(tagless: Tagless) -> web.Application:
     app.router.add_get("/api/status", status)
     app.router.add_get("/api/stores/{store}/dead-letters", dead_letters)
     add_ops_routes(app, tagless)
+    app.router.add_post("/api/reload", reload_handler(tagless))
     return app

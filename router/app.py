@@ -24,6 +24,7 @@ from router.metrics import Metrics
 from router.outbox.base import OutboxError
 from router.outbox.policy import RetryPolicy
 from router.outbox.sqlite import SqliteOutbox
+from router.reload import ReloadResult, reload
 from router.secret import MissingSecret
 from router.server import ConnectionLimits, GuardedRunner, admin_limits, ingest_limits
 from router.startup import listen_failure, outbox_failure
@@ -98,8 +99,16 @@ class Tagless:
         self._tasks: list[asyncio.Task[None]] = []
         self._runners: list[web.AppRunner] = []
         self.ingest: Ingest | None = None
+        #: The compiled stores and destination instances serving now (a reload swaps them).
+        self.stores: dict[str, StoreRuntime] = {}
+        self.destinations: dict[tuple[str, str], Destination[Any]] = {}
         self.http: HttpClient | None = None
         self.ports: dict[str, int] = {}
+        #: The last reload of the config (SIGHUP, POST /api/reload), for the overview.
+        self.last_reload: ReloadResult | None = None
+        self.reloading = asyncio.Lock()
+        self._lanes: dict[tuple[str, str], tuple[LaneDispatcher, asyncio.Task[None]]] = {}
+        self._sinks: dict[tuple[str, str], AttemptSink] = {}
         self._stop_maintenance = asyncio.Event()
 
     async def start(self) -> None:
@@ -122,7 +131,8 @@ class Tagless:
         except (OSError, sqlite3.Error, OutboxError) as error:
             raise outbox_failure(self.config.outbox.path, error) from error
         self.http = HttpClient.create()
-        stores, instances = compile_stores(self.config, self.plugins, self.http)
+        stores, instances = self.compile(self.config)
+        self.stores, self.destinations = stores, instances
         self.ingest = Ingest(
             outbox=self.outbox,
             stores=stores,
@@ -147,15 +157,24 @@ class Tagless:
             admin_app(self), "admin", admin.host, admin.port, admin_limits(limits)
         )
         # deliveries start only once both listeners are up: a failed start delivers nothing
-        self._start_dispatchers(instances)
+        self.start_lanes(instances)
         self._tasks.append(asyncio.create_task(self._maintain(), name="outbox-maintenance"))
         log.info("tagless_started", stores=len(stores), destinations=len(instances), **self.ports)
 
-    def _start_dispatchers(self, instances: dict[tuple[str, str], Destination[Any]]) -> None:
+    def compile(
+        self, config: Config
+    ) -> tuple[dict[str, StoreRuntime], dict[tuple[str, str], Destination[Any]]]:
+        """Every store's runtime and destination instance for ``config`` (ConfigError)."""
+        assert self.http is not None
+        return compile_stores(config, self.plugins, self.http)
+
+    def start_lanes(self, instances: dict[tuple[str, str], Destination[Any]]) -> None:
+        """Start a dispatcher per destination instance, and the audit sinks among them."""
         configs = {(s.store, d.id): d for s in self.config.stores for d in s.destinations}
         sinks = attempt_sinks(instances, self.clock)
-        self.sinks = list(sinks.values())
-        for sink in self.sinks:
+        self._sinks.update(sinks)
+        self.sinks = list(self._sinks.values())
+        for sink in sinks.values():
             sink.start()
         for (store, dest_id), destination in instances.items():
             settings = configs[(store, dest_id)].retry
@@ -172,22 +191,66 @@ class Tagless:
             )
             self.dispatchers.append(lane)
             self.metrics.destinations[(store, dest_id)] = destination
-            self._tasks.append(asyncio.create_task(lane.run(), name=f"dispatch:{store}:{dest_id}"))
+            task = asyncio.create_task(lane.run(), name=f"dispatch:{store}:{dest_id}")
+            self._tasks.append(task)
+            self._lanes[(store, dest_id)] = (lane, task)
+
+    async def stop_lanes(self, stores: set[str]) -> None:
+        """Stop the dispatchers and audit sinks of ``stores``: in-flight batches finish (or go
+        back within the grace period), then each lane resumes from its durable cursor."""
+        grace = self.config.server.shutdown_grace_secs
+        keys = [key for key in self._lanes if key[0] in stores]
+        stopping = [self._lanes.pop(key) for key in keys]
+        for lane, _ in stopping:
+            lane.stop()
+        await asyncio.gather(*(task for _, task in stopping), return_exceptions=True)
+        await asyncio.gather(*(lane.drain(grace) for lane, _ in stopping))
+        sinks = [self._sinks.pop(key) for key in list(self._sinks) if key[0] in stores]
+        await asyncio.gather(*(sink.close(grace) for sink in sinks))
+        self.sinks = list(self._sinks.values())
+        for lane, task in stopping:
+            self.dispatchers.remove(lane)
+            self._tasks.remove(task)
+        for key in keys:
+            self.metrics.destinations.pop(key, None)
+            self.outbox.forget_lane(*key)
+
+    async def serve_config(
+        self,
+        config: Config,
+        stores: dict[str, StoreRuntime],
+        instances: dict[tuple[str, str], Destination[Any]],
+        *,
+        restart: set[str],
+    ) -> None:
+        """Serve ``config`` from now on (a reload): ingest takes its stores and keys at once;
+        the lanes of the ``restart`` stores restart, the others go on untouched."""
+        for name in self.stores.keys() - restart:  # unchanged: keep what is running
+            stores[name] = self.stores[name]
+            instances.update({k: v for k, v in self.destinations.items() if k[0] == name})
+        self.config = config
+        self.stores, self.destinations = stores, instances
+        if self.ingest is not None:  # both in one step: no request sees one without the other
+            self.ingest.stores, self.ingest.keys = stores, KeyRing(write_keys(config.stores))
+        await self.stop_lanes(restart)
+        self.start_lanes({k: v for k, v in instances.items() if k[0] in restart})
 
     async def _maintain(self) -> None:
         """Keep the outbox bounded: count undelivered events afresh (at start, then every
         round), purge settled events past retention, truncate the WAL."""
-        every = self.config.outbox.wal_checkpoint_secs
-        retention = self.config.outbox.retention_hours * 3600
         wake = self._stop_maintenance
-        lanes = [(s.store, [d.id for d in s.destinations if d.enabled]) for s in self.config.stores]
         while not wake.is_set():
+            # read afresh each round: a reload may have changed stores and settings
+            retention = self.config.outbox.retention_hours * 3600
+            lanes = [
+                (s.store, [d.id for d in s.destinations if d.enabled]) for s in self.config.stores
+            ]
             try:
                 for store, ids in lanes:
                     await self.outbox.refresh_backlog(store, ids)
             except OutboxError as error:
                 log.warning("outbox_maintenance_failed", error=str(error))
-            await self.clock.wait(wake, every)
+            await self.clock.wait(wake, self.config.outbox.wal_checkpoint_secs)
             if wake.is_set():
                 return
             try:
@@ -255,6 +318,14 @@ class Tagless:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        reloads: set[asyncio.Task[Any]] = set()
+
+        def reload_now() -> None:  # SIGHUP: read the config again (see router/reload.py)
+            task = asyncio.create_task(reload(self), name="config-reload")
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, reload_now)
         await self.start()
         await stop.wait()
         log.info("tagless_stopping")

@@ -116,6 +116,12 @@ class Destination(abc.ABC, Generic[C]):
         """The largest number of events one :meth:`send` call takes."""
         return 1
 
+    @property
+    def max_event_age_secs(self) -> float | None:
+        """The oldest event the platform takes, in seconds since it happened (``None``: no
+        limit); a replay's dry run counts the events past it."""
+        return None
+
     def routed_events(self) -> frozenset[str] | None:
         """The canonical names routing sends this instance (``None``: all): the class's
         ``supported_events``, unless the instance's config narrows them (Google Ads routes

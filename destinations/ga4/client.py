@@ -94,6 +94,11 @@ class Ga4Destination(Destination[Ga4Config]):
     def max_batch_size(self) -> int:
         return self.config.max_batch_size
 
+    @property
+    def max_event_age_secs(self) -> float:
+        """The platform's age limit (it refuses older events); ``send`` checks it too."""
+        return self.config.max_age_hours * 3600.0
+
     def map(self, event: Event) -> dict[str, Any]:
         return build_request(event, app_stream=self.config.is_app_stream)
 

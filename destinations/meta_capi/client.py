@@ -32,6 +32,11 @@ class MetaCapiDestination(Destination[MetaCapiConfig]):
     def max_batch_size(self) -> int:
         return self.config.max_batch_size
 
+    @property
+    def max_event_age_secs(self) -> float:
+        """The platform's age limit (it refuses older events); ``send`` checks it too."""
+        return float(self.config.max_age_days * DAY_SECS)
+
     def map(self, event: Event) -> dict[str, Any]:
         return map_event(event)
 

@@ -1,2 +1,2 @@
-"""Operations: the data behind the admin pages and their JSON API (overview, event debugger,
-identity quality)."""
+"""Operations: the data behind the admin pages, their JSON API (overview, event debugger,
+identity quality) and the CLI."""

@@ -158,6 +158,8 @@ class Outbox(Protocol):
         destination: str | None = None,
         *,
         seqs: Sequence[int] | None = None,
+        event_ids: Sequence[str] | None = None,
+        reason: str | None = None,
         since: float | None = None,
         until: float | None = None,
         dry_run: bool = False,

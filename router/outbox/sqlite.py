@@ -22,10 +22,11 @@ from router.outbox.base import (
     NewEvent,
     OutboxUnavailable,
 )
+from router.outbox.erasure import ErasureOperations
 from router.outbox.insight import EMAIL_KEY_FUNCTION, Insight, email_key
 from router.outbox.lanes import Lane
-from router.outbox.operations import SqliteOperations
 from router.outbox.policy import RetryPolicy
+from router.outbox.replays import ReplayOperations
 from router.outbox.room import Admission, DiskFloor, FreeBytes, statvfs_free
 from router.outbox.writer import Added, GroupWriter
 from router.privacy import identity_values, scrub
@@ -53,7 +54,7 @@ _NEXT_EVENTS: Final = (
 )
 
 
-class SqliteOutbox(SqliteOperations):
+class SqliteOutbox(ReplayOperations, ErasureOperations):
     """The :class:`~router.outbox.base.Outbox` on an embedded SQLite file.
 
     Every write goes through one :class:`GroupWriter`: appends and settlements queued while
@@ -150,6 +151,11 @@ class SqliteOutbox(SqliteOperations):
             start = found[0][0] if found else 0
             lane = self._lanes.setdefault((store, destination), Lane(cursor=start, read_pos=start))
         return lane
+
+    def forget_lane(self, store: str, destination: str) -> None:
+        """Drop the lane's in-memory state once its dispatcher has stopped (a reload): the
+        next claim starts again from the durable cursor, as a restart would."""
+        self._lanes.pop((store, destination), None)
 
     async def claim(self, store: str, destination: str, limit: int) -> Claim | None:
         """Claim due retries or the next routed events after the lane's position, in turn."""

@@ -1,0 +1,82 @@
+"""A config dir and an outbox file holding events in every state: pending, retrying, dead,
+delivered, for the CLI's operations to work on."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from router import codec
+from router.clock import FakeClock
+from router.destination import DELIVERED, Outcome
+from router.outbox.base import NewEvent
+from router.outbox.policy import RetryPolicy
+from router.outbox.sqlite import SqliteOutbox
+from router.testing.events import make_event
+
+HOUR = 3600.0
+DAY = 86_400.0
+
+STORE_YAML = """\
+store: shop
+write_keys: [shop-key]
+destinations:
+  - {{id: archive, type: file, path: {sink}, events: {{deny: [page_view]}}}}
+  - {{id: meta, type: meta_capi, pixel_id: '123456', access_token: meta-token,
+      endpoint: 'http://127.0.0.1:9'}}
+"""
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Iterator[Path]:
+    """Store ``shop``: ``archive`` (a file; page views denied) and ``meta`` (Meta CAPI, whose
+    age limit is 7 days, aimed at a closed local port)."""
+    (tmp_path / "stores").mkdir()
+    (tmp_path / "tagless.yaml").write_text(
+        "server: {host: 127.0.0.1, port: 0}\n"
+        f"outbox: {{path: {tmp_path / 'tagless.db'}}}\n"
+        "admin: {host: 127.0.0.1, port: 0, token: test-admin-token}\n"
+    )
+    (tmp_path / "stores" / "shop.yaml").write_text(STORE_YAML.format(sink=tmp_path / "sink.jsonl"))
+    yield tmp_path
+
+
+def stored(event_id: str, received_at: float, name: str = "purchase", **fields: object) -> bytes:
+    """A canonical purchase (or ``name``) as stored, received and occurred at ``received_at``."""
+    moment = datetime.fromtimestamp(received_at, UTC)
+    event = make_event(
+        event_id=event_id, name=name, occurred_at=moment, received_at=moment, **fields
+    )
+    return codec.encode(event)
+
+
+async def settle_all(
+    box: SqliteOutbox, destination: str, outcome: Outcome, only: Sequence[str] | None = None
+) -> None:
+    """Claim everything due for ``destination`` and settle it with ``outcome``
+    (``only``: those event ids; the rest delivered)."""
+    while (claim := await box.claim("shop", destination, 100)) is not None:
+        pairs = [
+            (item, outcome if only is None or item.event_id in only else DELIVERED)
+            for item in claim.items
+        ]
+        await box.settle(claim, pairs, RetryPolicy(max_attempts=1))
+
+
+def populate(path: Path, events: Sequence[tuple[str, float, tuple[str, ...], bytes]]) -> None:
+    """Append ``(event_id, received_at, routes, body)`` events to the outbox at ``path``."""
+
+    async def fill() -> None:
+        box = SqliteOutbox(path, clock=FakeClock(time.time()))
+        await box.open()
+        try:
+            await box.append([NewEvent("shop", e, at, r, b) for e, at, r, b in events])
+        finally:
+            await box.close()
+
+    asyncio.run(fill())
