@@ -23,7 +23,7 @@ from router.ingest.http import Ingest
 from router.metrics import Metrics
 from router.outbox.base import OutboxError
 from router.outbox.policy import RetryPolicy
-from router.outbox.sqlite import SqliteOutbox
+from router.outbox.select import make_outbox, open_failure
 from router.reload import ReloadResult, reload
 from router.secret import MissingSecret
 from router.server import ConnectionLimits, GuardedRunner, admin_limits, ingest_limits
@@ -84,14 +84,7 @@ class Tagless:
         self.config = config
         self.plugins = plugins
         self.clock = clock or SystemClock()
-        self.outbox = SqliteOutbox(
-            config.outbox.path,
-            clock=self.clock,
-            synchronous=config.outbox.synchronous,
-            max_pending_events=config.outbox.max_pending_events,
-            min_free_disk_mb=config.outbox.min_free_disk_mb,
-            lease_secs=config.outbox.lease_secs,
-        )
+        self.outbox = make_outbox(config.outbox, self.clock)
         self.metrics = Metrics()
         self.dispatchers: list[LaneDispatcher] = []
         #: Audit sinks (``bigquery`` with ``audit_table``): they outlive the dispatchers.
@@ -129,6 +122,8 @@ class Tagless:
         try:
             await self.outbox.open()
         except (OSError, sqlite3.Error, OutboxError) as error:
+            if self.config.outbox.url is not None:
+                raise open_failure(self.config.outbox, error) from error
             raise outbox_failure(self.config.outbox.path, error) from error
         self.http = HttpClient.create()
         stores, instances = self.compile(self.config)

@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import aiosqlite
-import orjson
 
 from router.clock import Clock, SystemClock
 from router.destination import Outcome
-from router.outbox.attempts_log import INSERT_ATTEMPT, Sends, Settled, attempt_rows
+from router.outbox.attempts_log import INSERT_ATTEMPT, Sends
 from router.outbox.base import (
     Claim,
     Claimed,
@@ -28,8 +27,8 @@ from router.outbox.lanes import Lane
 from router.outbox.policy import RetryPolicy
 from router.outbox.replays import ReplayOperations
 from router.outbox.room import Admission, DiskFloor, FreeBytes, statvfs_free
+from router.outbox.settling import plan
 from router.outbox.writer import Added, GroupWriter
-from router.privacy import identity_values, scrub
 
 _UPSERT_DELIVERY: Final = (
     "INSERT INTO deliveries (store, destination, seq, state, attempts, first_attempt_at, due_at,"
@@ -44,7 +43,6 @@ _SAVE_CURSOR: Final = (
     "INSERT INTO cursors (store, destination, seq) VALUES (?, ?, ?)"
     " ON CONFLICT (store, destination) DO UPDATE SET seq = max(seq, excluded.seq)"
 )
-_MAX_DETAIL: Final = 2048
 # Both walk the log from a position (a rowid range): ``+store`` keeps SQLite from choosing the
 # (store, event_id) index instead, which read and sorted every event of the store on each
 # claim (measured: 57% of the process while a backlog drained, slower as the log grew).
@@ -253,23 +251,8 @@ class SqliteOutbox(ReplayOperations, ErasureOperations):
         """Record every event's outcome, the attempts log's rows and the cursor, in one
         transaction."""
         now = self.clock.now()
-        upserts: list[tuple[Any, ...]] = []
-        deletes: list[tuple[str, str, int]] = []
-        states: list[str] = []
-        settled: list[Settled] = []
-        for item, outcome in outcomes:
-            row = self._settlement(claim, item, outcome, policy, now)
-            if row is None:
-                state = "skipped" if outcome.kind == "skipped" else "delivered"
-                settled.append(Settled(item, outcome, state, None))
-                if claim.is_retry:
-                    deletes.append((claim.store, claim.destination, item.seq))
-            else:
-                state = row[3]
-                settled.append(Settled(item, outcome, state, row[6]))
-                upserts.append(row)
-            states.append(state)
-        attempts = attempt_rows(claim, settled, sends, now) if settled else []
+        planned = plan(claim, outcomes, policy, sends, now)
+        upserts, deletes, attempts = planned.upserts, planned.deletes, planned.attempts
         cursor, passed = None, 0
         if not claim.is_retry:
             lane = await self._lane(claim.store, claim.destination)
@@ -288,48 +271,9 @@ class SqliteOutbox(ReplayOperations, ErasureOperations):
         if upserts or deletes or attempts or cursor is not None:
             await self.writer.write(record)
         # right after the commit, before a later commit is answered (see Admission.refresh)
-        if claim.is_retry:
-            retrying = -sum(state != "retry" for state in states)
-        else:
-            retrying = states.count("retry")
+        retrying = planned.retrying_change(claim.is_retry)
         self.backlog.settled(claim.store, claim.destination, passed=passed, retrying=retrying)
-        return states
-
-    def _settlement(
-        self, claim: Claim, item: Claimed, outcome: Outcome, policy: RetryPolicy, now: float
-    ) -> tuple[Any, ...] | None:
-        if outcome.kind == "delivered" or outcome.kind == "skipped":
-            return None
-        attempts = policy.attempts_after(item.attempts, outcome)
-        first = item.first_attempt_at if item.first_attempt_at is not None else now
-        state, due_at, reason = "dead", None, outcome.reason
-        if outcome.kind == "retry":
-            decision = policy.decide(
-                attempts=attempts,
-                received_at=item.received_at,
-                now=now,
-                retry_after=outcome.retry_after,
-                event_delay=outcome.event_delay,
-            )
-            if decision.due_at is not None:
-                state, due_at = "retry", decision.due_at
-            else:
-                reason = f"{outcome.reason}: {decision.reason}"
-        known = identity_values(orjson.loads(item.body)) if outcome.detail else ()
-        detail = scrub(outcome.detail, known)[:_MAX_DETAIL]
-        return (
-            claim.store,
-            claim.destination,
-            item.seq,
-            state,
-            attempts,
-            first,
-            due_at,
-            reason,
-            outcome.status,
-            detail,
-            now,
-        )
+        return planned.states
 
     async def release(self, claim: Claim) -> None:
         """Give a claim back unsent: retries fall due now; new events wait for the next start."""
