@@ -301,6 +301,9 @@ class LaneDispatcher:
             self.paused_until = until
             self.pause_reason = cause.reason
             self.metrics.paused[(self.store, self.destination_id)] = True
+            share = getattr(self.outbox, "share_pause", None)  # a shared outbox: every node
+            if share is not None:
+                share(self.store, self.destination_id, until, cause.reason)
             self._log.warning(
                 "destination_paused",
                 reason=cause.reason,

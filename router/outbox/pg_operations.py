@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Final
 
 from router.clock import Clock
 from router.outbox.attempts_log import PURGE_STEP
-from router.outbox.base import DeadLetter, LaneStatus
+from router.outbox.base import DeadLetter, LaneStatus, OutboxUnavailable
 from router.outbox.pg_writer import CHANNEL, Db, PgGroupWriter
 from router.outbox.replays import REPLAYED_REASON, Match
 from router.outbox.room import Backlog
@@ -65,6 +66,28 @@ class PgOperations:
             "SELECT seq FROM cursors WHERE store = $1 AND destination = $2", (store, destination)
         )
         return int(rows[0][0]) if rows else 0
+
+    async def paused_until(self, store: str, destination: str) -> float:
+        """Until when a node rested the destination (0: it does not rest)."""
+        rows = await self._read(
+            "SELECT until FROM pauses WHERE store = $1 AND destination = $2", (store, destination)
+        )
+        return float(rows[0][0]) if rows else 0.0
+
+    async def save_pause(self, store: str, destination: str, until: float, reason: str) -> None:
+        """Record a rest for every node (a longer one already recorded stays)."""
+        with contextlib.suppress(OutboxUnavailable):
+            await self.writer.write(
+                lambda db: db.execute(
+                    "INSERT INTO pauses (store, destination, until, reason) VALUES ($1, $2, $3, $4)"
+                    " ON CONFLICT (store, destination) DO UPDATE SET until = excluded.until,"
+                    " reason = excluded.reason WHERE pauses.until < excluded.until",
+                    store,
+                    destination,
+                    until,
+                    reason,
+                )
+            )
 
     async def dead_letters(
         self, store: str, destination: str | None = None, limit: int = 100

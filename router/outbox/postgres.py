@@ -106,6 +106,9 @@ class PostgresOutbox(PgOperations):
         #: (store, destination) -> (epoch of this node's lease, loop time to renew it by)
         self._leases: dict[tuple[str, str], tuple[int, float]] = {}
         self._epochs: dict[int, int] = {}
+        #: (store, destination) -> until when the destination rests (every node's view)
+        self._pauses: dict[tuple[str, str], float] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._tokens = itertools.count(1)
         self._renewer: asyncio.Task[None] | None = None
 
@@ -142,6 +145,8 @@ class PostgresOutbox(PgOperations):
     async def close(self) -> None:
         """Commit what is queued, give up this node's leases and disconnect."""
         await self.writer.close()
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=5.0)
         if self._renewer is not None:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -207,6 +212,7 @@ class PostgresOutbox(PgOperations):
         if lane is None or held is None or held[0] != epoch:
             cursor = await self.durable_cursor(store, destination)
             lane = self._lanes[key] = Lane(cursor=cursor, read_pos=cursor)
+            self._pauses[key] = await self.paused_until(store, destination)
             log.info(
                 "lease_taken",
                 store=store,
@@ -238,6 +244,14 @@ class PostgresOutbox(PgOperations):
                 else:
                     self._leases[key] = (kept[key], loop_now + self.lease_secs / 3)
 
+    def share_pause(self, store: str, destination: str, until: float, reason: str) -> None:
+        """The dispatcher rests the destination until ``until``: record it for whichever node
+        delivers it next (written in the background; the dispatcher never waits on it)."""
+        self._pauses[(store, destination)] = until
+        task = asyncio.create_task(self.save_pause(store, destination, until, reason))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def forget_lane(self, store: str, destination: str) -> None:
         """Drop the lane's in-memory state once its dispatcher has stopped (a reload)."""
         self._lanes.pop((store, destination), None)
@@ -251,6 +265,8 @@ class PostgresOutbox(PgOperations):
         if lane is None:
             return None
         epoch = self._leases[(store, destination)][0]
+        if self._pauses.get((store, destination), 0.0) > self.clock.now():
+            return None  # another node paused it (429, credentials) before this one took over
         async with lane.lock:
             if lane.closed:
                 return None

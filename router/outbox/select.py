@@ -13,9 +13,7 @@ if TYPE_CHECKING:
     from router.outbox.sqlite import SqliteOutbox
 
 
-def make_outbox(
-    config: OutboxConfig, clock: Clock | None = None
-) -> SqliteOutbox | PostgresOutbox:
+def make_outbox(config: OutboxConfig, clock: Clock | None = None) -> SqliteOutbox | PostgresOutbox:
     """The outbox ``config`` names, not opened yet: PostgreSQL for ``url``, SQLite for
     ``path`` (the embedded default)."""
     if config.url is not None:
