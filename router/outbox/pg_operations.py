@@ -277,14 +277,14 @@ class PgOperations:
     ) -> list[tuple[str, str]]:
         """The latest committed events of a person (identity stitching): see
         :meth:`router.outbox.base.Outbox.person_events`; ``paths`` are ``$.a.b`` paths."""
-        pg_paths = [_path(p) for p in paths]
+        pg_paths = [pg_path(p) for p in paths]
         rows = await self._read(
             _PERSON_EVENTS, (store, anonymous_id, user_id, since, limit, pg_paths)
         )
         return [(row[0], row[1]) for row in rows]
 
 
-def _path(json_path: str) -> str:
+def pg_path(json_path: str) -> str:
     """``$.a.b[0]`` as PostgreSQL's text array ``{a,b,0}``."""
     parts = json_path.removeprefix("$").replace("[", ".").replace("]", "").split(".")
     return "{" + ",".join(f'"{part}"' for part in parts if part) + "}"

@@ -20,6 +20,7 @@ from router.outbox import pg_leases
 from router.outbox.attempts_log import Sends
 from router.outbox.base import Claim, Claimed, NewEvent, OutboxUnavailable
 from router.outbox.lanes import Lane
+from router.outbox.pg_insight import PgInsight
 from router.outbox.pg_operations import PgOperations
 from router.outbox.pg_room import PgAdmission
 from router.outbox.pg_schema import prepare
@@ -111,6 +112,8 @@ class PostgresOutbox(PgOperations):
         self._background: set[asyncio.Task[None]] = set()
         self._tokens = itertools.count(1)
         self._renewer: asyncio.Task[None] | None = None
+        #: The admin pages' read-only queries (every node's events).
+        self.insight = PgInsight(self._read)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

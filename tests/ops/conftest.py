@@ -18,9 +18,13 @@ async def platform() -> AsyncIterator[FakePlatform]:
         yield server
 
 
-@pytest.fixture
-async def running(tmp_path: Path, platform: FakePlatform) -> AsyncIterator[RunningTagless]:
-    config = write_config_dir(tmp_path, STORE.format(url=platform.url))
+@pytest.fixture(params=["sqlite", "postgres"])
+async def running(
+    tmp_path: Path, platform: FakePlatform, request: pytest.FixtureRequest
+) -> AsyncIterator[RunningTagless]:
+    """On either outbox backend: the admin pages read both alike."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    config = write_config_dir(tmp_path, STORE.format(url=platform.url), outbox_url=url)
     server = await RunningTagless(config).start()
     yield server
     await server.stop()
