@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -29,6 +32,29 @@ def _admin(sql: str, database: str = "postgres") -> None:
     of its own (a fixture may be set up while a test's event loop runs)."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(asyncio.run, _execute(sql, database)).result()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: tests the SQLite file, not the interface")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A ``sqlite_only`` test parametrised over the backends runs once, on SQLite."""
+    for item in list(items):
+        spec = getattr(item, "callspec", None)
+        on_postgres = spec is not None and "postgres" in spec.params.values()
+        if on_postgres and item.get_closest_marker("sqlite_only"):
+            items.remove(item)
+
+
+def outbox_at(path: Path, **options: Any) -> Any:
+    """The outbox of the config dir holding ``path`` (its default SQLite file): PostgreSQL
+    when its tagless.yaml names a URL (a test's config on either backend)."""
+    from router.outbox.postgres import PostgresOutbox
+    from router.outbox.sqlite import SqliteOutbox
+
+    found = re.search(r"url: '([^']+)'", (path.parent / "tagless.yaml").read_text())
+    return PostgresOutbox(found.group(1), **options) if found else SqliteOutbox(path, **options)
 
 
 @pytest.fixture(scope="session")

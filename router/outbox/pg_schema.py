@@ -57,7 +57,7 @@ async def prepare(db: Db, where: str) -> int:
             " ON CONFLICT (singleton) DO UPDATE SET version = excluded.version",
             SCHEMA_VERSION,
         )
-        if version != SCHEMA_VERSION:
+        if 0 < version < SCHEMA_VERSION:  # a new database is created silently, as a new file
             log.warning("outbox_schema_upgraded", from_version=version, to_version=SCHEMA_VERSION)
         await _refuse_cursors_ahead(db, where)
     return version

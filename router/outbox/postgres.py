@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
+import socket
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
@@ -21,7 +23,7 @@ from router.outbox.attempts_log import Sends
 from router.outbox.base import Claim, Claimed, NewEvent, OutboxUnavailable
 from router.outbox.lanes import Lane
 from router.outbox.pg_insight import PgInsight
-from router.outbox.pg_operations import PgOperations
+from router.outbox.pg_replays import PgReplays
 from router.outbox.pg_room import PgAdmission
 from router.outbox.pg_schema import prepare
 from router.outbox.pg_writer import CHANNEL, Db, PgGroupWriter
@@ -69,7 +71,7 @@ _LEASE_RETRIES: Final = (
 )
 
 
-class PostgresOutbox(PgOperations):
+class PostgresOutbox(PgReplays):
     """The :class:`~router.outbox.base.Outbox` on a PostgreSQL database shared by nodes.
 
     Appends go through a :class:`PgGroupWriter` (one transaction for what queued meanwhile;
@@ -94,7 +96,8 @@ class PostgresOutbox(PgOperations):
         self.where = redacted(url)
         self.clock = clock or SystemClock()
         self.lease_secs = lease_secs
-        self.node = node or uuid.uuid4().hex[:12]
+        #: This process among the nodes: host, pid and a random part (a reused pid differs).
+        self.node = node or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
@@ -216,14 +219,15 @@ class PostgresOutbox(PgOperations):
             cursor = await self.durable_cursor(store, destination)
             lane = self._lanes[key] = Lane(cursor=cursor, read_pos=cursor)
             self._pauses[key] = await self.paused_until(store, destination)
-            log.info(
-                "lease_taken",
-                store=store,
-                destination=destination,
-                node=self.node,
-                epoch=epoch,
-                cursor=cursor,
-            )
+            if epoch > 1:  # it changed hands: another node stopped or died holding it
+                log.info(
+                    "lease_taken_over",
+                    store=store,
+                    destination=destination,
+                    node=self.node,
+                    epoch=epoch,
+                    cursor=cursor,
+                )
         self._leases[key] = (epoch, loop_now + self.lease_secs / 3)
         return lane
 

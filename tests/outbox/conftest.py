@@ -1,6 +1,7 @@
 """The outbox suite runs on both backends: ``outbox`` is a fresh SQLite file or a fresh
 PostgreSQL database, ``query`` reads it with plain SQL, ``reopen`` opens it again as a
-restarted process would. Tests marked ``sqlite_only`` test the file itself."""
+restarted process would. Tests marked ``sqlite_only`` (tests/postgres_kit.py) test the file
+itself."""
 
 from __future__ import annotations
 
@@ -20,19 +21,6 @@ BACKENDS = ("sqlite", "postgres")
 
 Query = Callable[[str], Awaitable[list[tuple[Any, ...]]]]
 Reopen = Callable[..., Any]
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "sqlite_only: tests the SQLite file, not the interface")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A ``sqlite_only`` test runs once, on SQLite."""
-    for item in list(items):
-        spec = getattr(item, "callspec", None)
-        on_postgres = spec is not None and spec.params.get("backend") == "postgres"
-        if on_postgres and item.get_closest_marker("sqlite_only"):
-            items.remove(item)
 
 
 @pytest.fixture(params=BACKENDS)

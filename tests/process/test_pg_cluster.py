@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 
 import aiohttp
+import asyncpg
 import pytest
 from harness import ACKED, INDETERMINATE, History, Sink, SinkRequest, TaglessServer, post_batch
 
@@ -30,16 +31,23 @@ def acked_batches(history: History) -> int:
     return sum(sent.outcome == ACKED for sent in history.sent)
 
 
-def holder(servers: list[TaglessServer]) -> TaglessServer | None:
-    """The live node that took the destination's lease last."""
-    taken = [
-        (event.get("timestamp", ""), server)
-        for server in servers
-        if server.running
-        for event in server.log_events()
-        if event.get("event") == "lease_taken"
-    ]
-    return max(taken, key=lambda pair: pair[0])[1] if taken else None
+async def lease(url: str) -> tuple[int, int] | None:
+    """The pid of the node holding the destination's lease, and the lease's epoch."""
+    db = await asyncpg.connect(url)
+    try:
+        row = await db.fetchrow("SELECT node, epoch FROM leases WHERE destination = 'hook'")
+    finally:
+        await db.close()
+    return None if row is None else (int(row["node"].split("-")[-2]), int(row["epoch"]))
+
+
+async def holder(servers: list[TaglessServer], url: str) -> TaglessServer | None:
+    """The live node holding the destination's lease."""
+    found = await lease(url)
+    for server in servers:
+        if found is not None and server.proc is not None and server.proc.pid == found[0]:
+            return server if server.running else None
+    return None
 
 
 @pytest.mark.slow
@@ -75,10 +83,10 @@ async def test_three_nodes_deliver_everything_and_survive_a_kill9_of_the_deliver
             clients = [asyncio.create_task(client(n, session)) for n in range(CLIENTS)]
             try:
                 for _ in range(600):
-                    if len(sink.delivered()) >= 300 and holder(servers) is not None:
+                    if len(sink.delivered()) >= 300 and await holder(servers, pg_url):
                         break
                     await asyncio.sleep(0.05)
-                victim = holder(servers)
+                victim = await holder(servers, pg_url)
                 assert victim is not None, "no node took the destination's lease"
                 victim.kill9()
                 before = acked_batches(history)
