@@ -178,6 +178,12 @@ class PgGroupWriter:
         except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as failed:
             raise OutboxUnavailable(f"the outbox refused the write: {failed}") from failed
 
+    async def vacuum(self, tables: Sequence[str]) -> None:
+        """Rewrite ``tables`` (VACUUM FULL): no dead row version keeps what was overwritten."""
+        async with self.pool.acquire() as db:
+            for table in tables:
+                await db.execute(f'VACUUM (FULL) "{table}"')
+
     async def probe(self) -> bool:
         """Whether a trivial transaction commits now (readiness after a failed commit)."""
         with contextlib.suppress(asyncpg.PostgresError, OSError, asyncpg.InterfaceError):

@@ -22,8 +22,8 @@ from router.outbox import pg_leases
 from router.outbox.attempts_log import Sends
 from router.outbox.base import Claim, Claimed, NewEvent, OutboxUnavailable
 from router.outbox.lanes import Lane
+from router.outbox.pg_erasure import PgErasure
 from router.outbox.pg_insight import PgInsight
-from router.outbox.pg_replays import PgReplays
 from router.outbox.pg_room import PgAdmission
 from router.outbox.pg_schema import prepare
 from router.outbox.pg_writer import CHANNEL, Db, PgGroupWriter
@@ -71,7 +71,7 @@ _LEASE_RETRIES: Final = (
 )
 
 
-class PostgresOutbox(PgReplays):
+class PostgresOutbox(PgErasure):
     """The :class:`~router.outbox.base.Outbox` on a PostgreSQL database shared by nodes.
 
     Appends go through a :class:`PgGroupWriter` (one transaction for what queued meanwhile;
