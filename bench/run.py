@@ -11,6 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import payloads
+import postgres_cluster
 from common import (
     BATCH_SIZE,
     FIGURES,
@@ -63,8 +64,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[set[str], Settings]:
         default="on",
         help="identity stitching of the bench store (off: to measure what it costs)",
     )
+    parser.add_argument(
+        "--postgres",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="PostgreSQL outbox figures beside SQLite's (bench/postgres_cluster.py); auto: when"
+        " PostgreSQL answers on 127.0.0.1:5432",
+    )
     args = parser.parse_args(argv)
     parts = set(args.only or ("bare", "tagless", "e2e"))
+    if args.postgres == "on" or (args.postgres == "auto" and postgres_cluster.postgres_answers()):
+        parts.add("postgres")
     settings = Settings(
         duration=args.duration,
         warmup=args.warmup,
@@ -122,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         report.errors.append("some runs had errors or did not complete; see the tables")
         status = status or 1
     text = render(report, settings)
+    if "postgres" in parts:
+        text += postgres_cluster.section(settings.duration)
     (OUT / "latest.md").write_text(text)
     print()
     print(text, end="")
