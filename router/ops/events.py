@@ -107,7 +107,7 @@ async def _destination(
     payload, problem = _payload(lane, body, without_user_data=marked)
     if payload is not None:
         answer["payload"] = mask_payload(payload, known)
-    elif problem:
+    elif problem and decision != "skipped_consent":  # its detail says why already
         answer["detail"] = f"{detail}; {problem}" if detail else problem
     return answer
 
@@ -126,7 +126,7 @@ async def _state(
     if seq > await insight.cursor(lane.store, lane.config.id):
         return "pending", "waiting to be sent"
     if attempts and _counts(attempts[-1]) == {"skipped"}:
-        return "skipped_consent", attempts[-1][7]
+        return "skipped_consent", f"consent left nothing to match on ({attempts[-1][7]})"
     if marked:
         return "stripped_consent", "sent without user data (consent policy)"
     return "sent", "delivered" if attempts else "delivered (its attempts are past retention)"

@@ -20,10 +20,10 @@ _SEVERITY: Final = {"critical": 0, "warning": 1, "info": 2}
 _MATCH_ON_IP: Final = frozenset({"spotify_capi", "meta_capi"})
 #: Identifiers a destination type matches better with: (fields, what they are called).
 _CLICK_IDS: Final = {
-    "meta_capi": (("fbp", "fbc"), "Meta's browser id or click id (fbp/fbc)"),
-    "google_ads": (("gclid", "gbraid", "wbraid"), "a Google click id (gclid/gbraid/wbraid)"),
-    "ga4": (("ga_client_id",), "a GA client id"),
-    "spotify_capi": (("spotify_device_id",), "a Spotify device id"),
+    "meta_capi": (("fbp", "fbc"), "Meta browser or click id (fbp/fbc)"),
+    "google_ads": (("gclid", "gbraid", "wbraid"), "Google click id (gclid/gbraid/wbraid)"),
+    "ga4": (("ga_client_id",), "GA client id"),
+    "spotify_capi": (("spotify_device_id",), "Spotify device id"),
 }
 _TO_CUSTOMER_IP: Final = "send the customer's IP as `context.ip`"
 

@@ -54,6 +54,7 @@ class Tally:
     stripped: int = 0
 
     def add(self, bucket: str, origin: str, provider: str | None, present: list[str]) -> None:
+        """Count an event the destination got with its identity."""
         self.events += 1
         self.ip[bucket] += 1
         if provider is not None:
@@ -62,6 +63,14 @@ class Tally:
         self.fields.update(present)
         if not bucket.startswith("public") and "email" not in present:
             self.unmatchable += 1
+
+    def add_stripped(self) -> None:
+        """Count an event the destination got without user data (consent): missing on
+        purpose, so not unmatchable by a fault to fix."""
+        self.events += 1
+        self.ip["missing"] += 1
+        self.origins[("missing", "consent")] += 1
+        self.stripped += 1
 
 
 async def identity_report(tagless: Any, store: str, window: str) -> dict[str, Any]:
@@ -101,8 +110,7 @@ def _tally(rows: list[Any]) -> dict[tuple[str, str], Tally]:
             destination = route.rstrip("!")
             tally = tallies.setdefault((destination, name or "custom"), Tally())
             if route.endswith("!"):  # consent: the destination got no user data
-                tally.add("missing", "missing", None, [])
-                tally.stripped += 1
+                tally.add_stripped()
             else:
                 tally.add(bucket, origin or "missing", provider, present)
     return tallies

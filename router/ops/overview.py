@@ -36,13 +36,9 @@ async def overview(tagless: Any, window: str) -> dict[str, Any]:
         for text, count in await insight.routes_since(config.store, since_seq):
             received += count
             routes.update({route.rstrip("!"): count for route in text.split()})
-        status = {
-            s.destination: s
-            for s in await tagless.outbox.status(config.store, [lane.config.id for lane in lanes])
-        }
         destinations = [
             await _destination(
-                tagless, lane, received, routes, status[lane.config.id], since_seq, since_id, now,
+                tagless, lane, received, routes, since_seq, since_id, now,
                 paused.get((config.store, lane.config.id)),
             )
             for lane in lanes
@@ -64,7 +60,6 @@ async def _destination(
     lane: OpsLane,
     received: int,
     routes: Counter[str],
-    status: Any,
     since_seq: int,
     since_id: int,
     now: float,
@@ -75,20 +70,20 @@ async def _destination(
     delivered, _, dead, skipped_send = await insight.attempt_totals(store, dest, since_id)
     filtered, skipped = await _not_routed(insight, lane, since_seq)
     latencies = await insight.latencies(store, dest, since_id)
-    oldest = await insight.oldest_waiting(store, dest, status.cursor)
+    # after the attempts: a settle seen there is seen here too (one commit writes both)
+    pending, retrying, oldest = await insight.queue(store, dest)
     return {
         "id": dest,
         "type": lane.config.type,
         "received": received,
         "routed": routes[dest],
         "delivered": delivered,
-        "retrying": status.retrying,
+        "retrying": retrying,
         "dead": dead,
-        "dead_total": status.dead,
         "filtered": filtered,
         "skipped_consent": skipped + skipped_send,
         "latency_ms": {"p50": _percentile(latencies, 0.5), "p95": _percentile(latencies, 0.95)},
-        "depth": status.pending + status.retrying,
+        "depth": pending + retrying,
         "oldest_pending_age_s": None if oldest is None else max(0.0, now - oldest),
         "paused": _paused(dispatcher, now),
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 import orjson
 
@@ -28,37 +28,30 @@ INSERT_ATTEMPT: Final = (
 Sends = Mapping[int, tuple[float, float]]
 
 
-class Settled(NamedTuple):
-    """One event of a claim as settled: its final state and, for a retry, when it is due."""
-
-    item: Claimed
-    outcome: Outcome
-    state: str
-    due_at: float | None
-
-
-_COUNTED: Final = {"delivered": 0, "retry": 1, "dead": 2, "skipped": 3}
+#: The final states an attempts row counts, in its column order.
+_STATES: Final = ("delivered", "retry", "dead", "skipped")
 
 
 def attempt_rows(
-    claim: Claim, settled: Sequence[Settled], sends: Sends | None, now: float
+    claim: Claim,
+    outcomes: Sequence[tuple[Claimed, Outcome]],
+    states: Sequence[str],
+    due: Mapping[int, float],
+    sends: Sends,
+    now: float,
 ) -> list[tuple[Any, ...]]:
     """The attempts-log rows of a settled claim: one per request and outcome (status and
-    reason), with the count of events in each final state. A whole claim of new events that
-    ended alike is one row without a list of seqs (its range says which events it holds)."""
-    groups: dict[tuple[Any, ...], list[Settled]] = {}
-    for entry in settled:
-        sent = sends.get(entry.item.seq) if sends is not None else None
-        key = (sent, entry.outcome.status, entry.outcome.reason)
-        groups.setdefault(key, []).append(entry)
+    reason), with the count of events in each final state; ``due`` holds the retries' due
+    times by seq. A whole claim of new events that ended alike is one row without a list of
+    seqs (its range says which events it holds)."""
     rows: list[tuple[Any, ...]] = []
-    whole = len(groups) == 1 and len(settled) == len(claim.items) and not claim.is_retry
-    for (sent, status, reason), entries in groups.items():
-        counts = [0, 0, 0, 0]
-        for entry in entries:
-            counts[_COUNTED[entry.state]] += 1
-        seqs = [entry.item.seq for entry in entries]
-        due = [entry.due_at for entry in entries if entry.due_at is not None]
+    groups = _groups(outcomes, sends)
+    whole = len(groups) == 1 and len(outcomes) == len(claim.items) and not claim.is_retry
+    for (sent, status, reason), indexes in groups.items():
+        every = len(indexes) == len(outcomes)
+        picked = states if every else [states[i] for i in indexes]
+        seqs = [outcomes[i][0].seq for i in indexes]
+        dues = [due[seq] for seq in seqs if seq in due] if due else []
         rows.append(
             (
                 claim.store,
@@ -69,24 +62,42 @@ def attempt_rows(
                 None if whole else ",".join(map(str, sorted(seqs))),
                 status,
                 None if sent is None else sent[1] * 1000.0,
-                *counts,
+                *(picked.count(state) for state in _STATES),
                 reason,
-                _answer(entries),
-                min(due) if due else None,
+                _answer(outcomes, indexes),
+                min(dues) if dues else None,
             )
         )
     return rows
 
 
-def _answer(entries: Sequence[Settled]) -> str | None:
+def _groups(
+    outcomes: Sequence[tuple[Claimed, Outcome]], sends: Sends
+) -> dict[tuple[Any, ...], Sequence[int]]:
+    """The indexes of ``outcomes`` by (request, status, reason)."""
+    get = sends.get
+    first_item, first = outcomes[0]
+    sent = get(first_item.seq)
+    # the usual case, checked cheaply: one request, one outcome object for every event
+    if all(o is first for _, o in outcomes) and all(get(i.seq) is sent for i, _ in outcomes):
+        return {(sent, first.status, first.reason): range(len(outcomes))}
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for index, (item, outcome) in enumerate(outcomes):
+        groups.setdefault((get(item.seq), outcome.status, outcome.reason), []).append(index)
+    return dict(groups)
+
+
+def _answer(outcomes: Sequence[tuple[Claimed, Outcome]], indexes: Sequence[int]) -> str | None:
     """The platform's answer of a group, scrubbed of every identity value of its events (one
     answer can echo any of them) and truncated; None when the platform said nothing."""
-    detail = next((e.outcome.detail for e in entries if e.outcome.detail), "")
+    if isinstance(indexes, range) and not outcomes[0][1].detail:
+        return None  # one outcome object for the whole group (see _groups), without detail
+    detail = next((outcomes[i][1].detail for i in indexes if outcomes[i][1].detail), "")
     if not detail:
         return None
     known: set[str] = set()
-    for entry in entries:
-        known |= identity_values(orjson.loads(entry.item.body))
+    for i in indexes:
+        known |= identity_values(orjson.loads(outcomes[i][0].body))
     return scrub(detail[: MAX_ANSWER * 4], known)[:MAX_ANSWER]
 
 

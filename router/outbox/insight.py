@@ -3,12 +3,14 @@ delivery state and attempts, windowed counts and the identity fields of recent e
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Final, Literal
 
-from router.privacy import hash_email, is_hashed
+import aiosqlite
 
-Read = Callable[[str, Sequence[Any]], Awaitable[list[Any]]]
+from router.privacy import hash_email, is_hashed
 
 #: The SQL function the reader connection gets for looking events up by email.
 EMAIL_KEY_FUNCTION: Final = "tagless_email_key"
@@ -42,6 +44,19 @@ _ATTEMPTS_OF: Final = (
     " ORDER BY id"
 )
 
+_ROUTED_PAST_CURSOR: Final = (
+    "FROM events WHERE seq > (SELECT coalesce(max(seq), 0) FROM cursors WHERE store = ?1"
+    " AND destination = ?2) AND +store = ?1 AND (instr(routes, ?3) > 0 OR instr(routes, ?4) > 0)"
+)
+_QUEUE: Final = (
+    f"SELECT (SELECT count(*) {_ROUTED_PAST_CURSOR}),"  # noqa: S608 - constant
+    " (SELECT count(*) FROM deliveries WHERE store = ?1 AND destination = ?2"
+    " AND state = 'retry'),"
+    f" (SELECT received_at {_ROUTED_PAST_CURSOR} ORDER BY seq LIMIT 1),"
+    " (SELECT min(e.received_at) FROM deliveries d JOIN events e ON e.seq = d.seq"
+    " WHERE d.store = ?1 AND d.destination = ?2 AND d.state = 'retry')"
+)
+
 
 def email_key(value: object) -> str | None:
     """What an email is looked up by: the SHA-256 of its trimmed, lowercased form (an email the
@@ -54,10 +69,34 @@ def email_key(value: object) -> str | None:
 
 
 class Insight:
-    """The queries, over the outbox's reader connection (never blocking the writer)."""
+    """The queries, on a read-only connection of their own, opened on first use: a long scan
+    for an admin page never delays the writer nor the dispatchers' claims, which read on the
+    outbox's reader connection."""
 
-    def __init__(self, read: Read) -> None:
-        self._read = read
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+        self._opening = asyncio.Lock()
+
+    async def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        db = self._db or await self._open()
+        return list(await db.execute_fetchall(sql, params))
+
+    async def _open(self) -> aiosqlite.Connection:
+        async with self._opening:
+            if self._db is None:
+                db = await aiosqlite.connect(self.path, isolation_level=None)
+                await db.execute("PRAGMA busy_timeout=5000")
+                await db.execute("PRAGMA query_only=1")
+                await db.create_function(EMAIL_KEY_FUNCTION, 1, email_key, deterministic=True)
+                self._db = db
+            return self._db
+
+    async def close(self) -> None:
+        """Close the connection, if it was opened; the next query opens it again."""
+        db, self._db = self._db, None
+        if db is not None:
+            await db.close()
 
     async def events_by(
         self, kind: IndexedKind | Literal["order_id"], store: str, value: str, limit: int
@@ -151,21 +190,16 @@ class Insight:
         )
         return [float(row[0]) for row in rows]
 
-    async def oldest_waiting(self, store: str, destination: str, cursor: int) -> float | None:
-        """When the oldest event still waiting for ``destination`` was received: the first
-        routed event past its cursor, or its oldest retry."""
-        new = await self._read(
-            "SELECT received_at FROM events WHERE seq > ? AND +store = ?"
-            " AND (instr(routes, ?) > 0 OR instr(routes, ?) > 0) ORDER BY seq LIMIT 1",
-            (cursor, store, f" {destination} ", f" {destination}! "),
+    async def queue(self, store: str, destination: str) -> tuple[int, int, float | None]:
+        """What waits for ``destination``: events routed past its durable cursor, retries,
+        and when the oldest of them was received. One statement, so one snapshot: the cursor
+        and the retries a settle writes are seen together, never half."""
+        rows = await self._read(
+            _QUEUE, (store, destination, f" {destination} ", f" {destination}! ")
         )
-        retry = await self._read(
-            "SELECT min(e.received_at) FROM deliveries d JOIN events e ON e.seq = d.seq"
-            " WHERE d.store = ? AND d.destination = ? AND d.state = 'retry'",
-            (store, destination),
-        )
-        found = [row[0] for row in (*new, *retry) if row[0] is not None]
-        return min(found) if found else None
+        pending, retrying, first_new, oldest_retry = rows[0]
+        waiting = [t for t in (first_new, oldest_retry) if t is not None]
+        return int(pending), int(retrying), min(waiting) if waiting else None
 
     async def identities_since(
         self, store: str, since_seq: int, paths: Sequence[str], limit: int

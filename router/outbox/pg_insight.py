@@ -5,11 +5,13 @@ node's events."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, Literal
 
-from router.outbox.insight import BY_INDEX, IndexedKind, Insight, Read
+from router.outbox.insight import BY_INDEX, IndexedKind, Insight
 from router.outbox.pg_operations import pg_path
+
+Read = Callable[[str, Sequence[Any]], Awaitable[list[Any]]]
 
 _PLACEHOLDER: Final = re.compile(r"\?(\d*)")
 _EVENT_COLUMNS: Final = "seq, store, event_id, received_at, routes, body"
@@ -41,14 +43,17 @@ def postgres_sql(sql: str) -> str:
 
 
 class PgInsight(Insight):
-    """:class:`Insight` on PostgreSQL."""
+    """:class:`Insight` on PostgreSQL, through the outbox's pool (no connection of its own:
+    a pool connection never delays the writer)."""
 
-    def __init__(self, read: Read) -> None:
-        async def translated(sql: str, params: Sequence[Any]) -> list[Any]:
-            return await read(postgres_sql(sql), params)
-
-        super().__init__(translated)
+    def __init__(self, read: Read) -> None:  # not super().__init__: there is no SQLite file
         self._raw = read
+
+    async def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        return await self._raw(postgres_sql(sql), params)
+
+    async def close(self) -> None:
+        """Nothing to close: the outbox closes its pool."""
 
     async def events_by(
         self, kind: IndexedKind | Literal["order_id"], store: str, value: str, limit: int

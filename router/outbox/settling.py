@@ -10,7 +10,7 @@ import attrs
 import orjson
 
 from router.destination import Outcome
-from router.outbox.attempts_log import Sends, Settled, attempt_rows
+from router.outbox.attempts_log import Sends, attempt_rows
 from router.outbox.base import Claim, Claimed
 from router.outbox.policy import RetryPolicy
 from router.privacy import identity_values, scrub
@@ -48,20 +48,19 @@ def plan(
     upserts: list[tuple[Any, ...]] = []
     deletes: list[tuple[str, str, int]] = []
     states: list[str] = []
-    settled: list[Settled] = []
+    due: dict[int, float] = {}
     for item, outcome in outcomes:
         row = _row(claim, item, outcome, policy, now)
         if row is None:
-            state = "skipped" if outcome.kind == "skipped" else "delivered"
-            settled.append(Settled(item, outcome, state, None))
+            states.append("skipped" if outcome.kind == "skipped" else "delivered")
             if claim.is_retry:
                 deletes.append((claim.store, claim.destination, item.seq))
         else:
-            state = row[3]
-            settled.append(Settled(item, outcome, state, row[6]))
+            states.append(row[3])
             upserts.append(row)
-        states.append(state)
-    attempts = attempt_rows(claim, settled, sends, now) if settled else []
+            if row[6] is not None:
+                due[item.seq] = row[6]
+    attempts = attempt_rows(claim, outcomes, states, due, sends or {}, now) if outcomes else []
     return Plan(states, upserts, deletes, attempts)
 
 

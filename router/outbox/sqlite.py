@@ -22,7 +22,7 @@ from router.outbox.base import (
     OutboxUnavailable,
 )
 from router.outbox.erasure import ErasureOperations
-from router.outbox.insight import EMAIL_KEY_FUNCTION, Insight, email_key
+from router.outbox.insight import Insight
 from router.outbox.lanes import Lane
 from router.outbox.policy import RetryPolicy
 from router.outbox.replays import ReplayOperations
@@ -90,7 +90,7 @@ class SqliteOutbox(ReplayOperations, ErasureOperations):
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._tokens = itertools.count(1)
         #: The admin pages' read-only queries.
-        self.insight = Insight(self._read)
+        self.insight = Insight(self.path)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -102,12 +102,12 @@ class SqliteOutbox(ReplayOperations, ErasureOperations):
         reader = await aiosqlite.connect(self.path, isolation_level=None)
         await reader.execute("PRAGMA busy_timeout=5000")
         await reader.execute("PRAGMA query_only=1")
-        await reader.create_function(EMAIL_KEY_FUNCTION, 1, email_key, deterministic=True)
         self._reader_db = reader
 
     async def close(self) -> None:
         """Commit what is queued, checkpoint the WAL and close."""
         await self.writer.close()
+        await self.insight.close()
         if self._reader_db is not None:
             await self._reader_db.close()
             self._reader_db = None

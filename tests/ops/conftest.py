@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from ops_kit import STORE
+from ops_kit import STORE, start
 
 from router.testing.fake_platform import Answer, FakePlatform
-from router.testing.server import RunningTagless, write_config_dir
+from router.testing.server import RunningTagless
 
 
 @pytest.fixture
@@ -24,7 +24,6 @@ async def running(
 ) -> AsyncIterator[RunningTagless]:
     """On either outbox backend: the admin pages read both alike."""
     url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
-    config = write_config_dir(tmp_path, STORE.format(url=platform.url), outbox_url=url)
-    server = await RunningTagless(config).start()
+    server = await start(tmp_path, STORE, platform.url, url)
     yield server
     await server.stop()

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from router.testing.server import RunningTagless
+from router.testing.server import RunningTagless, write_config_dir
 
 ADMIN_TOKEN = "test-admin-token"
 EMAIL = "Jane.Roe@Example.com"
@@ -32,6 +33,13 @@ destinations:
     url: "{url}/leads"
     events: {{allow: [generate_lead]}}
 """
+
+
+async def start(root: Path, store: str, url: str, outbox_url: str | None = None) -> RunningTagless:
+    """A Tagless serving ``store`` (a STORE-like template) whose platforms are at ``url``;
+    its outbox the SQLite file, or the PostgreSQL database at ``outbox_url``."""
+    config = write_config_dir(root, store.format(url=url), outbox_url=outbox_url)
+    return await RunningTagless(config).start()
 
 
 def message(message_id: str, event: str = "Order Completed", **overrides: Any) -> dict[str, Any]:

@@ -138,3 +138,46 @@ async def test_the_api_needs_the_admin_token_and_a_query(running: RunningTagless
     assert status == 400 and "limit" in answer["error"]
     status, answer, _ = await admin_get(running, "/api/events", q="m-1", store="nope")
     assert status == 400 and "shop" in answer["error"]
+
+
+async def test_a_retrying_event_shows_its_failed_attempt_and_next_retry(
+    running: RunningTagless, platform: FakePlatform
+) -> None:
+    """Spotify answers 503: the debugger shows ``retrying``, the 503 attempt and when the next
+    try is due, after the try."""
+    platform.default = Answer(503, {"message": "unavailable"})
+    await running.post("/v1/track", message("m-5"), key="shop-key")
+
+    async def retrying() -> dict[str, Any] | None:
+        answer, _ = await find(running, "m-5")
+        spotify = answer["events"][0]["destinations"][0]
+        return spotify if spotify["decision"] == "retrying" and spotify["attempts"] else None
+
+    spotify = await eventually(retrying)
+    attempt = spotify["attempts"][0]
+    assert (attempt["status"], attempt["outcome"]) == (503, "retry")
+    assert attempt["next_retry_at"] >= attempt["at"]
+    assert "http_503" in spotify["detail"]
+
+
+async def test_consent_decisions_show_stripped_and_skipped(
+    running: RunningTagless, platform: FakePlatform
+) -> None:
+    """A lead whose customer denied ad data: the webhook got it without user data
+    (``stripped_consent``, a payload without the email), Spotify had nothing left to match on
+    (``skipped_consent`` with the mapping's reason)."""
+    lead = message("m-6", event="Lead Generated")
+    lead["context"]["consent"] = {"categoryPreferences": {"C0001": True, "C0004": False}}
+    await running.post("/v1/track", lead, key="shop-key")
+
+    async def settled() -> dict[str, Any] | None:
+        answer, _ = await find(running, "m-6")
+        by_id = {d["id"]: d for d in answer["events"][0]["destinations"]}
+        done = by_id["leads"]["decision"] == "stripped_consent"
+        return by_id if done and by_id["spotify"]["decision"] == "skipped_consent" else None
+
+    by_id = await eventually(settled)
+    assert by_id["leads"]["payload"]["emails"] == []
+    assert by_id["leads"]["attempts"][0]["status"] == 200
+    assert by_id["spotify"]["detail"] == "consent left nothing to match on (no_user_identifier)"
+    assert by_id["spotify"]["payload"] is None

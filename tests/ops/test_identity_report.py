@@ -124,3 +124,22 @@ async def test_tagless_identity_prints_the_same_report(
     assert EMAIL.lower() not in out.lower() and CLOUDFLARE_IP not in out
     code, _, err = await tagless(tmp_path, "identity", "--store", "nope")
     assert code == 2 and "stores: shop" in err
+
+
+async def test_events_sent_without_user_data_by_consent_are_told_apart(
+    running: RunningTagless, platform: FakePlatform
+) -> None:
+    """A lead whose customer denied ad data reaches the webhook without user data: its row
+    shows the IP missing and the share stripped by consent, an info finding says so, and no
+    finding blames the sender for the missing IP."""
+    lead = message("l-1", event="Lead Generated")
+    lead["context"]["consent"] = {"categoryPreferences": {"C0001": True, "C0004": False}}
+    await send(running, lead)
+    found = await report(running, store="shop", window="24h")
+    leads = row(found, "leads", "generate_lead")
+    assert (leads["ip"]["missing"], leads["stripped_consent"], leads["unmatchable"]) == (1, 1, 0)
+    about_leads = [f for f in found["findings"] if f["destination"] == "leads"]
+    assert [(f["severity"], f["text"]) for f in about_leads] == [
+        ("info", "100% of Generate Lead events to leads went without user data, as the consent"
+                 " policy says."),
+    ]  # fmt: skip

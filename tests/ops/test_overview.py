@@ -9,42 +9,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ops_kit import admin_get, eventually, message
+from ops_kit import STORE, admin_get, eventually, message, start
 
 from router import codec
 from router.outbox.base import NewEvent
 from router.outbox.sqlite import SqliteOutbox
 from router.testing.events import make_event
 from router.testing.fake_platform import Answer, FakePlatform, Recorded
-from router.testing.server import RunningTagless, write_config_dir
+from router.testing.server import RunningTagless
 
-STORE = """\
-store: shop
-write_keys: [shop-key]
-client_ip: {{trusted_proxies: [127.0.0.1/32]}}
-destinations:
-  - id: spotify
-    type: spotify_capi
-    connection_id: "3f2b8c1e-0a4d-4e6f-9b7a-1c2d3e4f5a6b"
-    token: capi-token-abc123
-    endpoint: "{url}"
-  - id: leads
-    type: webhook
-    url: "{url}/leads"
-    events: {{allow: [generate_lead]}}
+#: The operations store and a webhook that its consent policy skips on a denial.
+AUDITED = (
+    STORE
+    + """\
   - id: audit
     type: webhook
     url: "{url}/audit"
     consent: {{denied: skip}}
 """
+)
 #: OneTrust's targeting group refused: ad_user_data denied.
 DENIED = {"consent": {"categoryPreferences": {"C0001": True, "C0004": False}}}
 
 
 @pytest.fixture
 async def three(tmp_path: Path, platform: FakePlatform) -> AsyncIterator[RunningTagless]:
-    config = write_config_dir(tmp_path, STORE.format(url=platform.url))
-    server = await RunningTagless(config).start()
+    server = await start(tmp_path, AUDITED, platform.url)
     yield server
     await server.stop()
 

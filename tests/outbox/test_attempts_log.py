@@ -4,8 +4,9 @@ the platform's answer scrubbed), a schema-3 file gains the table, and the log st
 from __future__ import annotations
 
 import asyncio
+import inspect
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from router.outbox.schema import SCHEMA_VERSION
 from router.outbox.sqlite import SqliteOutbox
 from router.testing.events import make_event
 from router.testing.fake_platform import Answer, FakePlatform
+from router.testing.server import RunningTagless, write_config_dir
 from tests.outbox.conftest import Query
 
 COLUMNS = (
@@ -36,11 +38,11 @@ async def attempts(query: Query) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 30.0) -> None:
-    """Wait on a condition with a generous limit (the machine may be busy)."""
+async def eventually(check: Callable[[], Any], seconds: float = 30.0) -> None:
+    """Wait on a condition (sync or async) with a generous limit (the machine may be busy)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
-    while not await check():
+    while not (await found if inspect.isawaitable(found := check()) else found):
         if loop.time() > deadline:
             raise AssertionError("condition not reached")
         await asyncio.sleep(0.01)
@@ -50,7 +52,7 @@ async def count_is(query: Query, rows: int) -> bool:
     return len(await attempts(query)) == rows
 
 
-async def attempts_in(path: Path) -> list[dict[str, Any]]:
+def attempts_in(path: Path) -> list[dict[str, Any]]:
     """The attempts log of a SQLite file."""
     with sqlite3.connect(path) as db:
         db.row_factory = sqlite3.Row
@@ -162,7 +164,7 @@ async def test_a_schema_3_file_gains_the_attempts_log_and_keeps_its_events(
         await box.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
-    [row] = await attempts_in(path)
+    [row] = attempts_in(path)
     assert (row["delivered"], row["status"], row["latency_ms"]) == (1, None, None)
 
 
@@ -196,3 +198,35 @@ async def test_purge_works_in_bounded_steps(outbox: Any, query: Query) -> None:
     assert await outbox.purge_attempts(before=10.0, max_rows=10**9) == PURGE_STEP
     assert await outbox.purge_attempts(before=10.0, max_rows=10**9) == 5
     assert await attempts(query) == []
+
+
+async def test_a_running_tagless_purges_the_log_by_its_row_cap(
+    tmp_path: Path, platform: FakePlatform
+) -> None:
+    """With ``attempts_max_rows: 2`` and a fast maintenance round, five batches delivered one
+    by one leave only the two newest rows."""
+    config = write_config_dir(
+        tmp_path,
+        f"store: shop\nwrite_keys: [shop-key]\ndestinations:\n"
+        f"  - {{id: hook, type: webhook, url: '{platform.url}/hook'}}\n",
+    )
+    yaml = config / "tagless.yaml"
+    yaml.write_text(
+        yaml.read_text().replace(
+            "outbox: {path: ", "outbox: {attempts_max_rows: 2, wal_checkpoint_secs: 0.1, path: "
+        )
+    )
+    running = await RunningTagless(config).start()
+    try:
+        for i in range(5):  # one batch each: the next is sent once the last one arrived
+            body = {"messageId": f"m-{i}", "userId": "u1", "event": "Order Completed"}
+            assert (await running.post("/v1/track", body, key="shop-key"))[0] == 200
+            await eventually(lambda i=i: len(platform.requests) == i + 1)
+
+        def kept() -> list[tuple[int, int]]:
+            rows = attempts_in(config / "tagless.db")
+            return [(row["seq_lo"], row["delivered"]) for row in rows]
+
+        await eventually(lambda: kept() == [(4, 1), (5, 1)])
+    finally:
+        await running.stop()
