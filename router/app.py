@@ -21,6 +21,7 @@ from router.http import HttpClient
 from router.ingest.auth import KeyRing
 from router.ingest.http import Ingest
 from router.metrics import Metrics
+from router.ops.retention import enforce_retention
 from router.outbox.base import OutboxError
 from router.outbox.policy import RetryPolicy
 from router.outbox.select import make_outbox, open_failure
@@ -232,11 +233,10 @@ class Tagless:
 
     async def _maintain(self) -> None:
         """Keep the outbox bounded: count undelivered events afresh (at start, then every
-        round), purge settled events past retention, truncate the WAL."""
+        round), enforce retention (router/ops/retention.py), truncate the WAL."""
         wake = self._stop_maintenance
         while not wake.is_set():
             # read afresh each round: a reload may have changed stores and settings
-            retention = self.config.outbox.retention_hours * 3600
             lanes = [
                 (s.store, [d.id for d in s.destinations if d.enabled]) for s in self.config.stores
             ]
@@ -249,11 +249,7 @@ class Tagless:
             if wake.is_set():
                 return
             try:
-                for store, ids in lanes:
-                    before = self.clock.now() - retention
-                    purged = await self.outbox.purge(store, ids, before)
-                    if purged:
-                        log.info("outbox_purged", store=store, events=purged)
+                await enforce_retention(self.outbox, self.config, self.clock.now())
                 outbox = self.config.outbox
                 attempts_before = self.clock.now() - outbox.attempts_retention_hours * 3600
                 await self.outbox.purge_attempts(attempts_before, outbox.attempts_max_rows)

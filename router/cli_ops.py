@@ -17,6 +17,7 @@ from router.config.model import UnresolvedSettings
 from router.destination import Destination
 from router.http import HttpClient
 from router.outbox.replays import ReplayOperations
+from router.progress import progress
 from router.secret import MissingSecret
 from router.stores import StoreRuntime
 
@@ -122,12 +123,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
             until=args.until,
             delivered=args.delivered,
             dry_run=args.dry_run,
+            progress=advance,
         )
 
     if args.delivered and (args.destination is None or args.since is None):
         raise SystemExit("--delivered (a backfill) needs --destination and --since")
+    label = "backfill" if args.delivered else "replay"
     try:
-        result = with_source(args, action)
+        dry = " (dry run)" if args.dry_run else ""
+        with progress(f"{label}{dry}: events") as advance:
+            result = with_source(args, action)
     except ValueError as error:
         raise SystemExit(f"error: {error}") from None
     emit(args, result, lambda: _replay_text(result))
@@ -162,7 +167,9 @@ def cmd_erase(args: argparse.Namespace) -> int:
         names = [s.store for s in config.stores]
         if args.store is not None and args.store not in names:
             raise SystemExit(f"error: no store {args.store!r}; stores: {names}")
-        return await erase(box, [args.store] if args.store else names, kind, value)
+        stores = [args.store] if args.store else names
+        with progress("erase: stores", len(stores)) as advance:
+            return await erase(box, stores, kind, value, progress=advance)
 
     try:
         answer = _with_outbox(args, action)
@@ -195,6 +202,32 @@ def _erase_text(answer: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Enforce retention now: expire old dead letters, purge old events, strip user data."""
+    from router.logs import to_stderr
+    from router.ops.retention import enforce_retention
+
+    to_stderr()
+
+    async def action(box: Any, config: Config) -> list[dict[str, Any]]:
+        with progress("purge: stores", len(config.stores)) as advance:
+            now = box.clock.now()
+            return await enforce_retention(box, config, now, rounds=1_000_000, progress=advance)
+
+    done = _with_outbox(args, action)
+
+    def text() -> str:
+        return "".join(
+            f"{s['store']}: {_plural(s['dead_letters_expired'], 'dead letter')} expired,"
+            f" {_plural(s['purged'], 'event')} purged, user data removed from"
+            f" {_plural(s['user_data_removed'], 'event')}\n"
+            for s in done
+        )
+
+    emit(args, {"stores": done}, text)
+    return 0
+
+
 def register(command: Command) -> None:
     """Add the outbox operations to the ``tagless`` parser (``command`` adds one)."""
     command("status", cmd_status)
@@ -223,3 +256,4 @@ def register(command: Command) -> None:
     who.add_argument("--email", help="an email address, any case (also found as its SHA-256)")
     who.add_argument("--user-id", help="the sender's userId")
     who.add_argument("--anonymous-id", help="the sender's anonymousId")
+    command("purge", cmd_purge)

@@ -82,6 +82,10 @@ async def reload(tagless: Tagless) -> ReloadResult:
     async with tagless.reloading:
         at = tagless.clock.now()
         errors: list[str] = []
+        if tagless.ingest is None or not tagless.ingest.accepting:
+            result = ReloadResult(at, ok=False, errors=["Tagless is starting or stopping"])
+            log.warning("config_reload_refused", errors=result.errors)
+            return result  # not the overview's last reload: no config was read
         try:
             config = load_config(tagless.config.source_dir, config_classes(tagless.plugins))
             errors = restart_needed(tagless.config, config)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -32,6 +32,7 @@ async def erase(
     value: str,
     *,
     now: float | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Erase the identity (``kind``: email, user_id, anonymous_id) from ``stores``.
 
@@ -41,13 +42,14 @@ async def erase(
     searched for the value's bytes; if stale copies remain in free space, the file is
     compacted (VACUUM) and searched again. The answer and the audit record name the events
     each destination had already been sent (only that platform can delete them there).
+    ``progress`` is told of each store done.
     """
     identity = Identity.parse(kind, value)
     if getattr(outbox, "url", None) is not None:  # PostgreSQL: router/ops/erase_shared.py
         from router.ops.erase_shared import erase_shared
 
-        return await erase_shared(outbox, stores, identity, now=now)
-    answer = await erase_stores(outbox, stores, identity)
+        return await erase_shared(outbox, stores, identity, now=now, progress=progress)
+    answer = await erase_stores(outbox, stores, identity, progress)
     files = [outbox.path, outbox.path.with_name(outbox.path.name + "-wal")]
     answer["checkpointed"] = await _truncate_wal(outbox)
     left = traces(files, identity)
@@ -61,12 +63,17 @@ async def erase(
     return answer
 
 
-async def erase_stores(outbox: Any, stores: Sequence[str], identity: Identity) -> dict[str, Any]:
-    """Erase ``identity`` from each store's state; the answer's per-store counts."""
+async def erase_stores(
+    outbox: Any,
+    stores: Sequence[str],
+    identity: Identity,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Erase ``identity`` from each store's state; the answer's per-store counts
+    (``progress`` is told of each store done)."""
     answer: dict[str, Any] = {"identity": identity.kind, "stores": []}
     for store in stores:
-        found = await outbox.find_identity(store, identity)
-        done = await outbox.erase(store, identity, found)
+        done = await outbox.erase(store, identity)
         answer["stores"].append(
             {
                 "store": store,

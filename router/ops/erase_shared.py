@@ -4,7 +4,7 @@ changed tables rewritten, then searched; an audit record without the identity.""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -17,12 +17,17 @@ AUDIT_BASE: Final = Path("tagless-postgresql")
 
 
 async def erase_shared(
-    outbox: Any, stores: Sequence[str], identity: Identity, *, now: float | None = None
+    outbox: Any,
+    stores: Sequence[str],
+    identity: Identity,
+    *,
+    now: float | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """As :func:`router.ops.erase.erase`: the events scrubbed and their delivery rows dropped
     in one transaction, the other tables' text scrubbed, the tables rewritten (VACUUM FULL, so
     no dead row version keeps the value) and searched again."""
-    answer = await erase_stores(outbox, stores, identity)
+    answer = await erase_stores(outbox, stores, identity, progress)
     answer["checkpointed"] = False
     answer["compacted"] = True
     answer["traces"] = await outbox.traces(identity)

@@ -12,6 +12,7 @@ import attrs
 from router.config.model import OutboxConfig
 from router.outbox.base import OutboxStateError
 from router.outbox.copy_sides import PostgresSide, Side, SqliteSide
+from router.outbox.retention import SCRUB_POSITION
 from router.outbox.select import describe, make_outbox
 
 #: The reason of a copied event that was still waiting for its destination: it is due at once
@@ -51,7 +52,7 @@ async def copy_outbox(source: OutboxConfig, target: OutboxConfig, now: float) ->
     src, dst = await _side(source), await _side(target)
     try:
         await _refuse_undelivered(dst, describe(target))
-        cursors = await src.cursors()
+        cursors = {k: v for k, v in (await src.cursors()).items() if k[1] != SCRUB_POSITION}
         held: dict[tuple[str, int], list[tuple[Any, ...]]] = {}
         for row in await src.deliveries():
             held.setdefault((row[0], row[2]), []).append(row)
@@ -67,7 +68,10 @@ async def copy_outbox(source: OutboxConfig, target: OutboxConfig, now: float) ->
             copied += len(stored)
             await dst.put(rows, {})
         top = await dst.high_water()
-        await dst.put([], {lane: top for lane in lanes | set(await dst.cursors())})
+        # destinations only: a position of another kind (the user-data scrub's, named so no
+        # destination can take it) starts over and walks the copied events again
+        moved = {lane for lane in lanes | set(await dst.cursors()) if lane[1] != SCRUB_POSITION}
+        await dst.put([], dict.fromkeys(moved, top))
         await dst.commit()
     finally:
         await src.close()

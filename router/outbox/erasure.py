@@ -73,12 +73,16 @@ class Identity:
 def scrub_body(identity: Identity, body: bytes) -> bytes:
     """An erased event's stored form: every identifying field gone, and the identity replaced
     wherever else it stood (properties, traits, page URL...)."""
-    data = orjson.loads(body)
+    return orjson.dumps(_scrub_value(identity, without_user_data(orjson.loads(body))))
+
+
+def without_user_data(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored event's JSON without any identifying field (retention, erasure)."""
     for name in USER_DATA_FIELDS:
-        data.pop(name, None)
-    data["client_ip_origin"] = data["client_ip_class"] = "missing"
-    data.pop("stitched_from", None)
-    return orjson.dumps(_scrub_value(identity, data))
+        stored.pop(name, None)
+    stored["client_ip_origin"] = stored["client_ip_class"] = "missing"
+    stored.pop("stitched_from", None)
+    return stored
 
 
 def _scrub_value(identity: Identity, value: Any) -> Any:
@@ -123,21 +127,24 @@ class ErasureOperations(SqliteOperations):
 
     path: Path
 
-    async def find_identity(self, store: str, identity: Identity) -> list[Found]:
-        """The events of ``store`` that carry ``identity`` anywhere."""
-        rows = await self._read(*_match_sql(store, identity, after=0))
-        return [Found(seq, event_id, tuple(routes.split())) for seq, event_id, routes in rows]
-
-    async def erase(self, store: str, identity: Identity, found: Sequence[Found]) -> Erased:
-        """Scrub ``found`` (and any event of the identity stored since) in one transaction,
-        with SQLite's secure_delete on so freed space is zeroed, and every other table's text;
-        the caller then checkpoints and checks the files (:func:`traces`)."""
+    async def erase(self, store: str, identity: Identity) -> Erased:
+        """Find the store's events carrying ``identity`` (on the reader: a whole-log scan
+        must not hold the writer), then scrub them, and any stored since, in one transaction
+        with SQLite's secure_delete on so freed space is zeroed, and every other table's
+        text; the caller then checkpoints and checks the files (:func:`traces`)."""
+        top = await self._read("SELECT coalesce(max(seq), 0) FROM events", ())
+        latest = int(top[0][0])
+        sql, params = _match_sql(store, identity, after=0)
+        found = [
+            Found(seq, event_id, tuple(routes.split()))
+            for seq, event_id, routes in await self._read(sql, params)
+            if seq <= latest
+        ]
         cursors = {
             dest: (await self._lane(store, dest)).cursor for f in found for dest in _ids(f.routes)
         }
-        latest = max((f.seq for f in found), default=0)
 
-        def scrub(db: sqlite3.Connection) -> tuple[list[Found], dict[str, int], list[int], int]:
+        def scrub(db: sqlite3.Connection) -> tuple[list[Found], dict[str, int], list[Any], int]:
             db.execute("PRAGMA secure_delete = ON")
             more = [
                 Found(seq, event_id, tuple(routes.split()))
@@ -213,8 +220,10 @@ def _delivery_rows(db: sqlite3.Connection, store: str, seqs: Sequence[int]) -> l
 def _scrub_tables(db: sqlite3.Connection, identity: Identity) -> int:
     """Replace the identity in every text column of every table but ``events`` (a dead
     letter's platform answer, the attempts log, whatever a later schema adds)."""
-    db.create_function("tagless_has", 1, lambda t: t is not None and identity.in_text(str(t)))
     db.create_function("tagless_scrub", 1, lambda t: identity.scrubbed(str(t)))
+    # found in C (instr), scrubbed in Python only where found: the attempts log is long
+    folded = identity.kind == "email"
+    needles = identity.needles()
     changed = 0
     tables = [
         name
@@ -227,9 +236,12 @@ def _scrub_tables(db: sqlite3.Connection, identity: Identity) -> int:
         for column in db.execute(f"PRAGMA table_info({_quoted(table)})").fetchall():
             if str(column[2]).upper() in ("TEXT", "BLOB", ""):
                 name = _quoted(column[1])
+                text = f"lower(CAST({name} AS TEXT))" if folded else f"CAST({name} AS TEXT)"
+                found = " OR ".join(f"instr({text}, ?) > 0" for _ in needles)
                 cursor = db.execute(
                     f"UPDATE {_quoted(table)} SET {name} = tagless_scrub({name})"  # noqa: S608 - names from the schema, quoted
-                    f" WHERE tagless_has({name})"
+                    f" WHERE {name} IS NOT NULL AND ({found})",
+                    needles,
                 )
                 changed += cursor.rowcount
     return changed

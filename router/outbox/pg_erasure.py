@@ -11,7 +11,7 @@ from typing import Any, Final
 import orjson
 
 from router.outbox.erasure import NO_ROUTES, Erased, Found, Identity, scrub_body
-from router.outbox.pg_replays import PgReplays
+from router.outbox.pg_retention import PgRetention
 from router.outbox.pg_writer import Db
 
 #: The body as text, for matching an identity wherever it stands.
@@ -38,7 +38,7 @@ def _regex(identity: Identity) -> str:
     return "|".join(re.sub(r"([\\^$.|?*+()\[\]{}])", r"\\\1", n) for n in identity.needles())
 
 
-class PgErasure(PgReplays):
+class PgErasure(PgRetention):
     """Erase an identity from the PostgreSQL outbox: events, delivery rows, any other table's
     text (dead letters' answers, the attempts log)."""
 
@@ -52,9 +52,11 @@ class PgErasure(PgReplays):
         )
         return [Found(seq, event_id, tuple(routes.split())) for seq, event_id, routes in rows]
 
-    async def erase(self, store: str, identity: Identity, found: Sequence[Found]) -> Erased:
-        """Scrub the events (and any stored since ``found``), drop their delivery rows and
-        scrub every other table's text, in one transaction."""
+    async def erase(self, store: str, identity: Identity) -> Erased:
+        """Find the store's events carrying ``identity``, then scrub them (and any stored
+        since), drop their delivery rows and scrub every other table's text, in one
+        transaction."""
+        found = await self.find_identity(store, identity)
         where, params = _match_sql(identity)
         latest = max((f.seq for f in found), default=0)
         cursors = {

@@ -36,16 +36,19 @@ class Delivered(NamedTuple):
     body: bytes
 
 
+def _when(where: list[str], params: list[Any], clause: str, value: Any) -> None:
+    """Add ``clause`` (one ``?``) to a WHERE unless ``value`` is None."""
+    if value is not None:
+        where.append(clause)
+        params.append(value)
+
+
 def _in_range(
     where: list[str], params: list[Any], since: float | None, until: float | None
 ) -> None:
     """Add ``since <= received_at < until`` to a WHERE over ``events e``."""
-    if since is not None:
-        where.append("e.received_at >= ?")
-        params.append(since)
-    if until is not None:
-        where.append("e.received_at < ?")
-        params.append(until)
+    _when(where, params, "e.received_at >= ?", since)
+    _when(where, params, "e.received_at < ?", until)
 
 
 def _one_of(where: list[str], params: list[Any], column: str, values: Sequence[Any] | None) -> None:
@@ -73,12 +76,8 @@ class ReplayOperations(SqliteOperations):
         the dead letter's reason, ``http_400`` matches ``http_400: ...``)."""
         where = ["d.store = ?", "d.state = 'dead'"]
         params: list[Any] = [store]
-        if destination is not None:
-            where.append("d.destination = ?")
-            params.append(destination)
-        if reason is not None:
-            where.append("instr(d.reason, ?) = 1")
-            params.append(reason)
+        _when(where, params, "d.destination = ?", destination)
+        _when(where, params, "instr(d.reason, ?) = 1", reason)
         _one_of(where, params, "d.seq", seqs)
         _one_of(where, params, "e.event_id", event_ids)
         _in_range(where, params, since, until)
@@ -115,28 +114,11 @@ class ReplayOperations(SqliteOperations):
         return revived
 
     async def replay(
-        self,
-        store: str,
-        destination: str | None = None,
-        *,
-        seqs: Sequence[int] | None = None,
-        event_ids: Sequence[str] | None = None,
-        reason: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        dry_run: bool = False,
+        self, store: str, destination: str | None = None, *, dry_run: bool = False, **filters: Any
     ) -> int:
-        """Make matching dead letters due now with a fresh attempt budget; return how many
-        (with ``dry_run``, how many would be, changing nothing)."""
-        found = await self.dead_matches(
-            store,
-            destination,
-            seqs=seqs,
-            event_ids=event_ids,
-            reason=reason,
-            since=since,
-            until=until,
-        )
+        """Make matching dead letters (``filters``: those of :meth:`dead_matches`) due now with
+        a fresh attempt budget; return how many (with ``dry_run``, how many would be)."""
+        found = await self.dead_matches(store, destination, **filters)
         if dry_run:
             return len(found)
         return await self.revive(store, found)

@@ -26,6 +26,7 @@ from router.outbox.insight import Insight
 from router.outbox.lanes import Lane
 from router.outbox.policy import RetryPolicy
 from router.outbox.replays import ReplayOperations
+from router.outbox.retention import RetentionOperations
 from router.outbox.room import Admission, DiskFloor, FreeBytes, statvfs_free
 from router.outbox.settling import plan
 from router.outbox.writer import Added, GroupWriter
@@ -52,7 +53,7 @@ _NEXT_EVENTS: Final = (
 )
 
 
-class SqliteOutbox(ReplayOperations, ErasureOperations):
+class SqliteOutbox(ReplayOperations, ErasureOperations, RetentionOperations):
     """The :class:`~router.outbox.base.Outbox` on an embedded SQLite file.
 
     Every write goes through one :class:`GroupWriter`: appends and settlements queued while

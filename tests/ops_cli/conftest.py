@@ -3,8 +3,6 @@ delivered, for the CLI's operations to work on."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,12 +11,10 @@ from typing import Any
 import pytest
 
 from router import codec
-from router.clock import FakeClock
+from router.cli import main
 from router.destination import DELIVERED, Outcome
-from router.outbox.base import NewEvent
 from router.outbox.policy import RetryPolicy
 from router.testing.events import make_event
-from tests.postgres_kit import outbox_at
 
 HOUR = 3600.0
 DAY = 86_400.0
@@ -51,6 +47,14 @@ def config_dir(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]
     yield tmp_path
 
 
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run the ``tagless`` CLI; return its exit code, stdout and stderr."""
+    with pytest.raises(SystemExit) as done:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return int(done.value.code or 0), out, err
+
+
 def stored(event_id: str, received_at: float, name: str = "purchase", **fields: object) -> bytes:
     """A canonical purchase (or ``name``) as stored, received and occurred at ``received_at``."""
     moment = datetime.fromtimestamp(received_at, UTC)
@@ -71,17 +75,3 @@ async def settle_all(
             for item in claim.items
         ]
         await box.settle(claim, pairs, RetryPolicy(max_attempts=1))
-
-
-def populate(path: Path, events: Sequence[tuple[str, float, tuple[str, ...], bytes]]) -> None:
-    """Append ``(event_id, received_at, routes, body)`` events to the outbox at ``path``."""
-
-    async def fill() -> None:
-        box = outbox_at(path, clock=FakeClock(time.time()))
-        await box.open()
-        try:
-            await box.append([NewEvent("shop", e, at, r, b) for e, at, r, b in events])
-        finally:
-            await box.close()
-
-    asyncio.run(fill())

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import DAY, HOUR, settle_all, stored
+from conftest import DAY, HOUR, run, settle_all, stored
 
-from router.cli import main
 from router.clock import FakeClock
 from router.destination import Outcome
 from router.outbox.base import NewEvent
@@ -21,14 +20,6 @@ from router.testing.server import RunningTagless
 from tests.postgres_kit import outbox_at
 
 REJECTED = Outcome("rejected", "http_400", 400, detail="bad")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run the CLI; return its exit code, stdout and stderr."""
-    with pytest.raises(SystemExit) as done:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return int(done.value.code or 0), out, err
 
 
 def populate(path: Path, now: float) -> None:

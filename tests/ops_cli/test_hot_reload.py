@@ -201,3 +201,15 @@ async def test_sighup_reloads_a_serving_tagless(tmp_path: Path) -> None:
     finally:
         os.kill(os.getpid(), signal.SIGTERM)
         await asyncio.wait_for(serving, WAIT_SECS)
+
+
+async def test_a_reload_before_the_start_is_refused_and_reads_nothing(tmp_path: Path) -> None:
+    """A SIGHUP or API call while Tagless starts (or stops) changes nothing and says why."""
+    from router.reload import reload
+
+    root = write_config_dir(tmp_path, store_yaml("shop", "shop-key", tmp_path / "a.jsonl"))
+    plugins = discover()
+    app = Tagless(load_config(root, config_classes(plugins)), plugins)
+    result = await reload(app)
+    assert (result.ok, result.errors) == (False, ["Tagless is starting or stopping"])
+    assert app.last_reload is None
