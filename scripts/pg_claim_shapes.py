@@ -35,7 +35,7 @@ INSERT = (
 
 async def ingest(db: asyncpg.Connection, queue_rows: bool) -> float:
     started = time.perf_counter()
-    for start in range(0, EVENTS, BATCH):
+    for _ in range(0, EVENTS, BATCH):
         ids = [f"{uuid.uuid4().hex}" for _ in range(BATCH)]
         async with db.transaction():
             await db.execute("SELECT pg_advisory_xact_lock(1)")

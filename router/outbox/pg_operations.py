@@ -195,22 +195,11 @@ class PgOperations:
         return revived
 
     async def replay(
-        self,
-        store: str,
-        destination: str | None = None,
-        *,
-        seqs: Sequence[int] | None = None,
-        event_ids: Sequence[str] | None = None,
-        reason: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        dry_run: bool = False,
+        self, store: str, destination: str | None = None, *, dry_run: bool = False, **filters: Any
     ) -> int:
-        """Make matching dead letters due now; return how many (would be, with ``dry_run``)."""
-        found = await self.dead_matches(
-            store, destination, seqs=seqs, event_ids=event_ids, reason=reason, since=since,
-            until=until,
-        )  # fmt: skip
+        """Make matching dead letters (``filters``: those of :meth:`dead_matches`) due now;
+        return how many (would be, with ``dry_run``)."""
+        found = await self.dead_matches(store, destination, **filters)
         if dry_run:
             return len(found)
         return await self.revive(store, found)

@@ -21,7 +21,7 @@ from router.destination import Outcome
 from router.outbox import pg_leases
 from router.outbox.attempts_log import Sends
 from router.outbox.base import Claim, Claimed, NewEvent, OutboxUnavailable
-from router.outbox.lanes import Lane
+from router.outbox.lanes import Lane, Wakeups, claim_in_turn
 from router.outbox.pg_insight import PgInsight
 from router.outbox.pg_lanes import PgLanes
 from router.outbox.pg_room import PgAdmission
@@ -71,7 +71,7 @@ _LEASE_RETRIES: Final = (
 )
 
 
-class PostgresOutbox(PgLanes):
+class PostgresOutbox(Wakeups, PgLanes):
     """The :class:`~router.outbox.base.Outbox` on a PostgreSQL database shared by nodes.
 
     Appends go through a :class:`PgGroupWriter` (one transaction for what queued meanwhile;
@@ -182,16 +182,6 @@ class PostgresOutbox(PgLanes):
 
     # -- wake-ups ----------------------------------------------------------------------------
 
-    def subscribe(self, store: str) -> asyncio.Event:
-        """A new event, set whenever events of ``store`` are committed (by any node)."""
-        event = asyncio.Event()
-        self._signals.setdefault(store, []).append(event)
-        return event
-
-    def _notify(self, store: str) -> None:
-        for event in self._signals.get(store, ()):
-            event.set()
-
     def _heard(self, _connection: Any, _pid: int, _channel: str, store: object) -> None:
         self._notify(str(store))
 
@@ -211,16 +201,11 @@ class PostgresOutbox(PgLanes):
         epoch = self._leases[(store, destination)][0]
         if self._pauses.get((store, destination), 0.0) > self.clock.now():
             return None  # another node paused it (429, credentials) before this one took over
-        async with lane.lock:
-            if lane.closed:
-                return None
-            if lane.last_claim_was_retry:
-                claim = await self._claim_new(lane, store, destination, limit)
-                claim = claim or await self._claim_retries(store, destination, limit)
-            else:
-                claim = await self._claim_retries(store, destination, limit)
-                claim = claim or await self._claim_new(lane, store, destination, limit)
-            lane.last_claim_was_retry = claim is not None and claim.is_retry
+        claim = await claim_in_turn(
+            lane,
+            lambda: self._claim_new(lane, store, destination, limit),
+            lambda: self._claim_retries(store, destination, limit),
+        )
         if claim is not None:
             self._epochs[claim.token] = epoch
         return claim

@@ -23,7 +23,7 @@ from router.outbox.base import (
 )
 from router.outbox.erasure import ErasureOperations
 from router.outbox.insight import Insight
-from router.outbox.lanes import Lane
+from router.outbox.lanes import Lane, Wakeups, claim_in_turn
 from router.outbox.policy import RetryPolicy
 from router.outbox.replays import ReplayOperations
 from router.outbox.retention import RetentionOperations
@@ -53,7 +53,7 @@ _NEXT_EVENTS: Final = (
 )
 
 
-class SqliteOutbox(ReplayOperations, ErasureOperations, RetentionOperations):
+class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperations):
     """The :class:`~router.outbox.base.Outbox` on an embedded SQLite file.
 
     Every write goes through one :class:`GroupWriter`: appends and settlements queued while
@@ -126,16 +126,6 @@ class SqliteOutbox(ReplayOperations, ErasureOperations, RetentionOperations):
 
     # -- claiming ----------------------------------------------------------------------------
 
-    def subscribe(self, store: str) -> asyncio.Event:
-        """A new event, set whenever events of ``store`` are committed or replayed."""
-        event = asyncio.Event()
-        self._signals.setdefault(store, []).append(event)
-        return event
-
-    def _notify(self, store: str) -> None:
-        for event in self._signals.get(store, ()):
-            event.set()
-
     async def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
         if self._reader_db is None:
             raise OutboxUnavailable("the outbox is closed")
@@ -159,19 +149,11 @@ class SqliteOutbox(ReplayOperations, ErasureOperations, RetentionOperations):
     async def claim(self, store: str, destination: str, limit: int) -> Claim | None:
         """Claim due retries or the next routed events after the lane's position, in turn."""
         lane = await self._lane(store, destination)
-        async with lane.lock:
-            if lane.closed:
-                return None
-            # Alternate which comes first, so failing retries never starve new events (during
-            # an outage they would, rest after rest) and a backlog never starves retries.
-            if lane.last_claim_was_retry:
-                claim = await self._claim_new(lane, store, destination, limit)
-                claim = claim or await self._claim_retries(store, destination, limit)
-            else:
-                claim = await self._claim_retries(store, destination, limit)
-                claim = claim or await self._claim_new(lane, store, destination, limit)
-            lane.last_claim_was_retry = claim is not None and claim.is_retry
-            return claim
+        return await claim_in_turn(
+            lane,
+            lambda: self._claim_new(lane, store, destination, limit),
+            lambda: self._claim_retries(store, destination, limit),
+        )
 
     async def _claim_retries(self, store: str, destination: str, limit: int) -> Claim | None:
         now = self.clock.now()
