@@ -251,6 +251,11 @@ class PgOperations:
         deleted: int = await self.writer.write(delete)
         return deleted
 
+    async def disk_bytes(self) -> int:
+        """The database's size on disk (every node's events, WAL not included)."""
+        rows = await self._read("SELECT pg_database_size(current_database())", ())
+        return int(rows[0][0])
+
     async def checkpoint(self) -> int:
         """Nothing to do: PostgreSQL checkpoints its own WAL."""
         return 0
