@@ -229,6 +229,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from router.backup import BackupError, backup_outbox
 
     config, _ = _load(args.config)
+    if config.outbox.url is not None:
+        raise SystemExit(
+            "tagless backup copies a SQLite outbox; this config's outbox is PostgreSQL"
+            " (outbox.url): back it up with pg_dump, sequences included (docs/cluster.md)"
+        )
     try:
         size = backup_outbox(config.outbox.path, Path(args.to))
     except BackupError as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 from pathlib import Path
 
 import asyncpg
@@ -20,8 +21,10 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     try:
         main(list(argv))
         code = 0
-    except SystemExit as stop:
-        code = int(stop.code or 0)
+    except SystemExit as stop:  # a message instead of a code: printed, exit 1 (as Python does)
+        if isinstance(stop.code, str):
+            print(stop.code, file=sys.stderr)
+        code = 1 if isinstance(stop.code, str) else int(stop.code or 0)
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -127,3 +130,13 @@ def test_a_schema_written_by_a_newer_tagless_is_refused(
     assert code == 1
     assert f"schema version {newer} was written by a newer Tagless" in err
     assert f"knows up to {SCHEMA_VERSION}" in err
+
+
+def test_backup_of_a_postgresql_outbox_points_to_pg_dump(
+    tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """tagless backup copies SQLite files: on a PostgreSQL config it says so and what to use."""
+    config = str(config_dir(tmp_path / "config", f"{{url: '{pg_url}'}}"))
+    code, _, err = run(capsys, "backup", "--config", config, "--to", str(tmp_path / "b.db"))
+    assert code == 1 and "back it up with pg_dump" in err
+    assert not (tmp_path / "b.db").exists()
