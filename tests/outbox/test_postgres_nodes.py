@@ -7,12 +7,14 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import asyncpg
 import pytest
 
 from router import codec
 from router.clock import FakeClock
 from router.destination import DELIVERED, Outcome
 from router.outbox.base import Claim, NewEvent
+from router.outbox.pg_writer import insert_events, lock_appends
 from router.outbox.policy import RetryPolicy
 from router.outbox.postgres import PostgresOutbox
 from router.testing.events import make_event
@@ -124,3 +126,71 @@ async def test_a_commit_on_one_node_wakes_the_dispatchers_of_another(nodes: Node
     woken = b.subscribe("shop")
     await a.append([new("x")])
     await asyncio.wait_for(woken.wait(), timeout=30.0)
+
+
+async def test_the_same_event_sent_to_two_nodes_is_stored_once(nodes: Nodes) -> None:
+    """A sender's retry that lands on another node is acknowledged and stores nothing new."""
+    a, b = await nodes(), await nodes()
+    await asyncio.gather(a.append([new("twice")]), b.append([new("twice")]))
+    claim = await a.claim("shop", "hook", 10)
+    assert claim is not None and [i.event_id for i in claim.items] == ["twice"]
+
+
+async def test_a_claimer_never_passes_an_event_another_node_is_still_committing(
+    nodes: Nodes,
+) -> None:
+    """Two nodes append batches concurrently while a third claims and settles all along:
+    every event is claimed exactly once (seqs become visible in commit order, so a cursor
+    never moves past an event whose commit was still running)."""
+    a, b, c = await nodes(), await nodes(), await nodes()
+    sent = [f"{node}-{n}-{i}" for node in "ab" for n in range(40) for i in range(5)]
+    claimed: list[str] = []
+    done = asyncio.Event()
+
+    async def feed(box: PostgresOutbox, name: str) -> None:
+        for n in range(40):
+            await box.append([new(f"{name}-{n}-{i}") for i in range(5)])
+
+    async def drain() -> None:
+        while not done.is_set() or len(claimed) < len(sent):
+            claim = await c.claim("shop", "hook", 7)
+            if claim is None:
+                await asyncio.sleep(0.005)
+                continue
+            claimed.extend(item.event_id for item in claim.items)
+            await c.settle(claim, [(item, DELIVERED) for item in claim.items], NO_JITTER)
+
+    drainer = asyncio.create_task(drain())
+    await asyncio.gather(feed(a, "a"), feed(b, "b"))
+    done.set()
+    await asyncio.wait_for(drainer, timeout=60.0)
+    assert sorted(claimed) == sorted(sent)
+
+
+async def test_an_append_still_committing_is_claimed_once_it_commits(
+    nodes: Nodes, pg_url: str
+) -> None:
+    """Node A's commit is slow (its transaction holds seq 1 open); node B appends meanwhile.
+    B's event becomes visible only after A's (B waits for the append lock), so a claim in
+    between takes nothing past seq 1, and both events are claimed once A has committed."""
+    b, c = await nodes(), await nodes()
+    slow = await asyncpg.connect(pg_url)
+    try:
+        transaction = slow.transaction()
+        await transaction.start()
+        await lock_appends(slow)
+        await insert_events(slow, [new("slow")])
+        fast = asyncio.create_task(b.append([new("fast")]))
+        await asyncio.wait({fast}, timeout=0.5)  # without the lock B would commit now
+        early = await c.claim("shop", "hook", 10)
+        if early is not None:
+            await c.settle(early, [(item, DELIVERED) for item in early.items], NO_JITTER)
+        await transaction.commit()
+        await fast
+    finally:
+        await slow.close()
+    later = await claim_within(c)
+    claimed = ([i.event_id for i in early.items] if early else []) + [
+        i.event_id for i in later.items
+    ]
+    assert claimed == ["slow", "fast"]
