@@ -65,6 +65,6 @@ def admin_app(tagless: Tagless) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/status", status)
     app.router.add_get("/api/stores/{store}/dead-letters", dead_letters)
-    add_ops_routes(app, tagless)
     app.router.add_post("/api/reload", reload_handler(tagless))
+    add_ops_routes(app, tagless)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -13,7 +14,14 @@ from aiohttp import web
 from router.admin import admin_app
 from router.attempts import AttemptSink, attempt_sinks, observer_for
 from router.clock import Clock, SystemClock
-from router.config import Config, ConfigError, ConfigIssue, RetryConfig, UnresolvedSettings
+from router.config import (
+    Config,
+    ConfigError,
+    ConfigIssue,
+    RefusedStore,
+    RetryConfig,
+    UnresolvedSettings,
+)
 from router.destination import Destination
 from router.dispatch import LaneDispatcher
 from router.health import readyz
@@ -81,9 +89,12 @@ class Tagless:
         plugins: dict[str, type[Destination[Any]]],
         *,
         clock: Clock | None = None,
+        refused: Sequence[RefusedStore] = (),
     ) -> None:
         self.config = config
         self.plugins = plugins
+        #: Stores left out for a plugin that cannot be loaded: their senders get a 503.
+        self.refused = refused
         self.clock = clock or SystemClock()
         self.outbox = make_outbox(config.outbox, self.clock)
         self.metrics = Metrics()
@@ -132,9 +143,10 @@ class Tagless:
         self.ingest = Ingest(
             outbox=self.outbox,
             stores=stores,
-            keys=KeyRing(write_keys(self.config.stores)),
+            keys=KeyRing(write_keys([*self.config.stores, *(r.store for r in self.refused)])),
             limits=self.config.server,
             metrics=self.metrics,
+            refused=frozenset(r.store.store for r in self.refused),
         )
         ingest_app = web.Application(
             client_max_size=self.config.server.max_request_bytes,
@@ -250,9 +262,6 @@ class Tagless:
                 return
             try:
                 await enforce_retention(self.outbox, self.config, self.clock.now())
-                outbox = self.config.outbox
-                attempts_before = self.clock.now() - outbox.attempts_retention_hours * 3600
-                await self.outbox.purge_attempts(attempts_before, outbox.attempts_max_rows)
                 await self.outbox.checkpoint()
             except OutboxError as error:
                 log.warning("outbox_maintenance_failed", error=str(error))

@@ -14,19 +14,25 @@ import attrs
 import orjson
 import structlog
 
-from router.config import Config, ConfigError, load_config
+from router.cli_destinations import cmd_destinations
+from router.config import Config, ConfigError, load_config, load_config_isolating_plugins
 from router.config.advice import config_warnings, unset_secrets, without_unresolved
 from router.http import HttpClient
-from router.plugins import PluginError, config_classes, discover
+from router.plugins import PluginError, config_classes, load_plugins
 from router.secret import MissingSecret
 
 
 def _load(directory: str, *, lazy_secrets: bool = True) -> tuple[Config, dict[str, Any]]:
     """The config and plugins. Secrets load lazily unless asked: a command fails on a missing
     variable only if it uses that secret (``serve`` needs them all, so it loads strictly)."""
-    plugins = discover()
-    config = load_config(Path(directory), config_classes(plugins), lazy_secrets=lazy_secrets)
-    return config, plugins
+    found = load_plugins()
+    config = load_config(
+        Path(directory),
+        config_classes(found.loaded),
+        lazy_secrets=lazy_secrets,
+        plugins=found.notes(),
+    )
+    return config, found.loaded
 
 
 def _plural(count: int, noun: str) -> str:
@@ -56,13 +62,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from router.startup import StartupError
     from router.tuning import tune_for_serving
 
-    config, plugins = _load(args.config, lazy_secrets=False)
+    # a store that uses a broken or missing plugin is refused; the others serve
+    found = load_plugins()
+    config, refused = load_config_isolating_plugins(
+        Path(args.config), config_classes(found.loaded), found.notes()
+    )
+    plugins = found.loaded
     configure(config.logging.level, "json" if args.json else config.logging.format)
+    found.log_problems(refused)
     for warning in config_warnings(config):
         structlog.get_logger("tagless.config").warning("config_warning", warning=warning)
     tune_for_serving()
     try:
-        _run(Tagless(config, plugins).serve_until_signalled())
+        _run(Tagless(config, plugins, refused=refused).serve_until_signalled())
     except StartupError as error:  # everything started was stopped again; say why, once
         structlog.get_logger("tagless").error("startup_failed", error=str(error))
         return 1
@@ -83,10 +95,14 @@ def cmd_check(args: argparse.Namespace) -> int:
             await http.close()
 
     _run(build())
-    warnings = [
-        f"environment variable {variable} is not set; 'tagless serve' needs it"
-        for variable in unset_secrets(config)
-    ] + config_warnings(config, config.outbox.path)
+    warnings = (
+        [f"{broken.problem} (no store uses it)" for broken in load_plugins().broken]
+        + [
+            f"environment variable {variable} is not set; 'tagless serve' needs it"
+            for variable in unset_secrets(config)
+        ]
+        + config_warnings(config, config.outbox.path)
+    )
     destinations = sum(len(store.destinations) for store in config.stores)
     stores = _plural(len(config.stores), "store")
     lines = "".join(f"warning: {warning}\n" for warning in warnings)
@@ -217,10 +233,7 @@ def cmd_identity(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.json:
-        print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
-    else:
-        print(render_identity(report))
+    emit(args, report, lambda: render_identity(report) + "\n")
     return 0
 
 
@@ -289,6 +302,7 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     command("serve", cmd_serve)
+    command("destinations", cmd_destinations)
     command("check", cmd_check)
     test = command("send-test", cmd_send_test)
     test.add_argument("--store", required=True, help=STORE_HELP)

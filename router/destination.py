@@ -103,6 +103,9 @@ class Destination(abc.ABC, Generic[C]):
     name: ClassVar[str]
     config_class: ClassVar[type[Any]]
     supported_events: ClassVar[frozenset[str] | None] = None
+    #: The plugin API this plugin needs (``router.sdk.API_VERSION``): ``"1"`` runs on every
+    #: 1.y, ``"1.2"`` on 1.2 and later 1.y. Discovery refuses a plugin that needs another.
+    requires_api: ClassVar[str] = "1"
 
     def __init__(self, config: C, http: HttpClient) -> None:
         self.config = config

@@ -9,10 +9,17 @@ from urllib.parse import urlencode
 from destinations.meta_capi.answers import classify_answer, describe, graph_error
 from destinations.meta_capi.config import MetaCapiConfig
 from destinations.meta_capi.mapping import SUPPORTED, map_event
-from router import codec
-from router.destination import Destination, Health, Outcome, TestAnswer
-from router.event import Event
-from router.http import Response, TransportError, transport_outcome
+from router.sdk import (
+    Destination,
+    Event,
+    Health,
+    Outcome,
+    Response,
+    TestAnswer,
+    TransportError,
+    dumps,
+    transport_outcome,
+)
 
 #: Sent as ``test_event_code`` by ``send_test`` when the config has none; Events Manager shows
 #: the real code to use under Test Events.
@@ -114,7 +121,7 @@ class MetaCapiDestination(Destination[MetaCapiConfig]):
         url = f"{self.config.base_url}/events?{urlencode(self._auth)}"
         return await self.http.post(
             url,
-            codec.dumps(body),
+            dumps(body),
             {"Content-Type": "application/json"},
             timeout_secs=self.config.timeout_secs,
         )

@@ -165,14 +165,14 @@ class OutboxConfig:
     lease_secs: float = attrs.field(default=60.0, validator=positive)
     retention_hours: float = attrs.field(default=168.0, validator=positive)
     wal_checkpoint_secs: float = attrs.field(default=30.0, validator=positive)
-    #: The attempts log (one row per batch tried) keeps rows this long, and this many at most.
-    attempts_retention_hours: float = attrs.field(default=168.0, validator=positive)
-    attempts_max_rows: int = attrs.field(default=1_000_000, validator=positive)
     #: Delivered events lose their user data (identity, IP, user agent, click ids) after this
     #: long; the conversion itself stays until ``retention_hours`` deletes it.
     pii_retention_hours: float = attrs.field(default=72.0, validator=positive)
     #: Dead letters are deleted this long after their last try (each deletion is logged).
     dead_letter_retention_hours: float = attrs.field(default=720.0, validator=positive)
+    #: The attempts log (one row per batch tried) keeps rows this long, and this many at most.
+    attempts_retention_hours: float = attrs.field(default=168.0, validator=positive)
+    attempts_max_rows: int = attrs.field(default=1_000_000, validator=positive)
 
 
 @attrs.frozen(kw_only=True)

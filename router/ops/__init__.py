@@ -1,2 +1,1 @@
-"""Operations: the data behind the admin pages, their JSON API (overview, event debugger,
-identity quality) and the CLI."""
+"""Operations behind the admin pages, their JSON API and the CLI."""

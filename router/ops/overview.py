@@ -5,16 +5,13 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
-import attrs
 import orjson
 
 from router.ops.lanes import OpsLane, lanes_of, why_not_routed
+from router.ops.retention import retention_settings
 from router.ops.window import window_secs
-
-#: Outbox settings the overview shows as retention (every key that bounds what is kept).
-_RETENTION_WORDS: Final = ("retention", "max_rows", "keep")
 
 
 async def overview(tagless: Any, window: str) -> dict[str, Any]:
@@ -50,7 +47,7 @@ async def overview(tagless: Any, window: str) -> dict[str, Any]:
         "generated_at": now,
         "stores": stores,
         "outbox": await _outbox_size(tagless, path),
-        "retention": retention(tagless.config.outbox),
+        "retention": retention_settings(tagless.config.outbox),
         "config": {"last_reload": _last_reload(tagless)},
     }
 
@@ -135,17 +132,9 @@ def _disk_bytes(path: Path) -> int:
     return total
 
 
-def retention(outbox: Any) -> dict[str, Any]:
-    """The outbox settings that bound what is kept, by name (the config's own keys)."""
-    return {
-        field.name: getattr(outbox, field.name)
-        for field in attrs.fields(type(outbox))
-        if any(word in field.name for word in _RETENTION_WORDS)
-    }
-
-
 def _last_reload(tagless: Any) -> dict[str, Any] | None:
     last = getattr(tagless, "last_reload", None)
     if last is None:
         return None
-    return {"at": last.at, "ok": last.ok, "errors": list(last.errors)}
+    changes = list(getattr(last, "changes", ()))
+    return {"at": last.at, "ok": last.ok, "errors": list(last.errors), "changes": changes}

@@ -20,6 +20,8 @@ def retention_settings(outbox: OutboxConfig) -> dict[str, Any]:
         "pii_retention_hours": outbox.pii_retention_hours,
         "retention_hours": outbox.retention_hours,
         "dead_letter_retention_hours": outbox.dead_letter_retention_hours,
+        "attempts_retention_hours": outbox.attempts_retention_hours,
+        "attempts_max_rows": outbox.attempts_max_rows,
     }
 
 
@@ -33,7 +35,8 @@ async def enforce_retention(
 ) -> list[dict[str, Any]]:
     """One round for every store: dead letters past their retention are deleted (logged, per
     destination), settled events past ``retention_hours`` purged, and delivered events past
-    ``pii_retention_hours`` stripped of their user data (``rounds`` batches at most). Returns
+    ``pii_retention_hours`` stripped of their user data (``rounds`` batches at most); then the
+    attempts log is cut to ``attempts_retention_hours`` and ``attempts_max_rows``. Returns
     the counts per store; ``progress`` is told of each store done."""
     settings = config.outbox
     done = []
@@ -68,4 +71,8 @@ async def enforce_retention(
         )
         if progress is not None:
             progress(1)
+    # the attempts log is one table for every store, bounded by time and by rows
+    await outbox.purge_attempts(
+        now - settings.attempts_retention_hours * 3600, settings.attempts_max_rows
+    )
     return done

@@ -11,8 +11,8 @@ import aiohttp
 
 from router.app import Tagless
 from router.clock import Clock
-from router.config import load_config
-from router.plugins import config_classes, discover
+from router.config import load_config_isolating_plugins
+from router.plugins import config_classes, load_plugins
 
 
 def write_config_dir(root: Path, *stores: str, outbox_url: str | None = None) -> Path:
@@ -45,9 +45,12 @@ class RunningTagless:
     def __init__(
         self, config_dir: Path, env: Mapping[str, str] | None = None, *, clock: Clock | None = None
     ) -> None:
-        plugins = discover()
-        config = load_config(config_dir, config_classes(plugins), env)
-        self.app = Tagless(config, plugins, clock=clock)
+        # loaded as ``tagless serve`` loads it: a store using a broken plugin is refused
+        found = load_plugins()
+        config, self.refused = load_config_isolating_plugins(
+            config_dir, config_classes(found.loaded), found.notes(), env
+        )
+        self.app = Tagless(config, found.loaded, clock=clock, refused=self.refused)
         self.session: aiohttp.ClientSession | None = None
         self.base = ""
 

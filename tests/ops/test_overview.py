@@ -94,8 +94,8 @@ async def test_each_destination_counts_what_it_got_and_why_not(
     assert found["outbox"]["disk_bytes"] > 0
     assert found["outbox"]["path"].endswith("tagless.db")
     assert found["retention"] == {
-        "retention_hours": 168.0,
         "pii_retention_hours": 72.0,
+        "retention_hours": 168.0,
         "dead_letter_retention_hours": 720.0,
         "attempts_retention_hours": 168.0,
         "attempts_max_rows": 1_000_000,

@@ -51,6 +51,8 @@ async def test_user_data_then_dead_letters_then_events_go_in_turn(config_dir: Pa
         "pii_retention_hours": 1.0,
         "retention_hours": 10.0,
         "dead_letter_retention_hours": 5.0,
+        "attempts_retention_hours": 168.0,
+        "attempts_max_rows": 1_000_000,
     }
     clock = FakeClock(T0)
     box = make_outbox(settings.outbox, clock)
