@@ -18,4 +18,3 @@ def cmd_destinations(args: argparse.Namespace) -> int:
     else:
         print(as_text(entries), end="")
     return 0
-
