@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import payloads
+import postgres_cluster
 from backlog import measure_backlog
 from common import (
     BATCH_SIZE,
@@ -97,8 +98,19 @@ def parse_args(argv: list[str] | None = None) -> tuple[set[str], Settings, Path 
         default="on",
         help="identity stitching of the bench store (off: to measure what it costs)",
     )
+    parser.add_argument(
+        "--postgres",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="PostgreSQL outbox figures beside SQLite's (bench/postgres_cluster.py); auto: when"
+        " PostgreSQL answers on 127.0.0.1:5432",
+    )
     args = parser.parse_args(argv)
     parts = set(args.only or PARTS)
+    # auto: beside a whole run (not a part asked for with --only) when PostgreSQL answers
+    auto = args.postgres == "auto" and not args.only and postgres_cluster.postgres_answers()
+    if args.postgres == "on" or auto:
+        parts.add("postgres")
     settings = Settings(
         backlog=args.backlog,
         small_backlog=max(1, args.backlog // 100),
@@ -111,7 +123,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[set[str], Settings, Path 
         wait_idle=args.wait_idle,
         stitching=args.stitching == "on",
     )
-    doc = None if str(args.doc) == "-" or parts != set(PARTS) else args.doc
+    whole = parts - {"postgres"} == set(PARTS)
+    doc = None if str(args.doc) == "-" or not whole else args.doc
     return parts, settings, doc
 
 
@@ -205,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         report.errors.append("some runs had errors or did not complete; see the tables")
         status = status or 1
     text = render(report, settings)
+    if "postgres" in parts:
+        text += postgres_cluster.section(settings.duration)
     (OUT / "latest.md").write_text(text)
     print()
     print(text, end="")

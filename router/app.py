@@ -32,7 +32,7 @@ from router.metrics import Metrics
 from router.ops.retention import enforce_retention
 from router.outbox.base import OutboxError
 from router.outbox.policy import RetryPolicy
-from router.outbox.sqlite import SqliteOutbox
+from router.outbox.select import make_outbox, open_failure
 from router.reload import ReloadResult, reload
 from router.secret import MissingSecret
 from router.server import ConnectionLimits, GuardedRunner, admin_limits, ingest_limits
@@ -96,14 +96,7 @@ class Tagless:
         #: Stores left out for a plugin that cannot be loaded: their senders get a 503.
         self.refused = refused
         self.clock = clock or SystemClock()
-        self.outbox = SqliteOutbox(
-            config.outbox.path,
-            clock=self.clock,
-            synchronous=config.outbox.synchronous,
-            max_pending_events=config.outbox.max_pending_events,
-            min_free_disk_mb=config.outbox.min_free_disk_mb,
-            lease_secs=config.outbox.lease_secs,
-        )
+        self.outbox = make_outbox(config.outbox, self.clock)
         self.metrics = Metrics()
         self.dispatchers: list[LaneDispatcher] = []
         #: Audit sinks (``bigquery`` with ``audit_table``): they outlive the dispatchers.
@@ -141,6 +134,8 @@ class Tagless:
         try:
             await self.outbox.open()
         except (OSError, sqlite3.Error, OutboxError) as error:
+            if self.config.outbox.url is not None:
+                raise open_failure(self.config.outbox, error) from error
             raise outbox_failure(self.config.outbox.path, error) from error
         self.http = HttpClient.create()
         stores, instances = self.compile(self.config)

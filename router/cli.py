@@ -188,11 +188,11 @@ def _print_test_payload(args: argparse.Namespace) -> int:
 
 
 def _outbox(config: Config) -> Any:
-    from router.outbox.sqlite import SqliteOutbox
+    from router.outbox.select import make_outbox
 
-    if not config.outbox.path.exists():
+    if config.outbox.url is None and not config.outbox.path.exists():
         raise SystemExit(f"no outbox at {config.outbox.path}: has Tagless run with this config?")
-    return SqliteOutbox(config.outbox.path)
+    return make_outbox(config.outbox)
 
 
 def _with_outbox(
@@ -242,6 +242,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from router.backup import BackupError, backup_outbox
 
     config, _ = _load(args.config)
+    if config.outbox.url is not None:
+        raise SystemExit(
+            "tagless backup copies a SQLite outbox; this config's outbox is PostgreSQL"
+            " (outbox.url): back it up with pg_dump, sequences included (docs/cluster.md)"
+        )
     try:
         size = backup_outbox(config.outbox.path, Path(args.to))
     except BackupError as error:
@@ -284,7 +289,7 @@ JSON_HELP = "print one JSON document for scripts instead of text"
 
 
 def _parser() -> argparse.ArgumentParser:
-    from router import cli_ops
+    from router import cli_ops, cli_outbox
 
     parser = argparse.ArgumentParser(prog="tagless", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -306,6 +311,7 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the payload it would send; send nothing"
     )
     cli_ops.register(command)
+    cli_outbox.register(command, commands)
     identity = command("identity", cmd_identity)
     identity.add_argument("--store", required=True, help=STORE_HELP)
     identity.add_argument("--window", default="24h", help="1h, 24h or 7d (default: 24h)")

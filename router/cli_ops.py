@@ -197,7 +197,8 @@ def _erase_text(answer: dict[str, Any]) -> str:
         lines.append(f"NOT ERASED everywhere: the value is still in {', '.join(answer['traces'])}")
     else:
         compacted = ", after compacting it" if answer["compacted"] else ""
-        lines.append(f"database and WAL searched byte by byte: no trace left{compacted}")
+        searched = f"database and WAL searched byte by byte: no trace left{compacted}"
+        lines.append(answer.get("checked", searched))
     return "\n".join(lines) + "\n"
 
 

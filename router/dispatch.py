@@ -301,6 +301,9 @@ class LaneDispatcher:
             self.paused_until = until
             self.pause_reason = cause.reason
             self.metrics.paused[(self.store, self.destination_id)] = True
+            share = getattr(self.outbox, "share_pause", None)  # a shared outbox: every node
+            if share is not None:
+                share(self.store, self.destination_id, until, cause.reason)
             self._log.warning(
                 "destination_paused",
                 reason=cause.reason,
@@ -319,6 +322,8 @@ class LaneDispatcher:
             except OutboxError as error:  # e.g. disk full: the claim must not be lost
                 self._log.error("settle_failed", error=str(error), events=len(results))
                 await self.clock.wait(asyncio.Event(), error.retry_after)
+        if "retry" in states:  # the loop may be idle on a due time computed before this one
+            self._wake.set()
         self._count(results, states, sends)
 
     def _count(

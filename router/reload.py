@@ -22,7 +22,10 @@ log = structlog.get_logger("tagless.reload")
 #: that changes one is refused and names it. ``None``: the whole section.
 RESTART_ONLY: Final[tuple[tuple[str, tuple[str, ...] | None], ...]] = (
     ("server", None),
-    ("outbox", ("path", "synchronous", "max_pending_events", "min_free_disk_mb", "lease_secs")),
+    (
+        "outbox",
+        ("path", "url", "synchronous", "max_pending_events", "min_free_disk_mb", "lease_secs"),
+    ),
     ("admin", ("host", "port")),
     ("logging", None),
 )

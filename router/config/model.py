@@ -138,12 +138,23 @@ class ServerConfig:
     )
 
 
+def _postgres_url(_inst: object, _attr: attrs.Attribute[Any], value: Secret | None) -> None:
+    if value is None or value.missing is not None:
+        return
+    if not value.reveal().startswith(("postgresql://", "postgres://")):
+        raise ValueError(
+            "must be a PostgreSQL URL: postgresql://user[:password]@host[:port]/database"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class OutboxConfig:
     """The durable outbox. A relative ``path`` is relative to the working directory Tagless
-    is started from, not to the config directory."""
+    is started from, not to the config directory. ``url`` (``postgresql://...``) selects the
+    PostgreSQL backend instead, shared by several nodes; ``path`` then goes unused."""
 
     path: Path = Path("var/tagless.db")
+    url: Secret | None = attrs.field(default=None, validator=_postgres_url)
     synchronous: Literal["full", "normal"] = "full"
     #: Backpressure: while a store has this many undelivered events (its destination with the
     #: most: routed and not yet settled, plus retries waiting), its ingest answers 503.

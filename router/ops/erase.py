@@ -45,6 +45,32 @@ async def erase(
     ``progress`` is told of each store done.
     """
     identity = Identity.parse(kind, value)
+    if getattr(outbox, "url", None) is not None:  # PostgreSQL: router/ops/erase_shared.py
+        from router.ops.erase_shared import erase_shared
+
+        return await erase_shared(outbox, stores, identity, now=now, progress=progress)
+    answer = await erase_stores(outbox, stores, identity, progress)
+    files = [outbox.path, outbox.path.with_name(outbox.path.name + "-wal")]
+    answer["checkpointed"] = await _truncate_wal(outbox)
+    left = traces(files, identity)
+    answer["compacted"] = bool(left)
+    if left:
+        await outbox.writer.outside_transaction(_vacuum)
+        answer["checkpointed"] = await _truncate_wal(outbox)
+        left = traces(files, identity)
+    answer["traces"] = left
+    audit(outbox.path, answer, time.time() if now is None else now)
+    return answer
+
+
+async def erase_stores(
+    outbox: Any,
+    stores: Sequence[str],
+    identity: Identity,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Erase ``identity`` from each store's state; the answer's per-store counts
+    (``progress`` is told of each store done)."""
     answer: dict[str, Any] = {"identity": identity.kind, "stores": []}
     for store in stores:
         done = await outbox.erase(store, identity)
@@ -58,18 +84,6 @@ async def erase(
                 "rows_scrubbed": done.rows_scrubbed,
             }
         )
-        if progress is not None:
-            progress(1)
-    files = [outbox.path, outbox.path.with_name(outbox.path.name + "-wal")]
-    answer["checkpointed"] = await _truncate_wal(outbox)
-    left = traces(files, identity)
-    answer["compacted"] = bool(left)
-    if left:
-        await outbox.writer.outside_transaction(_vacuum)
-        answer["checkpointed"] = await _truncate_wal(outbox)
-        left = traces(files, identity)
-    answer["traces"] = left
-    _audit(outbox.path, answer, time.time() if now is None else now)
     return answer
 
 
@@ -92,7 +106,7 @@ async def _truncate_wal(outbox: ErasureOperations) -> bool:
     return False
 
 
-def _audit(outbox: Path, answer: dict[str, Any], now: float) -> None:
+def audit(outbox: Path, answer: dict[str, Any], now: float) -> None:
     """Append the audit record: counts and destinations only, never the identity or ids."""
     record = {
         "at": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),

@@ -46,7 +46,7 @@ async def overview(tagless: Any, window: str) -> dict[str, Any]:
         "window": window,
         "generated_at": now,
         "stores": stores,
-        "outbox": {"disk_bytes": _disk_bytes(path), "path": str(path)},
+        "outbox": await _outbox_size(tagless, path),
         "retention": retention_settings(tagless.config.outbox),
         "config": {"last_reload": _last_reload(tagless)},
     }
@@ -112,6 +112,13 @@ def _paused(dispatcher: Any | None, now: float) -> dict[str, Any] | None:
     if dispatcher is None or dispatcher.paused_until <= now:
         return None
     return {"reason": dispatcher.pause_reason, "until": dispatcher.paused_until}
+
+
+async def _outbox_size(tagless: Any, path: Path) -> dict[str, Any]:
+    """Where the outbox is and the disk it takes (PostgreSQL: the database's size)."""
+    if getattr(tagless.outbox, "url", None) is not None:
+        return {"disk_bytes": await tagless.outbox.disk_bytes(), "path": tagless.outbox.where}
+    return {"disk_bytes": _disk_bytes(path), "path": str(path)}
 
 
 def _disk_bytes(path: Path) -> int:

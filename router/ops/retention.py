@@ -8,6 +8,7 @@ from typing import Any
 import structlog
 
 from router.config import Config, OutboxConfig
+from router.outbox.postgres import PostgresOutbox
 from router.outbox.sqlite import SqliteOutbox
 
 log = structlog.get_logger("tagless.outbox")
@@ -25,7 +26,7 @@ def retention_settings(outbox: OutboxConfig) -> dict[str, Any]:
 
 
 async def enforce_retention(
-    outbox: SqliteOutbox,
+    outbox: SqliteOutbox | PostgresOutbox,
     config: Config,
     now: float,
     *,

@@ -19,7 +19,7 @@ EMAIL_KEY_FUNCTION: Final = "tagless_email_key"
 IndexedKind = Literal["event_id", "user_id", "anonymous_id"]
 
 _EVENT_COLUMNS: Final = "seq, store, event_id, received_at, routes, body"
-_BY_INDEX: Final = {
+BY_INDEX: Final = {
     "event_id": f"SELECT {_EVENT_COLUMNS} FROM events WHERE store = ? AND event_id = ? LIMIT ?",  # noqa: S608 - constant
     "user_id": f"SELECT {_EVENT_COLUMNS} FROM events WHERE store = ? AND user_id = ?"  # noqa: S608 - constant
     " ORDER BY seq DESC LIMIT ?",
@@ -103,8 +103,8 @@ class Insight:
     ) -> list[Any]:
         """A store's events whose ``kind`` is ``value``, newest first: ``(seq, store,
         event_id, received_at, routes, body)``."""
-        if kind in _BY_INDEX:
-            found = await self._read(_BY_INDEX[kind], (store, value, limit))
+        if kind in BY_INDEX:
+            found = await self._read(BY_INDEX[kind], (store, value, limit))
             if found or kind == "event_id":
                 return found
         return await self._read(_BY_BODY, (store, f"$.{kind}", value, limit))

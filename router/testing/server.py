@@ -15,13 +15,17 @@ from router.config import load_config_isolating_plugins
 from router.plugins import config_classes, load_plugins
 
 
-def write_config_dir(root: Path, *stores: str) -> Path:
-    """A config dir for tests: ephemeral ports, an outbox inside ``root``, quick retries, and
-    one ``stores/store<n>.yaml`` per store YAML text given. Returns ``root``."""
+def write_config_dir(root: Path, *stores: str, outbox_url: str | None = None) -> Path:
+    """A config dir for tests: ephemeral ports, an outbox inside ``root`` (or the PostgreSQL
+    database at ``outbox_url``), quick retries, and one ``stores/store<n>.yaml`` per store
+    YAML text given. Returns ``root``."""
     (root / "stores").mkdir(parents=True, exist_ok=True)
+    outbox = (
+        f"{{path: {root / 'tagless.db'}}}" if outbox_url is None else f"{{url: '{outbox_url}'}}"
+    )
     (root / "tagless.yaml").write_text(
         "server: {host: 127.0.0.1, port: 0}\n"
-        f"outbox: {{path: {root / 'tagless.db'}}}\n"
+        f"outbox: {outbox}\n"
         "admin: {host: 127.0.0.1, port: 0, token: test-admin-token}\n"
         "delivery: {initial_backoff_secs: 0.05, max_backoff_secs: 0.2}\n"
     )

@@ -18,8 +18,12 @@ async def platform() -> AsyncIterator[FakePlatform]:
         yield server
 
 
-@pytest.fixture
-async def running(tmp_path: Path, platform: FakePlatform) -> AsyncIterator[RunningTagless]:
-    server = await start(tmp_path, STORE, platform.url)
+@pytest.fixture(params=["sqlite", "postgres"])
+async def running(
+    tmp_path: Path, platform: FakePlatform, request: pytest.FixtureRequest
+) -> AsyncIterator[RunningTagless]:
+    """On either outbox backend: the admin pages read both alike."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    server = await start(tmp_path, STORE, platform.url, url)
     yield server
     await server.stop()

@@ -35,9 +35,11 @@ destinations:
 """
 
 
-async def start(root: Path, store: str, url: str) -> RunningTagless:
-    """A Tagless serving ``store`` (a STORE-like template) whose platforms are at ``url``."""
-    return await RunningTagless(write_config_dir(root, store.format(url=url))).start()
+async def start(root: Path, store: str, url: str, outbox_url: str | None = None) -> RunningTagless:
+    """A Tagless serving ``store`` (a STORE-like template) whose platforms are at ``url``;
+    its outbox the SQLite file, or the PostgreSQL database at ``outbox_url``."""
+    config = write_config_dir(root, store.format(url=url), outbox_url=outbox_url)
+    return await RunningTagless(config).start()
 
 
 def message(message_id: str, event: str = "Order Completed", **overrides: Any) -> dict[str, Any]:

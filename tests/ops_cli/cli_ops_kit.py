@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,6 @@ from router import codec
 from router.cli import main
 from router.destination import DELIVERED, Outcome
 from router.outbox.policy import RetryPolicy
-from router.outbox.sqlite import SqliteOutbox
 from router.testing.events import make_event
 
 HOUR = 3600.0
@@ -29,14 +29,18 @@ destinations:
 """
 
 
-@pytest.fixture
-def config_dir(tmp_path: Path) -> Iterator[Path]:
+@pytest.fixture(params=["sqlite", "postgres"])
+def config_dir(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
     """Store ``shop``: ``archive`` (a file; page views denied) and ``meta`` (Meta CAPI, whose
-    age limit is 7 days, aimed at a closed local port)."""
+    age limit is 7 days, aimed at a closed local port); its outbox on either backend (the
+    SQLite file ``tagless.db``, or the test run's PostgreSQL database)."""
     (tmp_path / "stores").mkdir()
+    outbox = f"{{path: {tmp_path / 'tagless.db'}}}"
+    if request.param == "postgres":
+        outbox = f"{{url: '{request.getfixturevalue('pg_url')}'}}"
     (tmp_path / "tagless.yaml").write_text(
         "server: {host: 127.0.0.1, port: 0}\n"
-        f"outbox: {{path: {tmp_path / 'tagless.db'}}}\n"
+        f"outbox: {outbox}\n"
         "admin: {host: 127.0.0.1, port: 0, token: test-admin-token}\n"
     )
     (tmp_path / "stores" / "shop.yaml").write_text(STORE_YAML.format(sink=tmp_path / "sink.jsonl"))
@@ -61,7 +65,7 @@ def stored(event_id: str, received_at: float, name: str = "purchase", **fields: 
 
 
 async def settle_all(
-    box: SqliteOutbox, destination: str, outcome: Outcome, only: Sequence[str] | None = None
+    box: Any, destination: str, outcome: Outcome, only: Sequence[str] | None = None
 ) -> None:
     """Claim everything due for ``destination`` and settle it with ``outcome``
     (``only``: those event ids; the rest delivered)."""

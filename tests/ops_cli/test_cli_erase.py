@@ -25,6 +25,9 @@ OTHER = {"emails": ("max@example.org",), "user_id": "customer-7", "anonymous_id"
 DEAD = Outcome("rejected", "http_400", 400, detail=f'{{"error": "bad user {JANE}"}}')
 RETRY = Outcome("retry", "http_503", 503)
 
+#: Erasure searches the SQLite file and its WAL byte by byte.
+pytestmark = pytest.mark.sqlite_only
+
 
 def populate(path: Path) -> None:
     """Jane's events: delivered to both destinations, a dead letter for meta (whose answer

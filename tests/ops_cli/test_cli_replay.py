@@ -16,8 +16,8 @@ from cli_ops_kit import DAY, HOUR, run, settle_all, stored
 from router.clock import FakeClock
 from router.destination import Outcome
 from router.outbox.base import NewEvent
-from router.outbox.sqlite import SqliteOutbox
 from router.testing.server import RunningTagless
+from tests.postgres_kit import outbox_at
 
 REJECTED = Outcome("rejected", "http_400", 400, detail="bad")
 
@@ -31,7 +31,7 @@ def populate(path: Path, now: float) -> None:
         return NewEvent("shop", event_id, now - age, routes, stored(event_id, now - age, name))
 
     async def fill() -> None:
-        box = SqliteOutbox(path, clock=FakeClock(now))
+        box = outbox_at(path, clock=FakeClock(now))
         await box.open()
         try:
             await box.append(

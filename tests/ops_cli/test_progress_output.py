@@ -16,8 +16,8 @@ from router.cli import main
 from router.clock import FakeClock
 from router.destination import Outcome
 from router.outbox.base import NewEvent
-from router.outbox.sqlite import SqliteOutbox
 from router.progress import progress
+from tests.postgres_kit import outbox_at
 
 
 class Terminal(io.StringIO):
@@ -53,7 +53,7 @@ def test_purge_enforces_retention_now_with_progress_on_stderr(
     now = time.time()
 
     async def fill() -> None:
-        box = SqliteOutbox(config_dir / "tagless.db", clock=FakeClock(now))
+        box = outbox_at(config_dir / "tagless.db", clock=FakeClock(now))
         await box.open()
         try:
             ages = {"old": 200 * HOUR, "middle": 100 * HOUR, "new": HOUR}

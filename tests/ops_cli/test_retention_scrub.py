@@ -5,6 +5,7 @@ each, settled events after ``retention_hours``; the scrub's position survives a 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 from cli_ops_kit import HOUR, settle_all, stored
@@ -15,7 +16,7 @@ from router.config import Config, load_config
 from router.destination import Outcome
 from router.ops.retention import enforce_retention, retention_settings
 from router.outbox.base import NewEvent
-from router.outbox.sqlite import SqliteOutbox
+from router.outbox.select import make_outbox
 from router.plugins import config_classes, discover
 
 T0 = 1_796_000_000.0
@@ -27,16 +28,16 @@ def config(config_dir: Path) -> Config:
         (config_dir / "tagless.yaml")
         .read_text()
         .replace(
-            "outbox: {path:",
+            "outbox: {",
             "outbox: {pii_retention_hours: 1, dead_letter_retention_hours: 5,"
-            " retention_hours: 10, path:",
+            " retention_hours: 10, ",
         )
     )
     (config_dir / "tagless.yaml").write_text(text)
     return load_config(config_dir, config_classes(discover()))
 
 
-async def bodies(box: SqliteOutbox) -> dict[str, dict[str, object]]:
+async def bodies(box: Any) -> dict[str, dict[str, object]]:
     rows = await box._read("SELECT event_id, body FROM events", ())
     return {event_id: orjson.loads(body) for event_id, body in rows}
 
@@ -54,7 +55,7 @@ async def test_user_data_then_dead_letters_then_events_go_in_turn(config_dir: Pa
         "attempts_max_rows": 1_000_000,
     }
     clock = FakeClock(T0)
-    box = SqliteOutbox(settings.outbox.path, clock=clock)
+    box = make_outbox(settings.outbox, clock)
     await box.open()
     try:
         events = [
@@ -82,7 +83,7 @@ async def test_user_data_then_dead_letters_then_events_go_in_turn(config_dir: Pa
     finally:
         await box.close()
 
-    box = SqliteOutbox(settings.outbox.path, clock=clock)  # a restart
+    box = make_outbox(settings.outbox, clock)  # a restart
     await box.open()
     try:
         assert await box.scrub_delivered("shop", ["archive", "meta"], clock.now()) == 0

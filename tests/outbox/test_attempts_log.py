@@ -4,6 +4,7 @@ the platform's answer scrubbed), a schema-3 file gains the table, and the log st
 from __future__ import annotations
 
 import asyncio
+import inspect
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ from router.outbox.sqlite import SqliteOutbox
 from router.testing.events import make_event
 from router.testing.fake_platform import Answer, FakePlatform
 from router.testing.server import RunningTagless, write_config_dir
+from tests.outbox.conftest import Query
 
 COLUMNS = (
     "at, seq_lo, seq_hi, seqs, status, latency_ms, delivered, retrying, dead, skipped, reason,"
@@ -30,21 +32,32 @@ COLUMNS = (
 )
 
 
-def attempts(path: Path) -> list[dict[str, Any]]:
+async def attempts(query: Query) -> list[dict[str, Any]]:
+    rows = await query(f"SELECT {COLUMNS} FROM attempts ORDER BY id")  # noqa: S608 - constant
+    names = [name.strip() for name in COLUMNS.split(",")]
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+async def eventually(check: Callable[[], Any], seconds: float = 30.0) -> None:
+    """Wait on a condition (sync or async) with a generous limit (the machine may be busy)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not (await found if inspect.isawaitable(found := check()) else found):
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.01)
+
+
+async def count_is(query: Query, rows: int) -> bool:
+    return len(await attempts(query)) == rows
+
+
+def attempts_in(path: Path) -> list[dict[str, Any]]:
+    """The attempts log of a SQLite file."""
     with sqlite3.connect(path) as db:
         db.row_factory = sqlite3.Row
         rows = db.execute(f"SELECT {COLUMNS} FROM attempts ORDER BY id")  # noqa: S608 - constant
         return [dict(row) for row in rows]
-
-
-async def eventually(check: Callable[[], bool], seconds: float = 30.0) -> None:
-    """Wait on a condition with a generous limit (the machine may be busy)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -55,7 +68,12 @@ async def lanes() -> AsyncIterator[Lanes]:
 
 
 async def test_a_delivered_batch_is_one_row_with_status_latency_and_count(
-    outbox: SqliteOutbox, http: HttpClient, platform: FakePlatform, clock: FakeClock, lanes: Lanes
+    outbox: Any,
+    query: Query,
+    http: HttpClient,
+    platform: FakePlatform,
+    clock: FakeClock,
+    lanes: Lanes,
 ) -> None:
     """Three new events sent in one request that the platform took: one row, status 200, the
     request's time and latency on the clock, three delivered, no list of seqs (its range)."""
@@ -68,8 +86,8 @@ async def test_a_delivered_batch_is_one_row_with_status_latency_and_count(
     start = clock.now()
     await append(outbox, ["a", "b", "c"])
     lanes.start(webhook_lane(outbox, http, platform.url, clock))
-    await eventually(lambda: len(attempts(outbox.path)) == 1)
-    [row] = attempts(outbox.path)
+    await eventually(lambda: count_is(query, 1))
+    [row] = await attempts(query)
     assert row == {
         "at": start, "seq_lo": 1, "seq_hi": 3, "seqs": None, "status": 200,
         "latency_ms": pytest.approx(200.0), "delivered": 3, "retrying": 0, "dead": 0,
@@ -78,17 +96,22 @@ async def test_a_delivered_batch_is_one_row_with_status_latency_and_count(
 
 
 async def test_a_failed_try_records_its_next_retry_then_the_delivery(
-    outbox: SqliteOutbox, http: HttpClient, platform: FakePlatform, clock: FakeClock, lanes: Lanes
+    outbox: Any,
+    query: Query,
+    http: HttpClient,
+    platform: FakePlatform,
+    clock: FakeClock,
+    lanes: Lanes,
 ) -> None:
     """A 503 then a 200: a retry row with when it is due (listing its seq: a retry's claim is no
     range) and the platform's answer, then a delivered row."""
     platform.script(Answer(503, {"error": "busy"}), Answer(200))
     await append(outbox, ["a"])
     lanes.start(webhook_lane(outbox, http, platform.url, clock))
-    await eventually(lambda: len(attempts(outbox.path)) == 1)
+    await eventually(lambda: count_is(query, 1))
     clock.advance(1.0)  # the backoff after one failure (no jitter)
-    await eventually(lambda: len(attempts(outbox.path)) == 2)
-    failed, delivered = attempts(outbox.path)
+    await eventually(lambda: count_is(query, 2))
+    failed, delivered = await attempts(query)
     assert (failed["status"], failed["retrying"], failed["reason"]) == (503, 1, "http_503")
     assert failed["next_retry_at"] == pytest.approx(failed["at"] + 1.0)
     assert failed["answer"] is not None and "busy" in failed["answer"]
@@ -96,7 +119,7 @@ async def test_a_failed_try_records_its_next_retry_then_the_delivery(
 
 
 async def test_events_of_one_batch_that_ended_differently_get_a_row_each_with_their_seqs(
-    outbox: SqliteOutbox, clock: FakeClock
+    outbox: Any, query: Query, clock: FakeClock
 ) -> None:
     """One delivered, one rejected: two rows, each listing its own seq, so an event's attempts
     can be found; the rejection's answer is scrubbed of the events' identity and truncated."""
@@ -109,7 +132,7 @@ async def test_events_of_one_batch_that_ended_differently_get_a_row_each_with_th
     await outbox.settle(
         claim, [(claim.items[0], DELIVERED), (claim.items[1], rejected)], NO_JITTER, sends=sends
     )
-    good, bad = attempts(outbox.path)
+    good, bad = await attempts(query)
     assert (good["seqs"], good["delivered"], good["status"]) == ("1", 1, None)
     assert (bad["seqs"], bad["dead"], bad["status"], bad["reason"]) == ("2", 1, 400, "http_400")
     answer = bad["answer"]
@@ -141,42 +164,40 @@ async def test_a_schema_3_file_gains_the_attempts_log_and_keeps_its_events(
         await box.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
-    [row] = attempts(path)
+    [row] = attempts_in(path)
     assert (row["delivered"], row["status"], row["latency_ms"]) == (1, None, None)
 
 
-async def fill(outbox: SqliteOutbox, rows: list[tuple[float]]) -> None:
-    def insert(db: sqlite3.Connection) -> None:
-        db.executemany(
-            "INSERT INTO attempts (store, destination, at, seq_lo, seq_hi, delivered, retrying,"
-            " dead, skipped, reason) VALUES ('shop', 'hook', ?, 1, 1, 1, 0, 0, 0, 'ok')",
-            rows,
-        )
-
-    await outbox.writer.write(insert)
+async def fill(query: Query, rows: list[tuple[float]]) -> None:
+    """Attempts-log rows tried at these times, in this order (plain SQL: either backend)."""
+    values = ",".join(f"('shop', 'hook', {at!r}, 1, 1, 1, 0, 0, 0, 'ok')" for (at,) in rows)
+    await query(
+        "INSERT INTO attempts (store, destination, at, seq_lo, seq_hi, delivered, retrying,"  # noqa: S608 - numbers only
+        f" dead, skipped, reason) VALUES {values}"
+    )
 
 
-async def test_purge_drops_rows_past_retention(outbox: SqliteOutbox) -> None:
+async def test_purge_drops_rows_past_retention(outbox: Any, query: Query) -> None:
     """Rows tried before the retention horizon go; younger rows stay."""
-    await fill(outbox, [(100.0,), (200.0,), (300.0,), (400.0,)])
+    await fill(query, [(100.0,), (200.0,), (300.0,), (400.0,)])
     assert await outbox.purge_attempts(before=250.0, max_rows=100) == 2
-    assert [row["at"] for row in attempts(outbox.path)] == [300.0, 400.0]
+    assert [row["at"] for row in await attempts(query)] == [300.0, 400.0]
 
 
-async def test_purge_keeps_at_most_max_rows_the_newest(outbox: SqliteOutbox) -> None:
+async def test_purge_keeps_at_most_max_rows_the_newest(outbox: Any, query: Query) -> None:
     """Past the row cap the oldest rows go, however young they are."""
-    await fill(outbox, [(float(t),) for t in range(1000, 1010)])
+    await fill(query, [(float(t),) for t in range(1000, 1010)])
     assert await outbox.purge_attempts(before=0.0, max_rows=3) == 7
-    assert [row["at"] for row in attempts(outbox.path)] == [1007.0, 1008.0, 1009.0]
+    assert [row["at"] for row in await attempts(query)] == [1007.0, 1008.0, 1009.0]
 
 
-async def test_purge_works_in_bounded_steps(outbox: SqliteOutbox) -> None:
+async def test_purge_works_in_bounded_steps(outbox: Any, query: Query) -> None:
     """One call deletes at most PURGE_STEP rows, so the writer is never held long; the next
     call goes on."""
-    await fill(outbox, [(1.0,)] * (PURGE_STEP + 5))
+    await fill(query, [(1.0,)] * (PURGE_STEP + 5))
     assert await outbox.purge_attempts(before=10.0, max_rows=10**9) == PURGE_STEP
     assert await outbox.purge_attempts(before=10.0, max_rows=10**9) == 5
-    assert attempts(outbox.path) == []
+    assert await attempts(query) == []
 
 
 async def test_a_running_tagless_purges_the_log_by_its_row_cap(
@@ -203,7 +224,8 @@ async def test_a_running_tagless_purges_the_log_by_its_row_cap(
             await eventually(lambda i=i: len(platform.requests) == i + 1)
 
         def kept() -> list[tuple[int, int]]:
-            return [(row["seq_lo"], row["delivered"]) for row in attempts(config / "tagless.db")]
+            rows = attempts_in(config / "tagless.db")
+            return [(row["seq_lo"], row["delivered"]) for row in rows]
 
         await eventually(lambda: kept() == [(4, 1), (5, 1)])
     finally:
