@@ -16,7 +16,7 @@ from router.config.advice import without_unresolved
 from router.config.model import UnresolvedSettings
 from router.destination import Destination
 from router.http import HttpClient
-from router.outbox.replays import ReplayOperations
+from router.outbox.replays import Replayable
 from router.progress import progress
 from router.secret import MissingSecret
 from router.stores import StoreRuntime
@@ -72,7 +72,7 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
 class _Source:
     """The CLI's :class:`~router.ops.replay.ReplaySource`: the outbox file and the config."""
 
-    outbox: ReplayOperations
+    outbox: Replayable
     clock: Clock
     stores: Mapping[str, StoreRuntime]
     destinations: Mapping[tuple[str, str], Destination[Any]]

@@ -12,7 +12,7 @@ import orjson
 from router import codec
 from router.clock import Clock
 from router.destination import Destination
-from router.outbox.replays import Delivered, ReplayOperations
+from router.outbox.replays import Delivered, Replayable
 from router.stores import StoreRuntime
 
 #: Events read per query while a backfill walks the log.
@@ -26,7 +26,7 @@ class ReplaySource(Protocol):
     """What a replay needs: a running :class:`~router.app.Tagless`, or the CLI's stand-in."""
 
     @property
-    def outbox(self) -> ReplayOperations: ...
+    def outbox(self) -> Replayable: ...
 
     @property
     def clock(self) -> Clock: ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, Protocol
 
 from router.outbox.operations import SqliteOperations
 
@@ -55,6 +55,44 @@ def _one_of(where: list[str], params: list[Any], column: str, values: Sequence[A
     if values is not None:
         where.append(f"{column} IN ({','.join('?' * len(values))})")
         params.extend(values)
+
+
+class Replayable(Protocol):
+    """What a replay or backfill asks of an outbox, whichever backend holds it."""
+
+    async def dead_matches(
+        self,
+        store: str,
+        destination: str | None = None,
+        *,
+        seqs: Sequence[int] | None = None,
+        event_ids: Sequence[str] | None = None,
+        reason: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[Match]: ...
+
+    async def revive(self, store: str, found: Sequence[Match]) -> int: ...
+
+    async def delivered(
+        self,
+        store: str,
+        destination: str,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        event_ids: Sequence[str] | None = None,
+        after: int = 0,
+        limit: int = 1000,
+    ) -> list[Delivered]: ...
+
+    async def ahead_of_cursor(
+        self, store: str, destination: str, since: float | None, until: float | None
+    ) -> int: ...
+
+    async def backfill(
+        self, store: str, destination: str, events: Sequence[tuple[int, str]]
+    ) -> int: ...
 
 
 class ReplayOperations(SqliteOperations):
