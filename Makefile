@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= config
 
 .DEFAULT_GOAL := help
-.PHONY: help run status test browser-deps bqemulator readme-check lint typecheck check bench golden clean chaos chaos-deps
+.PHONY: help run status test browser-deps bqemulator php-deps postgres readme-check lint typecheck check bench golden clean chaos chaos-deps
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,11 +25,17 @@ run: $(STAMP) ## set up .venv and serve the example config (embedded SQLite outb
 status: $(STAMP) ## pending / retrying / dead counts per destination of the example config
 	TAGLESS_ADMIN_TOKEN=$${TAGLESS_ADMIN_TOKEN:-change-me-admin-token} $(BIN)/tagless status --config $(CONFIG)
 
-test: $(STAMP) browser-deps bqemulator chaos-deps ## set up .venv and run the whole test suite
-	$(BIN)/pytest -q
+test: $(STAMP) browser-deps bqemulator php-deps postgres chaos-deps ## set up .venv and run the whole test suite
+	TAGLESS_REQUIRE_POSTGRES=1 $(BIN)/pytest -q
 
 browser-deps: ## Chromium (Debian) and analytics.js (npm) for the browser tests
 	@bash scripts/browser-deps.sh
+
+php-deps: ## PHP, PHPUnit, WordPress and MariaDB (Debian) for the WooCommerce plugin's tests
+	@bash scripts/php-deps.sh
+
+postgres: ## PostgreSQL on 127.0.0.1:5432 for the outbox tests (Debian's package if none answers)
+	@bash scripts/postgres.sh
 
 bqemulator: ## a local BigQuery for the tests, in .cache/bqemulator-venv (not a Tagless dependency)
 	@bash scripts/bqemulator.sh
@@ -54,7 +60,7 @@ chaos: $(STAMP) chaos-deps ## the fault suite at full length (kills, outages, di
 chaos-deps: ## libfaketime (Debian) for the fault suite's accelerated and jumped clocks
 	@bash scripts/chaos-deps.sh
 
-bench: $(STAMP) ## measure durable ingest and end-to-end delivery against a bare baseline
+bench: $(STAMP) ## Tagless delivering to 5 platforms against a bare baseline; writes docs/performance.md
 	$(BIN)/python bench/run.py
 
 golden: $(STAMP) ## regenerate golden mapping files (review the diff)

@@ -59,41 +59,90 @@ class Result:
     peak_rss_mb: float
     sink_events: int | None = None
     round: int = 0
+    #: the paced request rate of the run (None: as fast as the server answers)
+    offered_rps: float | None = None
+
+    @property
+    def cpu_ms_per_1k(self) -> float:
+        """Server CPU milliseconds per 1,000 acknowledged events."""
+        acked = self.wrk.acked_events
+        cpu_s = self.cpu_pct / 100 * self.wrk.duration_s
+        return cpu_s / acked * 1e6 if acked else float("nan")
 
 
 @dataclass(frozen=True)
 class E2E:
-    """End to end: batches posted for a fixed time, then every acknowledged event at the sink."""
+    """End to end: batches posted for a fixed time, then every acknowledged event at each
+    destination (``received``: each counter's stats by destination name)."""
 
     wrk: Wrk
     first_request_at: float
     ingest_end_at: float
-    sink: dict[str, Any]
+    received: dict[str, dict[str, Any]]
     complete: bool
     other_cpu_pct: float
     peak_rss_mb: float
+    cpu_s: float = 0.0
 
     @property
     def acked(self) -> int:
         return self.wrk.acked_events
 
-    @property
-    def last_delivery_at(self) -> float | None:
-        return self.sink.get("last_new_at")
+    def done(self, name: str) -> bool:
+        return int(self.received[name]["distinct"]) >= self.acked
+
+    def rate(self, name: str) -> float | None:
+        """Distinct events delivered to ``name`` / (its last new event - the first request), if
+        every acknowledged event arrived (those committed but not yet acknowledged when wrk
+        stopped are delivered too, and counted)."""
+        last = self.received[name].get("last_new_at")
+        if last is None or not self.done(name) or last <= self.first_request_at:
+            return None
+        return int(self.received[name]["distinct"]) / (last - self.first_request_at)
+
+    def rates(self) -> dict[str, float | None]:
+        return {name: self.rate(name) for name in self.received}
+
+    def missing(self, name: str) -> int:
+        return max(0, self.acked - int(self.received[name]["distinct"]))
 
     @property
-    def elapsed_s(self) -> float | None:
-        last = self.last_delivery_at
-        return None if last is None else last - self.first_request_at
+    def delivered(self) -> int:
+        """The events every destination received (at least the acknowledged ones)."""
+        return min((int(s["distinct"]) for s in self.received.values()), default=0)
+
+    @property
+    def cpu_ms_per_1k(self) -> float:
+        """Tagless's CPU ms per 1,000 events, ingested and delivered to every destination."""
+        return self.cpu_s / self.delivered * 1e6 if self.delivered else float("nan")
+
+
+@dataclass(frozen=True)
+class Growth:
+    """Batch ingest with ``backlog`` events already waiting in the store (cost growth)."""
+
+    server: str
+    #: the point's target (10k or 1M) and the events actually stored when the run began
+    backlog: int
+    waiting: int
+    result: Result
+    #: the server's resident memory right after the measured run (VmRSS), in MiB
+    rss_mb: float
+
+
+@dataclass(frozen=True)
+class Drain:
+    """A backlog delivered to the webhook sink once its outage ends."""
+
+    events: int
+    seconds: float | None
+    complete: bool
+    peak_rss_mb: float
+    duplicates: int
 
     @property
     def events_per_s(self) -> float | None:
-        elapsed = self.elapsed_s
-        return None if not elapsed or not self.complete else self.acked / elapsed
-
-    @property
-    def missing(self) -> int:
-        return max(0, self.acked - int(self.sink["distinct"]))
+        return self.events / self.seconds if self.seconds and self.complete else None
 
 
 @dataclass
@@ -103,6 +152,12 @@ class Report:
     facts: dict[str, str] = field(default_factory=dict)
     results: list[Result] = field(default_factory=list)
     e2e: E2E | None = None
+    half: list[Result] = field(default_factory=list)
+    growth: list[Growth] = field(default_factory=list)
+    drain: Drain | None = None
+    profile: list[str] = field(default_factory=list)
+    #: seconds each part of the bench took
+    timings: dict[str, float] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -164,8 +219,11 @@ def run_wrk(
     figure: str,
     body: Path,
     seconds: int,
+    *,
+    rate: float | None = None,
 ) -> Wrk:
-    """One wrk run of ``seconds`` against ``base`` + the figure's path."""
+    """One wrk run of ``seconds`` against ``base`` + the figure's path; paced to about ``rate``
+    requests/s if set."""
     path, events_per_request, _ = FIGURES[figure]
     env = {
         "BODY_FILE": _short(str(body)),
@@ -173,6 +231,8 @@ def run_wrk(
         "RUN_ID": secrets.token_hex(4),
         "AUTH": AUTH,
     }
+    if rate is not None:
+        env["RATE_PER_THREAD"] = f"{rate / settings.threads:.3f}"
     argv = [
         "wrk",
         f"-t{settings.threads}",

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 import timeit
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,9 @@ import orjson
 import payloads
 from common import ADMIN_TOKEN, BENCH, PYTHON, TAGLESS_KINDS, WRITE_KEY, BenchError, Settings
 from load import E2E, Report, Result, run_wrk
-from procs import CpuSnapshot, Service, Sink, free_port, machine_busy_pct
+from procs import Counter, CpuSnapshot, Service, free_port, machine_busy_pct
+from profiling import sampled, summary
+from rig import SECRETS, Rig
 
 # --- servers ---------------------------------------------------------------------------------
 
@@ -31,13 +33,7 @@ def bare_service(workdir: Path, port: int) -> tuple[Service, str]:
 
 
 def write_tagless_config(
-    workdir: Path,
-    port: int,
-    admin_port: int,
-    sink_port: int,
-    hook_path: str = "/hook",
-    *,
-    stitching: bool = True,
+    workdir: Path, port: int, admin_port: int, destinations: str, *, stitching: bool = True
 ) -> Path:
     config = workdir / "config"
     (config / "stores").mkdir(parents=True)
@@ -55,36 +51,35 @@ def write_tagless_config(
         "client_ip: {trusted_proxies: [127.0.0.1/32]}\n"
         # as a store that uses every identity feature would: its ingest cost is part of the figure
         f"stitching: {{enabled: {'true' if stitching else 'false'}}}\n"
-        "destinations:\n"
-        f'  - {{id: hook, type: webhook, url: "http://127.0.0.1:{sink_port}{hook_path}"}}\n'
+        "destinations:\n" + destinations
     )
     return config
 
 
 def tagless_service(
-    settings: Settings, workdir: Path, port: int, sink_port: int, hook_path: str = "/hook"
+    settings: Settings, workdir: Path, port: int, rig: Rig, destinations: str
 ) -> tuple[Service, str]:
-    config = write_tagless_config(
-        workdir, port, free_port(), sink_port, hook_path, stitching=settings.stitching
-    )
+    block = rig.destinations(destinations, workdir)
+    config = write_tagless_config(workdir, port, free_port(), block, stitching=settings.stitching)
     argv = [str(settings.tagless), "serve", "--config", str(config)]
-    service = Service("tagless", argv, env={"TAGLESS_ADMIN_TOKEN": ADMIN_TOKEN})
+    service = Service("tagless", argv, env={"TAGLESS_ADMIN_TOKEN": ADMIN_TOKEN, **SECRETS})
     return service, f"http://127.0.0.1:{port}/healthz"
 
 
 @contextlib.contextmanager
 def server(
-    report: Report, settings: Settings, kind: str, sink: Sink | None
+    report: Report, settings: Settings, kind: str, rig: Rig | None
 ) -> Iterator[tuple[Service, str]]:
-    """A fresh server (fresh database) of ``kind``; yields it and its base URL."""
+    """A fresh server (fresh database) of ``kind`` (``bare``, a TAGLESS_KINDS key, or a
+    destination set of bench/rig.py); yields it and its base URL."""
     with tempfile.TemporaryDirectory(prefix=f"tagless-bench-{kind}-") as tmp:
         port = free_port()
         if kind == "bare":
             service, ready = bare_service(Path(tmp), port)
         else:
-            assert sink is not None
-            path = TAGLESS_KINDS[kind][0] if kind in TAGLESS_KINDS else "/hook"
-            service, ready = tagless_service(settings, Path(tmp), port, sink.port, path)
+            assert rig is not None
+            destinations = TAGLESS_KINDS[kind][0] if kind in TAGLESS_KINDS else kind
+            service, ready = tagless_service(settings, Path(tmp), port, rig, destinations)
         report.command(service.argv, service.env)
         with service:
             service.wait_ready(ready)
@@ -94,55 +89,86 @@ def server(
 # --- the measurements ------------------------------------------------------------------------
 
 
+def label_of(kind: str) -> str:
+    return TAGLESS_KINDS[kind][1] if kind in TAGLESS_KINDS else "bare"
+
+
 def measure_ingest(
-    report: Report, settings: Settings, kind: str, figure: str, body: Path, sink: Sink | None
+    report: Report,
+    settings: Settings,
+    kind: str,
+    figure: str,
+    body: Path,
+    rig: Rig | None,
+    *,
+    rate: float | None = None,
 ) -> Result:
-    """Warm up, then one measured wrk run against a fresh server."""
-    label = TAGLESS_KINDS[kind][1] if kind in TAGLESS_KINDS else "bare"
-    print(f"  {label:26} {figure:6} ... ", end="", flush=True)
-    if sink is not None:
-        sink.reset()
-    with server(report, settings, kind, sink) as (service, base):
-        run_wrk(report, settings, base, figure, body, settings.warmup)
-        before = CpuSnapshot.take(service, sink)
-        wrk = run_wrk(report, settings, base, figure, body, settings.duration)
-        cpu, other = CpuSnapshot.take(service, sink).percent_since(before)
+    """Warm up, then one measured wrk run against a fresh server (at ``rate`` requests/s if set,
+    else as fast as it answers)."""
+    label = label_of(kind)
+    at = "" if rate is None else f" at {rate:,.0f} req/s"
+    print(f"  {label:34} {figure:6}{at} ... ", end="", flush=True)
+    if rig is not None:
+        rig.reset()
+    with server(report, settings, kind, rig) as (service, base):
+        run_wrk(report, settings, base, figure, body, settings.warmup, rate=rate)
+        helpers = rig.services if rig else []
+        before = CpuSnapshot.take(service, helpers)
+        wrk = run_wrk(report, settings, base, figure, body, settings.duration, rate=rate)
+        cpu, other = CpuSnapshot.take(service, helpers).percent_since(before)
         peak_rss = service.peak_rss_mb()
-        delivered = int(sink.stats()["events"]) if sink and kind in TAGLESS_KINDS else None
+        delivered = None
+        if rig is not None and kind in TAGLESS_KINDS:
+            delivered = sum(int(c.stats()["events"]) for c in rig.counters)
         if not service.alive():
             raise BenchError(f"{label} died during the run:\n{service.log_tail()}")
-    print(f"{wrk.events_per_s:,.0f} events/s", flush=True)
-    return Result(label, figure, wrk, cpu, other, peak_rss, delivered)
+    print(f"{wrk.events_per_s:,.0f} events/s, p99 {wrk.p99_ms:.1f} ms", flush=True)
+    return Result(label, figure, wrk, cpu, other, peak_rss, delivered, offered_rps=rate)
 
 
-def measure_e2e(report: Report, settings: Settings, body: Path, sink: Sink) -> E2E:
-    """Post batches for ``duration`` s, then wait until the sink holds every acknowledged event."""
-    print("  end to end ... ", end="", flush=True)
-    sink.reset()
-    with server(report, settings, "tagless", sink) as (service, base):
-        before = CpuSnapshot.take(service, sink)
+def measure_e2e(report: Report, settings: Settings, body: Path, rig: Rig) -> E2E:
+    """Post batches for ``duration`` s to Tagless delivering to the five platforms, then wait
+    until every fake holds every acknowledged event."""
+    print("  end to end, 5 platforms ... ", end="", flush=True)
+    rig.reset()
+    with (
+        server(report, settings, "five", rig) as (service, base),
+        sampled(service.pid, "e2e", settings.profile) as profile,
+    ):
+        before = CpuSnapshot.take(service, rig.services)
         first_request_at = time.time()
         wrk = run_wrk(report, settings, base, "batch", body, settings.duration)
         ingest_end_at = time.time()
-        stats, complete = wait_for_sink(settings, sink, wrk.acked_events, service)
-        _, other = CpuSnapshot.take(service, sink).percent_since(before)
+        received, complete = wait_for(settings, list(rig.fakes.values()), wrk.acked_events, service)
+        cpu_s = service.cpu_seconds() - before.server
+        _, other = CpuSnapshot.take(service, rig.services).percent_since(before)
         peak_rss = service.peak_rss_mb()
-    result = E2E(wrk, first_request_at, ingest_end_at, stats, complete, other, peak_rss)
-    rate = f"{result.events_per_s:,.0f} events/s" if result.events_per_s else "incomplete"
-    print(rate, flush=True)
+    if profile is not None:
+        report.profile = summary(profile)
+    result = E2E(wrk, first_request_at, ingest_end_at, received, complete, other, peak_rss, cpu_s)
+    print(
+        ", ".join(f"{name} {rate:,.0f}/s" for name, rate in result.rates().items() if rate),
+        flush=True,
+    )
     return result
 
 
-def wait_for_sink(
-    settings: Settings, sink: Sink, acked: int, service: Service
-) -> tuple[dict[str, Any], bool]:
-    """Poll the sink until it holds ``acked`` distinct events and no new ones came for a while."""
+def wait_for(
+    settings: Settings, counters: Sequence[Counter], acked: int, service: Service
+) -> tuple[dict[str, dict[str, Any]], bool]:
+    """Poll the counters until each holds ``acked`` distinct events and none got new ones for a
+    while; (each counter's stats by name, whether all were complete)."""
     deadline = time.monotonic() + settings.e2e_timeout
     while True:
-        stats = sink.stats()
-        last_new_at = stats["last_new_at"]
-        settled = last_new_at is not None and time.time() - last_new_at >= settings.settle
-        if stats["distinct"] >= acked and settled:
+        stats = {c.name.removeprefix("fake-"): c.stats() for c in counters}
+        now = time.time()
+        done = all(
+            s["distinct"] >= acked
+            and s["last_new_at"] is not None
+            and now - s["last_new_at"] >= settings.settle
+            for s in stats.values()
+        )
+        if done:
             return stats, True
         if time.monotonic() > deadline or not service.alive():
             return stats, False

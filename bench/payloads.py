@@ -68,7 +68,8 @@ def track_event(rng: random.Random, *, message_id: str = ID_SLOT) -> dict[str, A
             },
         },
         "properties": {
-            "order_id": f"ORD-{order}",
+            # one order per event: GA4 and Google Ads dedup on the order id
+            "order_id": f"ORD-{order}-{message_id}",
             "revenue": round(revenue, 2),
             "currency": "EUR",
             "products": [

@@ -5,6 +5,8 @@
 --   BENCH_PATH request path, e.g. /v1/track
 --   RUN_ID     prefix that makes ids unique across wrk runs against the same server
 --   AUTH       value of the Authorization header
+--   RATE_PER_THREAD optional: each thread sends at most this many requests/s, on a fixed
+--              schedule whatever the answers' latency (a paced load; a late slot goes at once)
 -- done() prints one machine-readable line: WRK_RESULT {json}.
 
 local SLOT = "@@MID@@"
@@ -46,6 +48,32 @@ function request()
   end
   parts[2 * n + 1] = tail
   return wrk.format("POST", path, headers, table.concat(parts))
+end
+
+local rate = tonumber(os.getenv("RATE_PER_THREAD") or "")
+if rate then
+  -- wrk's Lua has no wall clock: LuaJIT's FFI reads CLOCK_MONOTONIC
+  local ffi = require("ffi")
+  ffi.cdef [[
+    typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+    int clock_gettime(int clock_id, bench_timespec *tp);
+  ]]
+  local clock = ffi.new("bench_timespec")
+  local function now_ms()
+    ffi.C.clock_gettime(1, clock)
+    return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
+  end
+  local interval = 1000 / rate
+  local slot = nil
+  -- called before each request of any of the thread's connections: the next free slot
+  function delay()
+    local now = now_ms()
+    slot = slot or now
+    local wait = slot - now
+    slot = slot + interval
+    if wait < 0 then return 0 end
+    return wait
+  end
 end
 
 function done(summary, latency, requests)

@@ -9,7 +9,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -88,8 +88,15 @@ class Service:
 
     def peak_rss_mb(self) -> float:
         """The server process's peak resident memory so far (VmHWM), in MiB."""
+        return self._status_mb("VmHWM:")
+
+    def rss_mb(self) -> float:
+        """The server process's resident memory now (VmRSS), in MiB."""
+        return self._status_mb("VmRSS:")
+
+    def _status_mb(self, key: str) -> float:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(key):
                 return int(line.split()[1]) / 1024
         return float("nan")
 
@@ -131,24 +138,45 @@ def http_post(url: str, timeout: float = 5.0) -> int:
     return http_request("POST", url, timeout)[0]
 
 
-class Sink(Service):
-    """bench/sink.py, the webhook destination of every Tagless run."""
+class Counter(Service):
+    """A bench script serving ``/stats`` and ``/reset`` on a free port: the sink or a fake."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str, script: str, *args: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        super().__init__("sink", [PYTHON, str(BENCH / "sink.py"), "--port", str(self.port)])
+        argv = [PYTHON, str(BENCH / script), "--port", str(self.port), *args]
+        super().__init__(name, argv)
 
     def stats(self) -> dict[str, Any]:
         status, body = http_get(f"{self.url}/stats")
         if status != 200:
-            raise BenchError(f"sink /stats answered {status}")
+            raise BenchError(f"{self.name} /stats answered {status}")
         result: dict[str, Any] = orjson.loads(body)
         return result
 
     def reset(self) -> None:
         if http_post(f"{self.url}/reset") != 200:
-            raise BenchError("sink /reset failed")
+            raise BenchError(f"{self.name} /reset failed")
+
+
+class Sink(Counter):
+    """bench/sink.py, the webhook destination of every Tagless run."""
+
+    def __init__(self) -> None:
+        super().__init__("sink", "sink.py")
+
+    def outage(self, on: bool) -> None:
+        """Make ``/hook`` answer 503 (Retry-After 1) while ``on``."""
+        if http_post(f"{self.url}/outage?on={int(on)}") != 200:
+            raise BenchError("sink /outage failed")
+
+
+class Fake(Counter):
+    """bench/platforms.py serving one platform."""
+
+    def __init__(self, platform: str) -> None:
+        self.platform = platform
+        super().__init__(f"fake-{platform}", "platforms.py", "--platform", platform)
 
 
 def processes() -> Iterator[tuple[int, int, float]]:
@@ -187,8 +215,8 @@ class CpuSnapshot:
     others: dict[int, float]
 
     @classmethod
-    def take(cls, server: Service, sink: Sink | None) -> CpuSnapshot:
-        ours = {os.getpgrp(), server.pid} | ({sink.pid} if sink else set())
+    def take(cls, server: Service, helpers: Sequence[Service] = ()) -> CpuSnapshot:
+        ours = {os.getpgrp(), server.pid} | {helper.pid for helper in helpers}
         return cls(time.monotonic(), server.cpu_seconds(), others_cpu(ours))
 
     def percent_since(self, before: CpuSnapshot) -> tuple[float, float]:

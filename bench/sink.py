@@ -61,10 +61,15 @@ class Tally:
 
 
 def build_app(tally: Tally) -> web.Application:
-    """``POST /hook`` takes deliveries, ``POST /down`` refuses them; ``/stats`` and ``/reset``."""
+    """``POST /hook`` takes deliveries, ``POST /down`` refuses them; ``/stats`` and ``/reset``;
+    ``POST /outage?on=1`` makes ``/hook`` refuse too (``on=0`` ends the outage)."""
+    outage = {"on": False}
 
     async def hook(request: web.Request) -> web.Response:
         body = await request.read()
+        if outage["on"]:  # a short Retry-After: Tagless probes again soon after the outage ends
+            tally.refused += 1
+            return web.Response(status=503, headers={"Retry-After": "1"})
         if not body.startswith(b'{"events":['):
             tally.rejected += 1
             raise web.HTTPBadRequest()
@@ -86,28 +91,33 @@ def build_app(tally: Tally) -> web.Application:
         tally.reset()
         return web.Response(body=b'{"ok":true}', content_type="application/json")
 
+    async def set_outage(request: web.Request) -> web.Response:
+        outage["on"] = request.query.get("on") == "1"
+        return web.Response(body=b'{"ok":true}', content_type="application/json")
+
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post("/hook", hook)
     app.router.add_post("/down", down)
     app.router.add_get("/stats", stats)
     app.router.add_post("/reset", reset)
+    app.router.add_post("/outage", set_outage)
     return app
+
+
+def serve(app: web.Application, port: int) -> None:
+    """Serve ``app`` on 127.0.0.1:``port`` with uvloop, without access logs, until stopped."""
+    import uvloop
+
+    web.run_app(
+        app, host="127.0.0.1", port=port, access_log=None, print=None, loop=uvloop.new_event_loop()
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    import uvloop
-
-    web.run_app(
-        build_app(Tally()),
-        host="127.0.0.1",
-        port=args.port,
-        access_log=None,
-        print=None,
-        loop=uvloop.new_event_loop(),
-    )
+    serve(build_app(Tally()), args.port)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The admin listener: token-protected JSON API for delivery status and dead letters."""
+"""The admin listener: token-protected JSON API and admin UI (status, reports, dead letters)."""
 
 from __future__ import annotations
 
@@ -8,31 +8,18 @@ import attrs
 from aiohttp import web
 
 from router.health import readyz
+from router.ops.api import add_ops_routes
+from router.reload import reload_handler
+from router.web import add_web
+from router.web.auth import AdminAuth
 
 if TYPE_CHECKING:
     from router.app import Tagless
 
 
-#: No token: health for orchestrators, metrics for Prometheus (counts and store names only;
-#: the admin listener is bound to 127.0.0.1 by default).
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-
-
-def _authorised(request: web.Request, app: Tagless) -> bool:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    return scheme.lower() == "bearer" and app.config.admin.token.matches(token.strip())
-
-
 def admin_app(tagless: Tagless) -> web.Application:
-    """Health and metrics are open; the rest needs ``Authorization: Bearer <admin token>``."""
-
-    @web.middleware
-    async def require_token(request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path in OPEN_PATHS or _authorised(request, tagless):
-            response: web.StreamResponse = await handler(request)
-            return response
-        return web.json_response({"error": "an admin token is required"}, status=401)
+    """Health and metrics are open; the rest needs ``Authorization: Bearer <admin token>`` or
+    a signed-in browser session (router/web/auth.py)."""
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -57,10 +44,14 @@ def admin_app(tagless: Tagless) -> web.Application:
         rows = await tagless.outbox.dead_letters(store, destination)
         return web.json_response({"dead_letters": [attrs.asdict(row) for row in rows]})
 
-    app = web.Application(middlewares=[require_token])
+    auth = AdminAuth(tagless)
+    app = web.Application(middlewares=[auth.middleware])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", ready)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/status", status)
     app.router.add_get("/api/stores/{store}/dead-letters", dead_letters)
+    app.router.add_post("/api/reload", reload_handler(tagless))
+    add_ops_routes(app, tagless)
+    add_web(app, tagless, auth)
     return app

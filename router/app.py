@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -13,7 +14,14 @@ from aiohttp import web
 from router.admin import admin_app
 from router.attempts import AttemptSink, attempt_sinks, observer_for
 from router.clock import Clock, SystemClock
-from router.config import Config, ConfigError, ConfigIssue, RetryConfig, UnresolvedSettings
+from router.config import (
+    Config,
+    ConfigError,
+    ConfigIssue,
+    RefusedStore,
+    RetryConfig,
+    UnresolvedSettings,
+)
 from router.destination import Destination
 from router.dispatch import LaneDispatcher
 from router.health import readyz
@@ -21,9 +29,11 @@ from router.http import HttpClient
 from router.ingest.auth import KeyRing
 from router.ingest.http import Ingest
 from router.metrics import Metrics
+from router.ops.retention import enforce_retention
 from router.outbox.base import OutboxError
 from router.outbox.policy import RetryPolicy
-from router.outbox.sqlite import SqliteOutbox
+from router.outbox.select import make_outbox, open_failure
+from router.reload import ReloadResult, reload
 from router.secret import MissingSecret
 from router.server import ConnectionLimits, GuardedRunner, admin_limits, ingest_limits
 from router.startup import listen_failure, outbox_failure
@@ -79,18 +89,14 @@ class Tagless:
         plugins: dict[str, type[Destination[Any]]],
         *,
         clock: Clock | None = None,
+        refused: Sequence[RefusedStore] = (),
     ) -> None:
         self.config = config
         self.plugins = plugins
+        #: Stores left out for a plugin that cannot be loaded: their senders get a 503.
+        self.refused = refused
         self.clock = clock or SystemClock()
-        self.outbox = SqliteOutbox(
-            config.outbox.path,
-            clock=self.clock,
-            synchronous=config.outbox.synchronous,
-            max_pending_events=config.outbox.max_pending_events,
-            min_free_disk_mb=config.outbox.min_free_disk_mb,
-            lease_secs=config.outbox.lease_secs,
-        )
+        self.outbox = make_outbox(config.outbox, self.clock)
         self.metrics = Metrics()
         self.dispatchers: list[LaneDispatcher] = []
         #: Audit sinks (``bigquery`` with ``audit_table``): they outlive the dispatchers.
@@ -98,8 +104,16 @@ class Tagless:
         self._tasks: list[asyncio.Task[None]] = []
         self._runners: list[web.AppRunner] = []
         self.ingest: Ingest | None = None
+        #: The compiled stores and destination instances serving now (a reload swaps them).
+        self.stores: dict[str, StoreRuntime] = {}
+        self.destinations: dict[tuple[str, str], Destination[Any]] = {}
         self.http: HttpClient | None = None
         self.ports: dict[str, int] = {}
+        #: The last reload of the config (SIGHUP, POST /api/reload), for the overview.
+        self.last_reload: ReloadResult | None = None
+        self.reloading = asyncio.Lock()
+        self._lanes: dict[tuple[str, str], tuple[LaneDispatcher, asyncio.Task[None]]] = {}
+        self._sinks: dict[tuple[str, str], AttemptSink] = {}
         self._stop_maintenance = asyncio.Event()
 
     async def start(self) -> None:
@@ -120,15 +134,19 @@ class Tagless:
         try:
             await self.outbox.open()
         except (OSError, sqlite3.Error, OutboxError) as error:
+            if self.config.outbox.url is not None:
+                raise open_failure(self.config.outbox, error) from error
             raise outbox_failure(self.config.outbox.path, error) from error
         self.http = HttpClient.create()
-        stores, instances = compile_stores(self.config, self.plugins, self.http)
+        stores, instances = self.compile(self.config)
+        self.stores, self.destinations = stores, instances
         self.ingest = Ingest(
             outbox=self.outbox,
             stores=stores,
-            keys=KeyRing(write_keys(self.config.stores)),
+            keys=KeyRing(write_keys([*self.config.stores, *(r.store for r in self.refused)])),
             limits=self.config.server,
             metrics=self.metrics,
+            refused=frozenset(r.store.store for r in self.refused),
         )
         ingest_app = web.Application(
             client_max_size=self.config.server.max_request_bytes,
@@ -147,15 +165,24 @@ class Tagless:
             admin_app(self), "admin", admin.host, admin.port, admin_limits(limits)
         )
         # deliveries start only once both listeners are up: a failed start delivers nothing
-        self._start_dispatchers(instances)
+        self.start_lanes(instances)
         self._tasks.append(asyncio.create_task(self._maintain(), name="outbox-maintenance"))
         log.info("tagless_started", stores=len(stores), destinations=len(instances), **self.ports)
 
-    def _start_dispatchers(self, instances: dict[tuple[str, str], Destination[Any]]) -> None:
+    def compile(
+        self, config: Config
+    ) -> tuple[dict[str, StoreRuntime], dict[tuple[str, str], Destination[Any]]]:
+        """Every store's runtime and destination instance for ``config`` (ConfigError)."""
+        assert self.http is not None
+        return compile_stores(config, self.plugins, self.http)
+
+    def start_lanes(self, instances: dict[tuple[str, str], Destination[Any]]) -> None:
+        """Start a dispatcher per destination instance, and the audit sinks among them."""
         configs = {(s.store, d.id): d for s in self.config.stores for d in s.destinations}
         sinks = attempt_sinks(instances, self.clock)
-        self.sinks = list(sinks.values())
-        for sink in self.sinks:
+        self._sinks.update(sinks)
+        self.sinks = list(self._sinks.values())
+        for sink in sinks.values():
             sink.start()
         for (store, dest_id), destination in instances.items():
             settings = configs[(store, dest_id)].retry
@@ -172,30 +199,69 @@ class Tagless:
             )
             self.dispatchers.append(lane)
             self.metrics.destinations[(store, dest_id)] = destination
-            self._tasks.append(asyncio.create_task(lane.run(), name=f"dispatch:{store}:{dest_id}"))
+            task = asyncio.create_task(lane.run(), name=f"dispatch:{store}:{dest_id}")
+            self._tasks.append(task)
+            self._lanes[(store, dest_id)] = (lane, task)
+
+    async def stop_lanes(self, stores: set[str]) -> None:
+        """Stop the dispatchers and audit sinks of ``stores``: in-flight batches finish (or go
+        back within the grace period), then each lane resumes from its durable cursor."""
+        grace = self.config.server.shutdown_grace_secs
+        keys = [key for key in self._lanes if key[0] in stores]
+        stopping = [self._lanes.pop(key) for key in keys]
+        for lane, _ in stopping:
+            lane.stop()
+        await asyncio.gather(*(task for _, task in stopping), return_exceptions=True)
+        await asyncio.gather(*(lane.drain(grace) for lane, _ in stopping))
+        sinks = [self._sinks.pop(key) for key in list(self._sinks) if key[0] in stores]
+        await asyncio.gather(*(sink.close(grace) for sink in sinks))
+        self.sinks = list(self._sinks.values())
+        for lane, task in stopping:
+            self.dispatchers.remove(lane)
+            self._tasks.remove(task)
+        for key in keys:
+            self.metrics.destinations.pop(key, None)
+            self.outbox.forget_lane(*key)
+
+    async def serve_config(
+        self,
+        config: Config,
+        stores: dict[str, StoreRuntime],
+        instances: dict[tuple[str, str], Destination[Any]],
+        *,
+        restart: set[str],
+    ) -> None:
+        """Serve ``config`` from now on (a reload): ingest takes its stores and keys at once;
+        the lanes of the ``restart`` stores restart, the others go on untouched."""
+        for name in self.stores.keys() - restart:  # unchanged: keep what is running
+            stores[name] = self.stores[name]
+            instances.update({k: v for k, v in self.destinations.items() if k[0] == name})
+        self.config = config
+        self.stores, self.destinations = stores, instances
+        if self.ingest is not None:  # both in one step: no request sees one without the other
+            self.ingest.stores, self.ingest.keys = stores, KeyRing(write_keys(config.stores))
+        await self.stop_lanes(restart)
+        self.start_lanes({k: v for k, v in instances.items() if k[0] in restart})
 
     async def _maintain(self) -> None:
         """Keep the outbox bounded: count undelivered events afresh (at start, then every
-        round), purge settled events past retention, truncate the WAL."""
-        every = self.config.outbox.wal_checkpoint_secs
-        retention = self.config.outbox.retention_hours * 3600
+        round), enforce retention (router/ops/retention.py), truncate the WAL."""
         wake = self._stop_maintenance
-        lanes = [(s.store, [d.id for d in s.destinations if d.enabled]) for s in self.config.stores]
         while not wake.is_set():
+            # read afresh each round: a reload may have changed stores and settings
+            lanes = [
+                (s.store, [d.id for d in s.destinations if d.enabled]) for s in self.config.stores
+            ]
             try:
                 for store, ids in lanes:
                     await self.outbox.refresh_backlog(store, ids)
             except OutboxError as error:
                 log.warning("outbox_maintenance_failed", error=str(error))
-            await self.clock.wait(wake, every)
+            await self.clock.wait(wake, self.config.outbox.wal_checkpoint_secs)
             if wake.is_set():
                 return
             try:
-                for store, ids in lanes:
-                    before = self.clock.now() - retention
-                    purged = await self.outbox.purge(store, ids, before)
-                    if purged:
-                        log.info("outbox_purged", store=store, events=purged)
+                await enforce_retention(self.outbox, self.config, self.clock.now())
                 await self.outbox.checkpoint()
             except OutboxError as error:
                 log.warning("outbox_maintenance_failed", error=str(error))
@@ -252,6 +318,14 @@ class Tagless:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        reloads: set[asyncio.Task[Any]] = set()
+
+        def reload_now() -> None:  # SIGHUP: read the config again (see router/reload.py)
+            task = asyncio.create_task(reload(self), name="config-reload")
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, reload_now)
         await self.start()
         await stop.wait()
         log.info("tagless_stopping")

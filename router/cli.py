@@ -14,23 +14,37 @@ import attrs
 import orjson
 import structlog
 
-from router.config import Config, ConfigError, load_config
+from router.cli_destinations import cmd_destinations
+from router.config import Config, ConfigError, load_config, load_config_isolating_plugins
 from router.config.advice import config_warnings, unset_secrets, without_unresolved
 from router.http import HttpClient
-from router.plugins import PluginError, config_classes, discover
+from router.plugins import PluginError, config_classes, load_plugins
 from router.secret import MissingSecret
 
 
 def _load(directory: str, *, lazy_secrets: bool = True) -> tuple[Config, dict[str, Any]]:
     """The config and plugins. Secrets load lazily unless asked: a command fails on a missing
     variable only if it uses that secret (``serve`` needs them all, so it loads strictly)."""
-    plugins = discover()
-    config = load_config(Path(directory), config_classes(plugins), lazy_secrets=lazy_secrets)
-    return config, plugins
+    found = load_plugins()
+    config = load_config(
+        Path(directory),
+        config_classes(found.loaded),
+        lazy_secrets=lazy_secrets,
+        plugins=found.notes(),
+    )
+    return config, found.loaded
 
 
 def _plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+def emit(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
+    """Print ``data`` as one JSON document with ``--json``, else ``text()`` for people."""
+    if getattr(args, "json", False):
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        sys.stdout.write(text())
 
 
 def _run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -48,13 +62,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from router.startup import StartupError
     from router.tuning import tune_for_serving
 
-    config, plugins = _load(args.config, lazy_secrets=False)
-    configure(config.logging.level, config.logging.format)
+    # a store that uses a broken or missing plugin is refused; the others serve
+    found = load_plugins()
+    config, refused = load_config_isolating_plugins(
+        Path(args.config), config_classes(found.loaded), found.notes()
+    )
+    plugins = found.loaded
+    configure(config.logging.level, "json" if args.json else config.logging.format)
+    found.log_problems(refused)
     for warning in config_warnings(config):
         structlog.get_logger("tagless.config").warning("config_warning", warning=warning)
     tune_for_serving()
     try:
-        _run(Tagless(config, plugins).serve_until_signalled())
+        _run(Tagless(config, plugins, refused=refused).serve_until_signalled())
     except StartupError as error:  # everything started was stopped again; say why, once
         structlog.get_logger("tagless").error("startup_failed", error=str(error))
         return 1
@@ -75,13 +95,20 @@ def cmd_check(args: argparse.Namespace) -> int:
             await http.close()
 
     _run(build())
-    for variable in unset_secrets(config):
-        print(f"warning: environment variable {variable} is not set; 'tagless serve' needs it")
-    for warning in config_warnings(config, config.outbox.path):
-        print(f"warning: {warning}")
+    warnings = (
+        [f"{broken.problem} (no store uses it)" for broken in load_plugins().broken]
+        + [
+            f"environment variable {variable} is not set; 'tagless serve' needs it"
+            for variable in unset_secrets(config)
+        ]
+        + config_warnings(config, config.outbox.path)
+    )
     destinations = sum(len(store.destinations) for store in config.stores)
     stores = _plural(len(config.stores), "store")
-    print(f"{args.config}: ok ({stores}, {_plural(destinations, 'destination')})")
+    lines = "".join(f"warning: {warning}\n" for warning in warnings)
+    lines += f"{args.config}: ok ({stores}, {_plural(destinations, 'destination')})\n"
+    counts = {"stores": len(config.stores), "destinations": destinations}
+    emit(args, {"ok": True, **counts, "warnings": warnings}, lambda: lines)
     return 0
 
 
@@ -105,13 +132,19 @@ def cmd_send_test(args: argparse.Namespace) -> int:
 
     result = _run(go())
     if result is None:
-        print(
+        why = (
             f"{args.destination} ({dest.type}) has no test mode: nothing was sent."
-            " 'tagless send-test --dry-run' prints the payload it would send.",
-            file=sys.stderr,
+            " 'tagless send-test --dry-run' prints the payload it would send."
         )
+        if args.json:
+            emit(args, {"sent": False, "errors": [why]}, str)
+        else:
+            print(why, file=sys.stderr)
         return 1
     payload, answer = result
+    if args.json:
+        emit(args, {"sent": True, "payload": payload, **attrs.asdict(answer)}, str)
+        return 0 if answer.ok else 1
     print("payload sent (identity redacted):")
     print(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
     print(f"platform answer ({answer.status}): {answer.answer}")
@@ -147,17 +180,19 @@ def _print_test_payload(args: argparse.Namespace) -> int:
         finally:
             await http.close()
 
-    print("payload (identity redacted; dry run, nothing sent):")
-    print(orjson.dumps(_run(go()), option=orjson.OPT_INDENT_2).decode())
+    payload = _run(go())
+    text = orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode()
+    head = "payload (identity redacted; dry run, nothing sent):\n"
+    emit(args, {"sent": False, "payload": payload}, lambda: f"{head}{text}\n")
     return 0
 
 
 def _outbox(config: Config) -> Any:
-    from router.outbox.sqlite import SqliteOutbox
+    from router.outbox.select import make_outbox
 
-    if not config.outbox.path.exists():
+    if config.outbox.url is None and not config.outbox.path.exists():
         raise SystemExit(f"no outbox at {config.outbox.path}: has Tagless run with this config?")
-    return SqliteOutbox(config.outbox.path)
+    return make_outbox(config.outbox)
 
 
 def _with_outbox(
@@ -176,67 +211,29 @@ def _with_outbox(
     return _run(go())
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    """Pending, retrying and dead counts per store and destination."""
-
-    async def action(box: Any, config: Config) -> list[Any]:
-        rows = []
-        for store in config.stores:
-            ids = [d.id for d in store.destinations if d.enabled]
-            rows.extend(await box.status(store.store, ids))
-        return rows
-
-    rows = _with_outbox(args, action)
-    print(f"{'store':<16} {'destination':<20} {'pending':>9} {'retrying':>9} {'dead':>7}")
-    for row in rows:
-        print(
-            f"{row.store:<16} {row.destination:<20} {row.pending:>9} {row.retrying:>9}"
-            f" {row.dead:>7}"
-        )
-    return 0
-
-
-def cmd_dead_letters(args: argparse.Namespace) -> int:
-    """List dead letters as JSON lines (event ids, reasons, statuses; no event data)."""
-
-    async def action(box: Any, config: Config) -> list[Any]:
-        result: list[Any] = await box.dead_letters(args.store, args.destination, args.limit)
-        return result
-
-    for row in _with_outbox(args, action):
-        record = attrs.asdict(row)
-        record["updated_at"] = _rfc3339(row.updated_at)
-        sys.stdout.write(orjson.dumps(record).decode() + "\n")
-    return 0
-
-
 def _rfc3339(seconds: float) -> str:
     """Unix seconds as RFC 3339 UTC with milliseconds: 2026-11-30T14:05:00.123Z."""
     moment = datetime.fromtimestamp(seconds, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _timestamp(text: str | None) -> float | None:
-    return None if text is None else datetime.fromisoformat(text).timestamp()
+def cmd_identity(args: argparse.Namespace) -> int:
+    """Identity quality of a store's events: how many carry a usable IP and each id; findings."""
+    from router.clock import SystemClock
+    from router.ops.identity_report import identity_report
+    from router.ops.identity_text import render_identity
+    from router.ops.lanes import OfflineView
 
+    async def action(box: Any, config: Config) -> Any:
+        view = OfflineView(config=config, outbox=box, clock=SystemClock())
+        return await identity_report(view, args.store, args.window)
 
-def cmd_replay(args: argparse.Namespace) -> int:
-    """Make dead letters due again, by sequence number or by destination and time range."""
-
-    async def action(box: Any, config: Config) -> int:
-        count: int = await box.replay(
-            args.store,
-            args.destination,
-            seqs=args.seq or None,
-            since=_timestamp(args.since),
-            until=_timestamp(args.until),
-            dry_run=args.dry_run,
-        )
-        return count
-
-    count = _with_outbox(args, action)
-    verb = "would replay" if args.dry_run else "replayed"
-    print(f"{verb} {_plural(count, 'dead letter')}")
+    try:
+        report = _with_outbox(args, action)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    emit(args, report, lambda: render_identity(report) + "\n")
     return 0
 
 
@@ -245,11 +242,18 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from router.backup import BackupError, backup_outbox
 
     config, _ = _load(args.config)
+    if config.outbox.url is not None:
+        raise SystemExit(
+            "tagless backup copies a SQLite outbox; this config's outbox is PostgreSQL"
+            " (outbox.url): back it up with pg_dump, sequences included (docs/cluster.md)"
+        )
     try:
         size = backup_outbox(config.outbox.path, Path(args.to))
     except BackupError as error:
         raise SystemExit(str(error)) from None
-    print(f"backed up {config.outbox.path} to {args.to} ({size:,} bytes, integrity ok)")
+    line = f"backed up {config.outbox.path} to {args.to} ({size:,} bytes, integrity ok)\n"
+    copy = {"from": str(config.outbox.path), "to": args.to, "bytes": size, "integrity": "ok"}
+    emit(args, copy, lambda: line)
     return 0
 
 
@@ -270,7 +274,10 @@ def cmd_bigquery_create_table(args: argparse.Namespace) -> int:
             await http.close()
 
     report = _run(go())
-    print("\n".join(report.lines), file=sys.stderr if report.code == FAILED else sys.stdout)
+    if args.json:
+        emit(args, {"code": int(report.code), "lines": list(report.lines)}, str)
+    else:
+        print("\n".join(report.lines), file=sys.stderr if report.code == FAILED else sys.stdout)
     return int(report.code)
 
 
@@ -278,38 +285,36 @@ DESCRIPTION = (
     "Tagless: serve the ingest API and deliver events, check the config, operate the outbox."
 )
 STORE_HELP = "the store's name (its 'store:' key in config/stores/*.yaml)"
+JSON_HELP = "print one JSON document for scripts instead of text"
 
 
 def _parser() -> argparse.ArgumentParser:
+    from router import cli_ops, cli_outbox
+
     parser = argparse.ArgumentParser(prog="tagless", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, handler: Callable[[argparse.Namespace], int]) -> Any:
         sub = commands.add_parser(name, help=(handler.__doc__ or "").strip())
         sub.add_argument("--config", default="config", help="directory with tagless.yaml")
+        sub.add_argument("--json", action="store_true", help=JSON_HELP)
         sub.set_defaults(handler=handler)
         return sub
 
     command("serve", cmd_serve)
+    command("destinations", cmd_destinations)
     command("check", cmd_check)
-    command("status", cmd_status)
     test = command("send-test", cmd_send_test)
     test.add_argument("--store", required=True, help=STORE_HELP)
     test.add_argument("--destination", required=True, help="the destination's id in that store")
     test.add_argument(
         "--dry-run", action="store_true", help="print the payload it would send; send nothing"
     )
-    dead = command("dead-letters", cmd_dead_letters)
-    dead.add_argument("--store", required=True, help=STORE_HELP)
-    dead.add_argument("--destination", help="only this destination's id (default: all)")
-    dead.add_argument("--limit", type=int, default=100, help="newest N (default: 100)")
-    replay = command("replay", cmd_replay)
-    replay.add_argument("--store", required=True, help=STORE_HELP)
-    replay.add_argument("--destination", help="only this destination's id (default: all)")
-    replay.add_argument("--seq", type=int, action="append", help="outbox sequence number")
-    replay.add_argument("--since", help="ISO 8601 time: events received at or after")
-    replay.add_argument("--until", help="ISO 8601 time: events received before")
-    replay.add_argument("--dry-run", action="store_true", help="count, change nothing")
+    cli_ops.register(command)
+    cli_outbox.register(command, commands)
+    identity = command("identity", cmd_identity)
+    identity.add_argument("--store", required=True, help=STORE_HELP)
+    identity.add_argument("--window", default="24h", help="1h, 24h or 7d (default: 24h)")
     backup = command("backup", cmd_backup)
     backup.add_argument("--to", required=True, help="file to write the copy to (replaced)")
     bigquery = commands.add_parser("bigquery", help="BigQuery tools: create-table")
@@ -320,6 +325,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--config", default="config", help="directory with tagless.yaml")
     create.add_argument("--store", required=True, help=STORE_HELP)
     create.add_argument("--destination", required=True, help="the bigquery destination's id")
+    create.add_argument("--json", action="store_true", help=JSON_HELP)
     create.set_defaults(handler=cmd_bigquery_create_table)
     return parser
 
@@ -329,15 +335,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
         code = args.handler(args)
+    except SystemExit as stop:  # a command's own refusal: its message, as JSON if asked
+        if not (args.json and isinstance(stop.code, str)):
+            raise
+        code, errors = 1, [stop.code]
     except ConfigError as error:
-        print(f"{len(error.errors)} config error(s):", file=sys.stderr)
-        for issue in error.errors:
-            print(f"  {issue}", file=sys.stderr)
-        code = 2
+        code, errors = 2, [str(issue) for issue in error.errors]
+        head = f"{len(error.errors)} config error(s):"
+        text = "\n".join([head, *(f"  {issue}" for issue in error.errors)])
     except PluginError as error:
-        print(str(error), file=sys.stderr)
-        code = 2
+        code, errors, text = 2, [str(error)], str(error)
     except MissingSecret as error:
-        print(f"error: {error}", file=sys.stderr)
-        code = 2
+        code, errors, text = 2, [str(error)], f"error: {error}"
+    else:
+        raise SystemExit(code)
+    if args.json:
+        emit(args, {"ok": False, "errors": errors}, str)
+    else:
+        print(text, file=sys.stderr)
     raise SystemExit(code)

@@ -103,6 +103,9 @@ class Destination(abc.ABC, Generic[C]):
     name: ClassVar[str]
     config_class: ClassVar[type[Any]]
     supported_events: ClassVar[frozenset[str] | None] = None
+    #: The plugin API this plugin needs (``router.sdk.API_VERSION``): ``"1"`` runs on every
+    #: 1.y, ``"1.2"`` on 1.2 and later 1.y. Discovery refuses a plugin that needs another.
+    requires_api: ClassVar[str] = "1"
 
     def __init__(self, config: C, http: HttpClient) -> None:
         self.config = config
@@ -115,6 +118,12 @@ class Destination(abc.ABC, Generic[C]):
     def max_batch_size(self) -> int:
         """The largest number of events one :meth:`send` call takes."""
         return 1
+
+    @property
+    def max_event_age_secs(self) -> float | None:
+        """The oldest event the platform takes, in seconds since it happened (``None``: no
+        limit); a replay's dry run counts the events past it."""
+        return None
 
     def routed_events(self) -> frozenset[str] | None:
         """The canonical names routing sends this instance (``None``: all): the class's

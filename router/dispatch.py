@@ -73,6 +73,8 @@ class LaneDispatcher:
         #: How long the current rest was meant to last: more left than that means the wall
         #: clock went back meanwhile (see :meth:`_rest_left`).
         self._rest_length = 0.0
+        #: Why the destination rests (the reason code of what paused it), for the overview.
+        self.pause_reason = ""
         self._rest_secs = REST_INITIAL_SECS
         self._failed_batches = 0
         #: Rests started so far: a batch sent before the latest one reports on an outage
@@ -249,9 +251,8 @@ class LaneDispatcher:
             apart = set(together)
             return [(pairs[i][0], o) for i, o in enumerate(outcomes) if i not in apart] + split
         self._note_pauses(outcomes, sent_in)
-        if self.attempts is not None:
-            took = (started, self.clock.now() - started)
-            self._sends.update((item.seq, took) for item, _ in pairs)
+        took = (started, self.clock.now() - started)
+        self._sends.update((item.seq, took) for item, _ in pairs)
         return [(item, outcome) for (item, _), outcome in zip(pairs, outcomes, strict=True)]
 
     async def _rest_before_send(self) -> None:
@@ -316,7 +317,11 @@ class LaneDispatcher:
         until = self.clock.now() + seconds
         if until > self.paused_until:
             self.paused_until, self._rest_length = until, seconds
+            self.pause_reason = cause.reason
             self.metrics.paused[(self.store, self.destination_id)] = True
+            share = getattr(self.outbox, "share_pause", None)  # a shared outbox: every node
+            if share is not None:
+                share(self.store, self.destination_id, until, cause.reason)
             self._log.warning(
                 "destination_paused",
                 reason=cause.reason,
@@ -326,16 +331,25 @@ class LaneDispatcher:
             )
 
     async def _settle(self, claim: Claim, results: list[tuple[Claimed, Outcome]]) -> None:
+        pop = self._sends.pop
+        sends = {seq: sent for seq in (item.seq for item, _ in results) if (sent := pop(seq, None))}
         while True:
             try:
-                states = await self.outbox.settle(claim, results, self.policy)
+                states = await self.outbox.settle(claim, results, self.policy, sends=sends)
                 break
             except OutboxError as error:  # e.g. disk full: the claim must not be lost
                 self._log.error("settle_failed", error=str(error), events=len(results))
                 await self.clock.wait(asyncio.Event(), error.retry_after)
-        self._count(results, states)
+        if "retry" in states:  # the loop may be idle on a due time computed before this one
+            self._wake.set()
+        self._count(results, states, sends)
 
-    def _count(self, results: list[tuple[Claimed, Outcome]], states: list[str]) -> None:
+    def _count(
+        self,
+        results: list[tuple[Claimed, Outcome]],
+        states: list[str],
+        sends: dict[int, tuple[float, float]],
+    ) -> None:
         tally = {"delivered": 0, "retry": 0, "dead": 0}
         for (item, outcome), state in zip(results, states, strict=True):
             if state == "skipped":
@@ -363,16 +377,20 @@ class LaneDispatcher:
             if count:
                 self.metrics.deliveries[(self.store, self.destination_id, state)] += count
         if self.attempts is not None:
-            self._observe(self.attempts, results, states)
+            self._observe(self.attempts, results, states, sends)
 
     def _observe(
-        self, observe: AttemptObserver, results: list[tuple[Claimed, Outcome]], states: list[str]
+        self,
+        observe: AttemptObserver,
+        results: list[tuple[Claimed, Outcome]],
+        states: list[str],
+        sends: dict[int, tuple[float, float]],
     ) -> None:
         """Tell the observer of each settled try; an observer bug never stops delivery."""
         for (item, outcome), state in zip(results, states, strict=True):
             if state == "skipped":  # never sent: no attempt to record
                 continue
-            sent = self._sends.pop(item.seq, None)
+            sent = sends.get(item.seq)
             attempt = Attempt(
                 store=self.store,
                 destination=self.destination_id,

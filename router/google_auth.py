@@ -101,9 +101,13 @@ class GoogleCredentials:
     """A destination's ``credentials:``: a service account key file, or an OAuth user's
     ``client_id``, ``client_secret`` and ``refresh_token`` (exactly one of the two forms)."""
 
+    #: a service account's JSON key file (set this, or the three OAuth user keys)
     service_account_file: Path | None = attrs.field(default=None, validator=_service_account_file)
+    #: an OAuth user's client id
     client_id: str | None = None
+    #: that OAuth client's secret (use `${ENV}`)
     client_secret: Secret | None = None
+    #: the OAuth user's refresh token (use `${ENV}`)
     refresh_token: Secret | None = None
 
     def __attrs_post_init__(self) -> None:

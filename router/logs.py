@@ -88,6 +88,22 @@ def configure(level: str = "info", fmt: str = "json") -> None:
     logging.captureWarnings(True)
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is at the time of each write (tests swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def to_stderr() -> None:
+    """Send structlog's lines to stderr, the rest of its configuration kept: a CLI command's
+    stdout is its answer (``--json``), never log lines."""
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(_Stderr()))  # type: ignore[arg-type]
+
+
 class StdlibToStructlog(logging.Handler):
     """A ``logging`` handler that re-emits each record as one structlog event."""
 

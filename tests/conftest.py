@@ -12,6 +12,8 @@ from router.http import HttpClient
 from router.outbox.sqlite import SqliteOutbox
 from router.testing.fake_platform import FakePlatform
 
+pytest_plugins = ["tests.postgres_kit"]
+
 
 @pytest.fixture
 def clock() -> FakeClock:

@@ -7,8 +7,7 @@ from typing import Any, Final
 
 import orjson
 
-from router.destination import DELIVERED, Outcome
-from router.http import Response, classify, error_object
+from router.sdk import DELIVERED, Outcome, Response, classify, error_object
 
 #: Row error reasons that say nothing is wrong with the row: send it again (same insertId).
 #: ``stopped``: the row was fine but not inserted because another row of the request failed.

@@ -18,10 +18,7 @@ import structlog
 from destinations.bigquery.config import BigQueryConfig
 from destinations.bigquery.insert import insert_rows
 from destinations.bigquery.mapping import timestamp
-from router.attempts import Attempt
-from router.clock import Clock
-from router.destination import Outcome
-from router.google_auth import GoogleAuth
+from router.sdk import Attempt, Clock, GoogleAuth, Outcome
 
 log = structlog.get_logger("tagless.audit")
 

@@ -11,12 +11,18 @@ from destinations.bigquery.audit import AuditSink
 from destinations.bigquery.config import SCOPES, BigQueryConfig
 from destinations.bigquery.insert import insert_rows
 from destinations.bigquery.mapping import build_row
-from router import codec
-from router.clock import Clock
-from router.destination import Destination, Health, Outcome
-from router.event import Event
-from router.google_auth import GoogleAuth, authorized_request
-from router.http import HttpClient, Response
+from router.sdk import (
+    Clock,
+    Destination,
+    Event,
+    GoogleAuth,
+    Health,
+    HttpClient,
+    Outcome,
+    Response,
+    authorized_request,
+    dumps,
+)
 
 #: BigQuery refuses insertAll requests over 10 MB; rows are split well below that.
 MAX_REQUEST_BYTES: Final = 9_000_000
@@ -28,7 +34,7 @@ def chunks(rows: Sequence[dict[str, Any]], max_rows: int) -> list[range]:
     found: list[range] = []
     start, size = 0, 0
     for index, row in enumerate(rows):
-        row_size = len(codec.dumps(row)) + 1
+        row_size = len(dumps(row)) + 1
         if index > start and (index - start >= max_rows or size + row_size > MAX_REQUEST_BYTES):
             found.append(range(start, index))
             start, size = index, 0

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import attrs
 
-from router.google_auth import DEFAULT_TOKEN_ENDPOINT, GoogleCredentials
+from router.sdk import DEFAULT_TOKEN_ENDPOINT, GoogleCredentials
 
 #: BigQuery takes up to 50,000 rows per insertAll request and recommends about 500.
 MAX_ROWS_PER_REQUEST: Final = 50_000
@@ -84,31 +84,43 @@ def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> Non
 class BigQueryConfig:
     """One table (``project``.``dataset``.``table``) that receives one row per event."""
 
+    #: the Google Cloud project ID (`my-project-123`, not its name or number)
     project: str = attrs.field(
         validator=_matches(_PROJECT, "a Google Cloud project ID like my-project-123")
     )
+    #: dataset ID: letters, digits, `_`
     dataset: str = attrs.field(
         validator=_matches(_DATASET, "a dataset ID of letters, digits and underscores")
     )
+    #: table ID: letters, digits, `_`, `-`
     table: str = attrs.field(
         validator=_matches(_TABLE, "a table ID of letters, digits, underscores and dashes")
     )
+    #: `{service_account_file: PATH}` (a service account's JSON key), or `{client_id, client_secret,
+    #: refresh_token}` (an OAuth user; put the secrets in `${ENV}`)
     credentials: GoogleCredentials
+    #: base URL of the BigQuery API (a local emulator in tests)
     endpoint: str = attrs.field(
         default="https://bigquery.googleapis.com",
         converter=_without_trailing_slash,
         validator=_http_url,
     )
+    #: Google's OAuth token endpoint (a local one in tests)
     token_endpoint: str = attrs.field(default=DEFAULT_TOKEN_ENDPOINT, validator=_http_url)
     #: Where ``tagless bigquery create-table`` creates the dataset (``EU``, ``US``,
     #: ``europe-west3``...); BigQuery's default (US) when unset. Sending does not use it.
     location: str | None = None
+    #: rows per request, 1 to 50,000
     max_batch_size: int = attrs.field(default=DEFAULT_BATCH_SIZE, validator=_batch_size)
+    #: time for one request (token requests too)
     timeout_secs: float = attrs.field(default=10.0, validator=_positive)
     #: A second table in the same dataset that receives one row per delivery attempt of the
     #: store's other destinations (destinations/bigquery/README.md); None: no audit table.
     audit_table: str | None = attrs.field(default=None, validator=_audit_table)
+    #: audit rows wait at most this long before they are inserted (sooner when `max_batch_size` of
+    #: them wait)
     audit_flush_secs: float = attrs.field(default=DEFAULT_AUDIT_FLUSH_SECS, validator=_positive)
+    #: at most this many audit rows wait in memory; more are counted as dropped
     audit_max_buffered_rows: int = attrs.field(
         default=DEFAULT_AUDIT_MAX_BUFFERED_ROWS, validator=_buffer_size
     )

@@ -6,9 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from destinations.bigquery.answers import request_outcome, row_outcomes
-from router import codec
-from router.destination import Outcome
-from router.google_auth import GoogleAuth, authorized_post
+from router.sdk import GoogleAuth, Outcome, authorized_post, dumps
 
 _HEADERS: Final = {"Content-Type": "application/json"}
 
@@ -24,9 +22,7 @@ async def insert_rows(
         "ignoreUnknownValues": False,
         "rows": rows,
     }
-    answer = await authorized_post(
-        auth, url, codec.dumps(body), _HEADERS, timeout_secs=timeout_secs
-    )
+    answer = await authorized_post(auth, url, dumps(body), _HEADERS, timeout_secs=timeout_secs)
     if isinstance(answer, Outcome):
         return [answer] * len(rows)
     if answer.status == 200:

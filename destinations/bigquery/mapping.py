@@ -7,9 +7,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any, Final
 
-from router import codec, privacy
-from router.destination import MappingError
-from router.event import Event, Item
+from router.sdk import Event, Item, MappingError, dumps, hash_all, hash_email, hash_phone
 
 #: NUMERIC holds 29 digits before the point and 9 after it.
 NUMERIC_SCALE: Final = Decimal("1e-9")
@@ -50,8 +48,8 @@ def row_values(event: Event) -> dict[str, Any]:
         "locale": event.locale,
         "user_id": event.user_id,
         "anonymous_id": event.anonymous_id,
-        "email_sha256": privacy.hash_all(event.emails, privacy.hash_email, "google"),
-        "phone_sha256": privacy.hash_all(event.phones, privacy.hash_phone, "google"),
+        "email_sha256": hash_all(event.emails, hash_email, "google"),
+        "phone_sha256": hash_all(event.phones, hash_phone, "google"),
         "click_ids": click_ids(event),
         "order_id": event.order_id,
         "currency": event.currency.strip().upper() if event.currency else None,
@@ -68,7 +66,7 @@ def row_values(event: Event) -> dict[str, Any]:
             "tcf_string": event.consent.tcf_string,
         },
         # a JSON column takes its value as a JSON-encoded string in insertAll rows
-        "properties": codec.dumps(kept_properties(event.properties)).decode(),
+        "properties": dumps(kept_properties(event.properties)).decode(),
     }
 
 

@@ -18,9 +18,7 @@ from destinations.bigquery.schema import (
     schema_differences,
     table_resource,
 )
-from router.destination import Outcome
-from router.google_auth import GoogleAuth, authorized_request
-from router.http import HttpClient, Response
+from router.sdk import GoogleAuth, HttpClient, Outcome, Response, authorized_request
 
 #: Exit codes: done (or already as wanted), the table exists with another schema, failure.
 OK: Final = 0

@@ -10,15 +10,16 @@ from typing import Any, ClassVar
 
 import attrs
 
-from router import codec
-from router.destination import CanonicalJson, Destination, Health, Outcome
+from router.sdk import CanonicalJson, Destination, Health, Outcome, dumps
 
 
 @attrs.frozen
 class FileConfig:
     """``path`` (relative to the working directory) receives one event per line."""
 
+    #: the file; relative paths are relative to the working directory
     path: Path
+    #: events written per batch
     max_batch_size: int = 1000
 
 
@@ -33,7 +34,7 @@ class FileDestination(CanonicalJson, Destination[FileConfig]):
         return self.config.max_batch_size
 
     async def send(self, batch: Sequence[Any]) -> Sequence[Outcome]:
-        data = b"".join(codec.dumps(payload) + b"\n" for payload in batch)
+        data = b"".join(dumps(payload) + b"\n" for payload in batch)
         try:
             await asyncio.to_thread(self._append, data)
         except OSError as error:

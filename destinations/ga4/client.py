@@ -11,10 +11,19 @@ import orjson
 
 from destinations.ga4.config import Ga4Config
 from destinations.ga4.mapping import MAX_BODY_BYTES, SUPPORTED_EVENTS, build_request
-from router import codec
-from router.destination import Destination, Health, Outcome, TestAnswer
-from router.event import Event
-from router.http import MAX_KEPT_BODY, Response, TransportError, classify, transport_outcome
+from router.sdk import (
+    MAX_KEPT_BODY,
+    Destination,
+    Event,
+    Health,
+    Outcome,
+    Response,
+    TestAnswer,
+    TransportError,
+    classify,
+    dumps,
+    transport_outcome,
+)
 
 COLLECT: Final = "/mp/collect"
 DEBUG_COLLECT: Final = "/debug/mp/collect"
@@ -36,7 +45,7 @@ def group_requests(
     """
     by_client: dict[bytes, list[int]] = {}
     for index, payload in enumerate(payloads):
-        key = codec.dumps({k: v for k, v in payload.items() if k not in _PER_EVENT_KEYS})
+        key = dumps({k: v for k, v in payload.items() if k not in _PER_EVENT_KEYS})
         by_client.setdefault(key, []).append(index)
     requests: list[tuple[list[int], dict[str, Any]]] = []
     for indices in by_client.values():
@@ -62,7 +71,7 @@ def merge(payloads: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _size(body: dict[str, Any]) -> int:
-    return len(codec.dumps(body))
+    return len(dumps(body))
 
 
 def validation_messages(response: Response) -> list[dict[str, Any]] | None:
@@ -93,6 +102,11 @@ class Ga4Destination(Destination[Ga4Config]):
     @property
     def max_batch_size(self) -> int:
         return self.config.max_batch_size
+
+    @property
+    def max_event_age_secs(self) -> float:
+        """The platform's age limit (it refuses older events); ``send`` checks it too."""
+        return self.config.max_age_hours * 3600.0
 
     def map(self, event: Event) -> dict[str, Any]:
         return build_request(event, app_stream=self.config.is_app_stream)
@@ -164,7 +178,7 @@ class Ga4Destination(Destination[Ga4Config]):
         # the URL carries api_secret: it is never logged or put into an outcome
         url = f"{self.config.endpoint}{path}?{urlencode(self.config.query())}"
         return await self.http.post(
-            url, codec.dumps(body), _HEADERS, timeout_secs=self.config.timeout_secs
+            url, dumps(body), _HEADERS, timeout_secs=self.config.timeout_secs
         )
 
     async def send_test(self, batch: Sequence[Any]) -> TestAnswer:

@@ -7,7 +7,7 @@ from typing import Final
 
 import attrs
 
-from router.secret import Secret
+from router.sdk import Secret
 
 #: GA4 takes at most 25 events per request (Measurement Protocol reference).
 MAX_EVENTS_PER_REQUEST: Final = 25
@@ -52,17 +52,25 @@ def _max_age(_: object, attribute: attrs.Attribute[float], value: float) -> None
 class Ga4Config:
     """A web stream (``measurement_id``) or an app stream (``firebase_app_id``), and its secret."""
 
+    #: the stream's MP API secret (use `${ENV}`); sent in the query string, never logged
     api_secret: Secret
+    #: web stream ID, `G-…` (not the numeric stream ID); set this or `firebase_app_id`
     measurement_id: str | None = attrs.field(default=None, validator=_measurement_id)
+    #: app stream ID; requests then carry `app_instance_id`
     firebase_app_id: str | None = None
+    #: base URL; `https://region1.google-analytics.com` for EU collection
     endpoint: str = attrs.field(
         default="https://www.google-analytics.com",
         converter=_without_trailing_slash,
         validator=_http_url,
     )
+    #: check every request with the validation server before sending it
     validate: bool = False
+    #: events per `send`, 1 to 25
     max_batch_size: int = attrs.field(default=MAX_EVENTS_PER_REQUEST, validator=_batch_size)
+    #: time for one request
     timeout_secs: float = attrs.field(default=10.0, validator=_positive)
+    #: older events are rejected (`too_old`) unsent; at most 72
     max_age_hours: float = attrs.field(default=MAX_AGE_HOURS, validator=_max_age)
 
     def __attrs_post_init__(self) -> None:

@@ -9,9 +9,23 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
-from router import codec, privacy
-from router.destination import MappingError
-from router.event import Event, Item
+from router.sdk import (
+    Event,
+    Item,
+    MappingError,
+    Normaliser,
+    Profile,
+    dumps,
+    hash_all,
+    hash_email,
+    hash_name,
+    hash_phone,
+    hash_with,
+    normalize_city,
+    normalize_country,
+    normalize_postal_code,
+    normalize_region,
+)
 
 #: Canonical names GA4 has a recommended event for, by the GA4 name (recommended events).
 EVENT_NAMES: Final = {
@@ -84,7 +98,7 @@ def build_request(event: Event, *, app_stream: bool) -> dict[str, Any]:
     request["events"] = [
         {"name": name, "params": build_params(event, name), "timestamp_micros": micros}
     ]
-    size = len(codec.dumps(request))
+    size = len(dumps(request))
     if size >= MAX_BODY_BYTES:
         raise MappingError("payload_too_large", f"the request is {size} bytes; GA4 takes < 130 kB")
     return request
@@ -123,20 +137,20 @@ def timestamp_micros(moment: datetime) -> int:
 def build_user_data(event: Event) -> dict[str, Any]:
     """Hashed contact data with Google's normalisation; plain, normalised city to country."""
     user_data: dict[str, Any] = {}
-    emails = privacy.hash_all(event.emails, privacy.hash_email, "google")
+    emails = hash_all(event.emails, hash_email, "google")
     if emails:
         user_data["sha256_email_address"] = emails
-    phones = privacy.hash_all(event.phones, privacy.hash_phone, "google")
+    phones = hash_all(event.phones, hash_phone, "google")
     if phones:
         user_data["sha256_phone_number"] = phones
     address = {
-        "sha256_first_name": privacy.hash_name(event.first_name, "google"),
-        "sha256_last_name": privacy.hash_name(event.last_name, "google"),
-        "sha256_street": privacy.hash_with(_normalize_street, event.street, "google"),
-        "city": _plain(privacy.normalize_city, event.city),
-        "region": _plain(privacy.normalize_region, event.region),
-        "postal_code": _plain(privacy.normalize_postal_code, event.postal_code),
-        "country": _plain(privacy.normalize_country, event.country),
+        "sha256_first_name": hash_name(event.first_name, "google"),
+        "sha256_last_name": hash_name(event.last_name, "google"),
+        "sha256_street": hash_with(_normalize_street, event.street, "google"),
+        "city": _plain(normalize_city, event.city),
+        "region": _plain(normalize_region, event.region),
+        "postal_code": _plain(normalize_postal_code, event.postal_code),
+        "country": _plain(normalize_country, event.country),
     }
     address = {key: value for key, value in address.items() if value is not None}
     if address:
@@ -144,12 +158,12 @@ def build_user_data(event: Event) -> dict[str, Any]:
     return user_data
 
 
-def _normalize_street(value: str, profile: privacy.Profile) -> str | None:
+def _normalize_street(value: str, profile: Profile) -> str | None:
     text = " ".join(unicodedata.normalize("NFC", value).strip().lower().split())
     return text or None
 
 
-def _plain(normalise: privacy.Normaliser, value: str | None) -> str | None:
+def _plain(normalise: Normaliser, value: str | None) -> str | None:
     return None if value is None else normalise(value, "google")
 
 

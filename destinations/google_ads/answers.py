@@ -13,8 +13,7 @@ from typing import Any, Final, Literal
 import attrs
 import orjson
 
-from router.destination import Outcome
-from router.http import error_object
+from router.sdk import Outcome, error_object
 
 #: What an error means for its event:
 #: ``retry``: transient, try again with backoff; ``throttle``: quota, rest the destination;

@@ -10,9 +10,7 @@ from destinations.google_ads import answers
 from destinations.google_ads.answers import GOOGLE_ADS_ERROR_TYPES, GOOGLE_ADS_ERRORS
 from destinations.google_ads.config import MAX_EVENTS, GoogleAdsConfig
 from destinations.google_ads.data_manager import Post
-from router import codec
-from router.destination import Outcome
-from router.http import Response, classify
+from router.sdk import Outcome, Response, classify, dumps
 
 
 def headers(config: GoogleAdsConfig) -> dict[str, str]:
@@ -51,7 +49,7 @@ async def send(
 async def _upload(
     post: Post, config: GoogleAdsConfig, conversions: Sequence[Any], validate_only: bool
 ) -> list[Outcome]:
-    body = codec.dumps(request_body(conversions, validate_only=validate_only))
+    body = dumps(request_body(conversions, validate_only=validate_only))
     answer = await post(config.upload_url, body, headers(config))
     if isinstance(answer, Outcome):
         return [answer] * len(conversions)

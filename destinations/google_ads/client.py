@@ -7,10 +7,19 @@ from typing import Any, ClassVar, Final
 
 from destinations.google_ads import click_upload, data_manager, mapping
 from destinations.google_ads.config import GoogleAdsConfig
-from router.destination import Destination, Health, Outcome, TestAnswer
-from router.event import Event
-from router.google_auth import GoogleAuth, GoogleAuthError, authorized_post, authorized_request
-from router.http import HttpClient, Response
+from router.sdk import (
+    Destination,
+    Event,
+    GoogleAuth,
+    GoogleAuthError,
+    Health,
+    HttpClient,
+    Outcome,
+    Response,
+    TestAnswer,
+    authorized_post,
+    authorized_request,
+)
 
 HEALTH_TIMEOUT_SECS: Final = 10.0
 

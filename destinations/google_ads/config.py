@@ -8,9 +8,7 @@ from typing import Any, Final, Literal
 import attrs
 
 from destinations.google_ads.answers import ERROR_CLASSES, ErrorClass
-from router.event import CANONICAL_NAMES
-from router.google_auth import DEFAULT_TOKEN_ENDPOINT, GoogleCredentials
-from router.secret import Secret
+from router.sdk import CANONICAL_NAMES, DEFAULT_TOKEN_ENDPOINT, GoogleCredentials, Secret
 
 Mode = Literal["data_manager", "click_upload"]
 #: Base URLs by mode (Data Manager ``events:ingest``; Google Ads API REST).
@@ -106,11 +104,16 @@ def _without_trailing_slash(url: str | None) -> str | None:
 class GoogleAdsConfig:
     """One Google Ads account and its conversion actions, reached in one of two modes."""
 
+    #: `data_manager` or `click_upload`
     mode: Mode = "data_manager"
+    #: the Google Ads account, digits only
     customer_id: str = attrs.field(validator=_customer_id)
+    #: the manager account, digits only, when access goes through one
     login_customer_id: str | None = attrs.field(default=None, validator=_customer_id)
     #: Canonical event name → conversion action id; other events are not routed here.
     conversion_actions: dict[str, str] = attrs.field(validator=_conversion_actions)
+    #: `{service_account_file: path}` or `{client_id, client_secret, refresh_token}` (secrets as
+    #: `${ENV}`)
     credentials: GoogleCredentials
     #: Google Ads API developer token; click_upload only.
     developer_token: Secret | None = attrs.field(default=None, validator=_token)
@@ -118,10 +121,13 @@ class GoogleAdsConfig:
     endpoint: str | None = attrs.field(
         default=None, converter=_without_trailing_slash, validator=_http_url
     )
+    #: where access tokens come from
     token_endpoint: str = attrs.field(default=DEFAULT_TOKEN_ENDPOINT, validator=_http_url)
     #: Google Ads API version; click_upload only.
     api_version: str = attrs.field(default=DEFAULT_API_VERSION, validator=_api_version)
+    #: events per send, 1 to 2000
     max_batch_size: int = attrs.field(default=MAX_EVENTS, validator=_batch_size)
+    #: time for one request
     timeout_secs: float = attrs.field(default=30.0, validator=_positive)
     #: How long a TOO_RECENT_* (retry_later) answer asks an event to wait.
     retry_later_secs: float = attrs.field(default=RETRY_LATER_SECS, validator=_positive)

@@ -14,9 +14,7 @@ from typing import Any, Final
 from destinations.google_ads import answers
 from destinations.google_ads.answers import DATA_MANAGER_ERRORS, ErrorClass, GoogleError
 from destinations.google_ads.config import MAX_EVENTS, GoogleAdsConfig
-from router import codec
-from router.destination import Outcome
-from router.http import Response, classify
+from router.sdk import Outcome, Response, classify, dumps
 
 #: Posts a JSON body with a fresh access token: the platform's answer, or the outcome of a
 #: request that got none (transport error, refused credentials).
@@ -81,7 +79,7 @@ class _Sender:
 
     async def deliver(self, action: str, events: list[Any]) -> list[Outcome]:
         body = request_body(self.config, action, events, validate_only=self.validate_only)
-        answer = await self.post(self.config.ingest_url, codec.dumps(body), HEADERS)
+        answer = await self.post(self.config.ingest_url, dumps(body), HEADERS)
         if isinstance(answer, Outcome):
             return [answer] * len(events)
         if 200 <= answer.status < 300:

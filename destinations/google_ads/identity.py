@@ -6,8 +6,18 @@ import re
 import unicodedata
 from typing import Final, Literal
 
-from router import privacy
-from router.event import Event
+from router.sdk import (
+    Event,
+    Profile,
+    hash_all,
+    hash_name,
+    hash_phone,
+    hash_with,
+    normalize_country,
+)
+from router.sdk import (
+    normalize_email as profile_normalize_email,
+)
 
 #: Click ids in the order one is chosen: Google takes one per conversion and refuses a
 #: conversion with both braids (``GBRAID_WBRAID_BOTH_SET``).
@@ -38,33 +48,33 @@ def normalize_email(value: str) -> str | None:
         if not local.replace(".", ""):
             return None
         text = f"{local}@{domain}"
-    return privacy.normalize_email(text, "google")
+    return profile_normalize_email(text, "google")
 
 
 def hash_email(value: str | None) -> str | None:
     """SHA-256 hex of Google's normal form; a value that is already a hash passes through."""
-    return privacy.hash_with(_email_normaliser, value, "google")
+    return hash_with(_email_normaliser, value, "google")
 
 
-def _email_normaliser(value: str, profile: privacy.Profile) -> str | None:
+def _email_normaliser(value: str, profile: Profile) -> str | None:
     return normalize_email(value)
 
 
 def hashed_emails(event: Event) -> list[str]:
-    return privacy.hash_all(event.emails, lambda value, _: hash_email(value), "google")
+    return hash_all(event.emails, lambda value, _: hash_email(value), "google")
 
 
 def hashed_phones(event: Event) -> list[str]:
-    """E.164 with ``+`` then SHA-256 hex (``router.privacy``, profile ``google``)."""
-    return privacy.hash_all(event.phones, privacy.hash_phone, "google")
+    """E.164 with ``+`` then SHA-256 hex (``router.sdk``, profile ``google``)."""
+    return hash_all(event.phones, hash_phone, "google")
 
 
 def address(event: Event) -> dict[str, str] | None:
     """Data Manager's ``AddressInfo``: hashed given and family name, plain region code and
     postal code. Google requires all four, so a partial address is not sent."""
-    given = privacy.hash_name(event.first_name, "google")
-    family = privacy.hash_name(event.last_name, "google")
-    country = event.country and privacy.normalize_country(event.country, "google")
+    given = hash_name(event.first_name, "google")
+    family = hash_name(event.last_name, "google")
+    country = event.country and normalize_country(event.country, "google")
     postal = _postal_code(event.postal_code)
     if not (given and family and country and postal):
         return None

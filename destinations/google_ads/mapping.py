@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from destinations.google_ads import identity
-from router.destination import MappingError, MissingIdentity
-from router.event import Event
+from router.sdk import Event, MappingError, MissingIdentity
 
 #: User identifiers one event may carry: Data Manager ``UserData`` takes 10, a Google Ads
 #: click conversion 5 (``ClickConversion.user_identifiers``).

@@ -6,8 +6,7 @@ from typing import Any, Final
 
 import orjson
 
-from router.destination import DELIVERED, Outcome
-from router.http import Response, classify, error_object
+from router.sdk import DELIVERED, Outcome, Response, classify, error_object
 
 #: Graph codes worth retrying with backoff: unknown/transient, service down.
 TRANSIENT_CODES: Final = frozenset({1, 2})

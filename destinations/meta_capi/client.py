@@ -9,10 +9,17 @@ from urllib.parse import urlencode
 from destinations.meta_capi.answers import classify_answer, describe, graph_error
 from destinations.meta_capi.config import MetaCapiConfig
 from destinations.meta_capi.mapping import SUPPORTED, map_event
-from router import codec
-from router.destination import Destination, Health, Outcome, TestAnswer
-from router.event import Event
-from router.http import Response, TransportError, transport_outcome
+from router.sdk import (
+    Destination,
+    Event,
+    Health,
+    Outcome,
+    Response,
+    TestAnswer,
+    TransportError,
+    dumps,
+    transport_outcome,
+)
 
 #: Sent as ``test_event_code`` by ``send_test`` when the config has none; Events Manager shows
 #: the real code to use under Test Events.
@@ -31,6 +38,11 @@ class MetaCapiDestination(Destination[MetaCapiConfig]):
     @property
     def max_batch_size(self) -> int:
         return self.config.max_batch_size
+
+    @property
+    def max_event_age_secs(self) -> float:
+        """The platform's age limit (it refuses older events); ``send`` checks it too."""
+        return float(self.config.max_age_days * DAY_SECS)
 
     def map(self, event: Event) -> dict[str, Any]:
         return map_event(event)
@@ -109,7 +121,7 @@ class MetaCapiDestination(Destination[MetaCapiConfig]):
         url = f"{self.config.base_url}/events?{urlencode(self._auth)}"
         return await self.http.post(
             url,
-            codec.dumps(body),
+            dumps(body),
             {"Content-Type": "application/json"},
             timeout_secs=self.config.timeout_secs,
         )

@@ -7,7 +7,7 @@ from typing import Final
 
 import attrs
 
-from router.secret import Secret
+from router.sdk import Secret
 
 #: The Graph API version used unless ``api_version`` says otherwise; each version is supported
 #: for at least two years after release (Meta's *Using the API* page).
@@ -58,13 +58,22 @@ def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> Non
 class MetaCapiConfig:
     """Where and as whom to send: ``POST {endpoint}/{api_version}/{pixel_id}/events``."""
 
+    #: the pixel (dataset) id, digits, quoted as a string
     pixel_id: str = attrs.field(validator=_pixel_id)
+    #: the Conversions API token (a System User token); use `${ENV}`
     access_token: Secret = attrs.field(validator=_token)
+    #: Graph API base URL (tests point it at a fake)
     endpoint: str = attrs.field(default="https://graph.facebook.com", validator=_http_url)
+    #: Graph API version such as `v23.0`; configurable, raise it as Meta retires versions (each
+    #: lives at least two years)
     api_version: str = attrs.field(default=DEFAULT_API_VERSION, validator=_api_version)
+    #: sent with every request: events go to Events Manager → Test Events. Remove it in production
     test_event_code: str | None = None
+    #: events per request, 1 to 1000 (Meta's cap)
     max_batch_size: int = attrs.field(default=MAX_EVENTS, validator=_batch_size)
+    #: time for one request; Meta suggests about 1.5 s, answers usually take < 0.6 s
     timeout_secs: float = attrs.field(default=10.0, validator=_positive)
+    #: older events are `too_old`, never sent; 1 to 7 (Meta's limit)
     max_age_days: int = attrs.field(default=MAX_AGE_DAYS, validator=_max_age)
 
     @property

@@ -7,9 +7,23 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Final
 
-from router import privacy
-from router.destination import MappingError, MissingIdentity
-from router.event import Event
+from router.sdk import (
+    Event,
+    MappingError,
+    MissingIdentity,
+    Profile,
+    hash_all,
+    hash_city,
+    hash_country,
+    hash_date_of_birth,
+    hash_email,
+    hash_external_id,
+    hash_gender,
+    hash_name,
+    hash_phone,
+    hash_postal_code,
+    hash_region,
+)
 
 #: Canonical name → Meta standard event (Pixel reference). Meta dedups on the exact name.
 EVENT_NAMES: Final = {
@@ -41,18 +55,18 @@ ACTION_SOURCES: Final = {
 MAX_CUSTOM_NAME: Final = 50
 _CUSTOM_NAME_PUNCTUATION: Final = frozenset(" _-.")
 
-Hasher = Callable[[str | None, privacy.Profile], str | None]
+Hasher = Callable[[str | None, Profile], str | None]
 #: ``user_data`` keys hashed from one canonical field each (customer information parameters).
 _SINGLE_HASHED: Final[tuple[tuple[str, str, Hasher], ...]] = (
-    ("fn", "first_name", privacy.hash_name),
-    ("ln", "last_name", privacy.hash_name),
-    ("ge", "gender", privacy.hash_gender),
-    ("db", "date_of_birth", privacy.hash_date_of_birth),
-    ("ct", "city", privacy.hash_city),
-    ("st", "region", privacy.hash_region),
-    ("zp", "postal_code", privacy.hash_postal_code),
-    ("country", "country", privacy.hash_country),
-    ("external_id", "user_id", privacy.hash_external_id),
+    ("fn", "first_name", hash_name),
+    ("ln", "last_name", hash_name),
+    ("ge", "gender", hash_gender),
+    ("db", "date_of_birth", hash_date_of_birth),
+    ("ct", "city", hash_city),
+    ("st", "region", hash_region),
+    ("zp", "postal_code", hash_postal_code),
+    ("country", "country", hash_country),
+    ("external_id", "user_id", hash_external_id),
 )
 
 
@@ -83,10 +97,10 @@ def event_name(event: Event) -> str:
 def user_data(event: Event) -> dict[str, Any]:
     """Hashed identity, plus the fields Meta wants in clear (IP, user agent, fbc, fbp)."""
     out: dict[str, Any] = {}
-    emails = privacy.hash_all(event.emails, privacy.hash_email, "meta")
+    emails = hash_all(event.emails, hash_email, "meta")
     if emails:
         out["em"] = emails
-    phones = privacy.hash_all(event.phones, privacy.hash_phone, "meta")
+    phones = hash_all(event.phones, hash_phone, "meta")
     if phones:
         out["ph"] = phones
     for key, field, hasher in _SINGLE_HASHED:

@@ -11,15 +11,17 @@ import orjson
 
 from destinations.spotify_capi.config import SpotifyCapiConfig
 from destinations.spotify_capi.mapping import SUPPORTED_EVENTS, conversion_event, event_time
-from router import codec
-from router.destination import Destination, Health, Outcome
-from router.event import Event
-from router.http import (
+from router.sdk import (
     MAX_KEPT_BODY,
+    Destination,
+    Event,
+    Health,
     HttpClient,
+    Outcome,
     Response,
     TransportError,
     classify,
+    dumps,
     transport_outcome,
 )
 
@@ -61,7 +63,7 @@ class SpotifyCapiDestination(Destination[SpotifyCapiConfig]):
 
     async def send(self, batch: Sequence[Any]) -> Sequence[Outcome]:
         events = self._not_in_future(batch)
-        body = codec.dumps(
+        body = dumps(
             {
                 "conversion_events": {
                     "capi_connection_id": self.config.connection_id,

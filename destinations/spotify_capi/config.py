@@ -6,7 +6,7 @@ from typing import Final, Literal
 
 import attrs
 
-from router.secret import Secret
+from router.sdk import Secret
 
 CustomSlot = Literal[
     "CUSTOM_EVENT_1", "CUSTOM_EVENT_2", "CUSTOM_EVENT_3", "CUSTOM_EVENT_4", "CUSTOM_EVENT_5"
@@ -50,12 +50,20 @@ class SpotifyCapiConfig:
     ``device_id`` (its example and field note disagree); by default it is sent raw, as received.
     """
 
+    #: the CAPI connection (data source) id from Ads Manager (shown as a UUID; only "one token, no
+    #: spaces" is checked, since the format is not public), sent as `capi_connection_id`
     connection_id: str = attrs.field(validator=_connection_id)
+    #: the connection's CAPI access token (use `${ENV}`); not the Ads API OAuth token
     token: Secret = attrs.field(validator=_token)
+    #: base URL; `/capi-direct/events/` is appended
     endpoint: str = attrs.field(default=DEFAULT_ENDPOINT, validator=_http_url)
+    #: events per request, 1 to 1,000; Spotify documents no limit, so this is a guess
     max_batch_size: int = attrs.field(default=100, validator=_batch_size)
+    #: time for one request, connection included
     timeout_secs: float = 10.0
+    #: sender event name → `CUSTOM_EVENT_1` … `CUSTOM_EVENT_5`
     custom_events: dict[str, CustomSlot] = attrs.field(factory=dict)
+    #: send SHA-256 hex of the device id instead of the raw value
     hash_device_id: bool = False
 
     @property

@@ -6,9 +6,16 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from destinations.spotify_capi.config import SpotifyCapiConfig
-from router.destination import MappingError, MissingIdentity
-from router.event import Event
-from router.privacy import hash_all, hash_email, hash_phone, sha256_hex
+from router.sdk import (
+    Event,
+    MappingError,
+    MissingIdentity,
+    consent_denied,
+    hash_all,
+    hash_email,
+    hash_phone,
+    sha256_hex,
+)
 
 #: Canonical name → Spotify ``event_name`` (README.md); ``custom`` goes to a configured slot.
 EVENT_NAMES: Final = {
@@ -116,6 +123,5 @@ def conversion_event(event: Event, config: SpotifyCapiConfig) -> dict[str, Any]:
     action_source = ACTION_SOURCES.get(event.action_source)
     if action_source is not None:
         payload["action_source"] = action_source
-    consent = event.consent
-    payload["opt_out_targeting"] = "denied" in (consent.ad_user_data, consent.ad_personalization)
+    payload["opt_out_targeting"] = consent_denied(event)
     return payload

@@ -9,10 +9,19 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from destinations.webhook.config import WebhookConfig
-from router import codec
-from router.destination import CanonicalJson, Destination, Health, Outcome, TestAnswer
-from router.http import Response, TransportError, classify, transport_outcome
-from router.secret import Secret
+from router.sdk import (
+    CanonicalJson,
+    Destination,
+    Health,
+    Outcome,
+    Response,
+    Secret,
+    TestAnswer,
+    TransportError,
+    classify,
+    dumps,
+    transport_outcome,
+)
 
 SIGNATURE_HEADER = "X-Tagless-Signature"
 TEST_HEADER = "X-Tagless-Test"
@@ -47,7 +56,7 @@ class WebhookDestination(CanonicalJson, Destination[WebhookConfig]):
         return [outcome] * len(batch)
 
     async def _post(self, batch: Sequence[Any], extra: dict[str, str]) -> Response:
-        body = codec.dumps({"events": list(batch)})
+        body = dumps({"events": list(batch)})
         headers = {"Content-Type": "application/json", **self.config.headers, **extra}
         if self.config.secret is not None:
             headers[SIGNATURE_HEADER] = sign(self.config.secret, body, int(time.time()))
@@ -66,7 +75,7 @@ class WebhookDestination(CanonicalJson, Destination[WebhookConfig]):
 
     async def health(self) -> Health:
         """An empty batch: proves the receiver answers, sends no event data."""
-        body = codec.dumps({"events": []})
+        body = dumps({"events": []})
         try:
             response = await self.http.post(
                 self.config.url, body, {"Content-Type": "application/json"}, timeout_secs=5.0

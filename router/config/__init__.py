@@ -16,6 +16,13 @@ from typing import Any
 import attrs
 
 from router.config._env import interpolate
+from router.config._plugins import (
+    PluginNotes,
+    RefusedStore,
+    leave_out,
+    name_plugin,
+    unusable_type,
+)
 from router.config._structure import INVALID, Invalid, describe, structure_class, text_of
 from router.config._yaml import Map, Node, Report, Scalar, Seq, child_path, parse
 from router.config.model import (
@@ -48,11 +55,14 @@ __all__ = [
     "EventFilter",
     "LoggingConfig",
     "OutboxConfig",
+    "PluginNotes",
+    "RefusedStore",
     "RetryConfig",
     "ServerConfig",
     "StoreConfig",
     "UnresolvedSettings",
     "load_config",
+    "load_config_isolating_plugins",
 ]
 
 #: Keys of a destination entry that Tagless reads; every other key belongs to the plugin.
@@ -74,6 +84,7 @@ def load_config(
     env: Mapping[str, str] | None = None,
     *,
     lazy_secrets: bool = False,
+    plugins: PluginNotes | None = None,
 ) -> Config:
     """Read ``directory/tagless.yaml`` and every ``directory/stores/*.yaml`` (sorted).
 
@@ -83,13 +94,39 @@ def load_config(
     loads as :meth:`Secret.unset` and fails only when revealed: commands that need no
     secret (status, dead letters, check, ...) then run without it.
     """
+    config, refused = _load(directory, destination_types, env, lazy_secrets, plugins, False)
+    assert not refused  # without isolation, a store's plugin problem is a ConfigError
+    return config
+
+
+def load_config_isolating_plugins(
+    directory: Path,
+    destination_types: Mapping[str, type],
+    plugins: PluginNotes,
+    env: Mapping[str, str] | None = None,
+) -> tuple[Config, list[RefusedStore]]:
+    """Like :func:`load_config` (secrets read strictly), for serving: a store whose only
+    problems are destination types that are not installed or whose plugin is broken is left
+    out and returned with its issues, so that one broken plugin never stops the other stores."""
+    return _load(directory, destination_types, env, False, plugins, True)
+
+
+def _load(
+    directory: Path,
+    destination_types: Mapping[str, type],
+    env: Mapping[str, str] | None,
+    lazy_secrets: bool,
+    plugins: PluginNotes | None,
+    isolate: bool,
+) -> tuple[Config, list[RefusedStore]]:
     environ = os.environ if env is None else env
-    loader = _Loader(Path(directory), destination_types, environ, lazy_secrets)
+    notes = plugins or PluginNotes()
+    loader = _Loader(Path(directory), destination_types, environ, lazy_secrets, notes, isolate)
     config = loader.load()
     issues = [issue for report in loader.reports for issue in _by_line(report)]
     if issues or config is INVALID:
         raise ConfigError(issues)
-    return config
+    return config, loader.refused
 
 
 @attrs.frozen(kw_only=True)
@@ -113,6 +150,8 @@ class _StoreFile:
     tree: Map
     report: Report
     store: StoreConfig | Invalid
+    #: The store without its destinations, for a store refused for a plugin (``isolate``).
+    without_destinations: StoreConfig | Invalid = INVALID
 
 
 @attrs.define
@@ -121,7 +160,13 @@ class _Loader:
     types: Mapping[str, type]
     env: Mapping[str, str]
     lazy_secrets: bool = False
+    plugins: PluginNotes = attrs.Factory(PluginNotes)
+    isolate: bool = False
     reports: list[Report] = attrs.Factory(list)
+    #: Issues of destinations whose type cannot be used, by store file.
+    plugin_issues: dict[str, list[ConfigIssue]] = attrs.Factory(dict)
+    #: The stores left out (``isolate``).
+    refused: list[RefusedStore] = attrs.Factory(list)
 
     def load(self) -> Config | Invalid:
         main = self._main()
@@ -129,8 +174,11 @@ class _Loader:
         files = [self._store(path, defaults) for path in self._store_paths()]
         parsed = [file for file in files if file is not None]
         _check_unique(parsed)
+        if self.isolate:
+            built = [(file.report, file.without_destinations) for file in parsed]
+            self.refused = leave_out(built, self.plugin_issues)
         stores = [file.store for file in parsed if file.store is not INVALID]
-        if main is INVALID or len(stores) != len(files):
+        if main is INVALID or len(stores) + len(self.refused) != len(files):
             return INVALID
         return attrs.evolve(main, stores=tuple(stores))
 
@@ -162,7 +210,7 @@ class _Loader:
         )
         if store is not INVALID:
             _check_browser_keys(tree, store, report)
-        return _StoreFile(tree, report, INVALID if destinations is INVALID else store)
+        return _StoreFile(tree, report, INVALID if destinations is INVALID else store, store)
 
     def _report(self, path: Path) -> Report:
         report = Report(str(path))
@@ -238,12 +286,18 @@ class _Loader:
             return INVALID  # the generic keys report a missing or non-string type
         plugin = self.types.get(name)
         if plugin is None:
-            known = ", ".join(sorted(self.types)) or "(none installed)"
-            message = f"unknown destination type {name!r}; known types: {known}"
-            report.add(type_node.line, child_path(path, "type"), message)
+            line, where = type_node.line, child_path(path, "type")
+            issue = unusable_type(node, name, line, where, report, self.types, self.plugins)
+            issue_list = self.plugin_issues.setdefault(report.file, [])
+            issue_list.append(issue)
             return INVALID
+        before = len(report.issues)
         if not self.lazy_secrets:
-            return structure_class(node, plugin, path, report, extra_keys=GENERIC_DESTINATION_KEYS)
+            settings = structure_class(
+                node, plugin, path, report, extra_keys=GENERIC_DESTINATION_KEYS
+            )
+            name_plugin(report, before, node, name, self.plugins)
+            return settings
         # Read lazily, settings that cannot be built because a variable is not set (a key
         # file's path, say) are left unresolved, with what else they would report: commands
         # that never build the destination run without them; the others name the variable.
@@ -252,6 +306,7 @@ class _Loader:
         if own.unset:
             return UnresolvedSettings(tuple(dict.fromkeys(own.unset)))
         report.issues.extend(own.issues)
+        name_plugin(report, before, node, name, self.plugins)
         return settings
 
 

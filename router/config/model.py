@@ -138,12 +138,23 @@ class ServerConfig:
     )
 
 
+def _postgres_url(_inst: object, _attr: attrs.Attribute[Any], value: Secret | None) -> None:
+    if value is None or value.missing is not None:
+        return
+    if not value.reveal().startswith(("postgresql://", "postgres://")):
+        raise ValueError(
+            "must be a PostgreSQL URL: postgresql://user[:password]@host[:port]/database"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class OutboxConfig:
     """The durable outbox. A relative ``path`` is relative to the working directory Tagless
-    is started from, not to the config directory."""
+    is started from, not to the config directory. ``url`` (``postgresql://...``) selects the
+    PostgreSQL backend instead, shared by several nodes; ``path`` then goes unused."""
 
     path: Path = Path("var/tagless.db")
+    url: Secret | None = attrs.field(default=None, validator=_postgres_url)
     synchronous: Literal["full", "normal"] = "full"
     #: Backpressure: while a store has this many undelivered events (its destination with the
     #: most: routed and not yet settled, plus retries waiting), its ingest answers 503.
@@ -154,6 +165,14 @@ class OutboxConfig:
     lease_secs: float = attrs.field(default=60.0, validator=positive)
     retention_hours: float = attrs.field(default=168.0, validator=positive)
     wal_checkpoint_secs: float = attrs.field(default=30.0, validator=positive)
+    #: Delivered events lose their user data (identity, IP, user agent, click ids) after this
+    #: long; the conversion itself stays until ``retention_hours`` deletes it.
+    pii_retention_hours: float = attrs.field(default=72.0, validator=positive)
+    #: Dead letters are deleted this long after their last try (each deletion is logged).
+    dead_letter_retention_hours: float = attrs.field(default=720.0, validator=positive)
+    #: The attempts log (one row per batch tried) keeps rows this long, and this many at most.
+    attempts_retention_hours: float = attrs.field(default=168.0, validator=positive)
+    attempts_max_rows: int = attrs.field(default=1_000_000, validator=positive)
 
 
 @attrs.frozen(kw_only=True)

@@ -33,6 +33,8 @@ log = structlog.get_logger("tagless.ingest")
 _STORE: Final = web.RequestKey("tagless.store", StoreRuntime)
 #: At most one ingest_backpressure line per store this often (it carries the count).
 REFUSAL_LOG_SECS: Final = 10.0
+#: How long the sender of a store refused for a broken plugin is asked to wait.
+REFUSED_RETRY_SECS: Final = 60.0
 SINGLE_TYPES: Final = ("track", "page", "screen", "identify", "group", "alias")
 OK: Final = orjson.dumps({"success": True})
 #: Stands for an event to stitch in ``_events``' answer until :meth:`Ingest._stitch` builds it.
@@ -50,10 +52,13 @@ class Ingest:
         keys: KeyRing,
         limits: ServerConfig,
         metrics: Metrics | None = None,
+        refused: frozenset[str] = frozenset(),
     ) -> None:
         self.outbox = outbox
         self.stores = stores
         self.keys = keys
+        #: Stores not served because a destination plugin they use cannot be loaded.
+        self.refused = refused
         self.limits = limits
         self.accepting = True
         self.metrics = metrics or Metrics()
@@ -107,7 +112,7 @@ class Ingest:
         header_key = basic_username(request.headers)
         found = self._lookup(header_key) if header_key is not None else None
         if header_key is not None and found is None:
-            raise UNAUTHORIZED
+            raise self._not_served(header_key)
         if found is not None:
             request[_STORE] = found[0]
         raw = await read_body(request, max_bytes=self.limits.max_request_bytes)
@@ -116,7 +121,7 @@ class Ingest:
             body_key = document.get("writeKey") if isinstance(document, dict) else None
             found = self._lookup(body_key if isinstance(body_key, str) else None)
             if found is None:
-                raise UNAUTHORIZED
+                raise self._not_served(body_key if isinstance(body_key, str) else None)
             request[_STORE] = found[0]
         store, key_kind = found
         origin = self._check_origin(request, store)
@@ -156,6 +161,19 @@ class Ingest:
     def _store(self, key: str | None) -> StoreRuntime | None:
         found = self._lookup(key)
         return None if found is None else found[0]
+
+    def _not_served(self, key: str | None) -> IngestError:
+        """401 for an unknown key; 503 for a key of a store refused at start because a
+        destination plugin it uses cannot be loaded: its sender keeps the events and retries."""
+        match = self.keys.find(key)
+        if match is None or match[0] not in self.refused:
+            return UNAUTHORIZED
+        message = (
+            f"store {match[0]!r} is not served: a destination plugin it uses cannot be loaded"
+            " (the operator sees which in the log and in 'tagless check'); nothing was stored,"
+            " send again later"
+        )
+        return IngestError(503, "store_refused", message, retry_after=REFUSED_RETRY_SECS)
 
     def _lookup(self, key: str | None) -> tuple[StoreRuntime, KeyKind] | None:
         """The store of a write key and the key's kind (server or browser)."""

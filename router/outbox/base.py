@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 import attrs
@@ -126,10 +126,18 @@ class Outbox(Protocol):
         """Claim up to ``limit`` events due for ``destination``: due retries and new events."""
 
     async def settle(
-        self, claim: Claim, outcomes: Sequence[tuple[Claimed, Outcome]], policy: RetryPolicy
+        self,
+        claim: Claim,
+        outcomes: Sequence[tuple[Claimed, Outcome]],
+        policy: RetryPolicy,
+        *,
+        sends: Mapping[int, tuple[float, float]] | None = None,
     ) -> list[str]:
         """Record each event's outcome; return its final state: delivered, retry, dead or
         skipped (settled like delivered: the event was rightly not sent).
+
+        The same commit writes the attempts log: ``sends`` says, by seq, when each sent
+        event's request went out and how long it took (Unix seconds, seconds).
 
         A retry the policy gives up on (attempts or age) is dead, with both reasons.
         """
@@ -150,6 +158,8 @@ class Outbox(Protocol):
         destination: str | None = None,
         *,
         seqs: Sequence[int] | None = None,
+        event_ids: Sequence[str] | None = None,
+        reason: str | None = None,
         since: float | None = None,
         until: float | None = None,
         dry_run: bool = False,

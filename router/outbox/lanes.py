@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Awaitable, Callable
 
 import attrs
+
+from router.outbox.base import Claim
+
+#: A claim of one kind (new events, or due retries) for a lane.
+ClaimOne = Callable[[], Awaitable[Claim | None]]
 
 
 @attrs.define
@@ -57,3 +63,33 @@ class Lane:
     def release(self) -> None:
         """Stop handing out work: something in flight was given back unsettled."""
         self.closed = True
+
+
+async def claim_in_turn(lane: Lane, new: ClaimOne, retries: ClaimOne) -> Claim | None:
+    """Claim new events or due retries for ``lane``, alternating which comes first, so failing
+    retries never starve new events (during an outage they would, rest after rest) and a
+    backlog never starves retries."""
+    async with lane.lock:
+        if lane.closed:
+            return None
+        first, then = (new, retries) if lane.last_claim_was_retry else (retries, new)
+        claim = await first() or await then()
+        lane.last_claim_was_retry = claim is not None and claim.is_retry
+        return claim
+
+
+class Wakeups:
+    """The dispatchers' wake-up signals, per store (an outbox's first base; it sets
+    ``_signals`` to an empty dict)."""
+
+    _signals: dict[str, list[asyncio.Event]]
+
+    def subscribe(self, store: str) -> asyncio.Event:
+        """A new event, set whenever events of ``store`` are committed or replayed."""
+        event = asyncio.Event()
+        self._signals.setdefault(store, []).append(event)
+        return event
+
+    def _notify(self, store: str) -> None:
+        for event in self._signals.get(store, ()):
+            event.set()

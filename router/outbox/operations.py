@@ -1,14 +1,14 @@
-"""The SQLite outbox's operations: status, dead letters, replay, purge, person look-up."""
+"""The SQLite outbox's operations: status, dead letters, purges, person look-up."""
 
 from __future__ import annotations
 
 import functools
 import sqlite3
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Final
 
 from router.clock import Clock
+from router.outbox.attempts_log import purge_attempts
 from router.outbox.base import DeadLetter, LaneStatus, OutboxUnavailable
 from router.outbox.lanes import Lane
 from router.outbox.room import PENDING, Backlog
@@ -54,7 +54,7 @@ def person_events_sql(paths: int) -> str:
 
 class SqliteOperations:
     """The operator-facing half of :class:`~router.outbox.sqlite.SqliteOutbox` (its base):
-    counts, dead letters and replays, retention and WAL checkpoints."""
+    counts, dead letters, retention and WAL checkpoints (replays: ``router.outbox.replays``)."""
 
     writer: GroupWriter
     clock: Clock
@@ -82,55 +82,6 @@ class SqliteOperations:
             (store, destination, destination, limit),
         )
         return [DeadLetter(*row) for row in rows]
-
-    async def replay(
-        self,
-        store: str,
-        destination: str | None = None,
-        *,
-        seqs: Sequence[int] | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        dry_run: bool = False,
-    ) -> int:
-        """Make matching dead letters due now with a fresh attempt budget."""
-        where = ["d.store = ?", "d.state = 'dead'"]
-        params: list[Any] = [store]
-        if destination is not None:
-            where.append("d.destination = ?")
-            params.append(destination)
-        if seqs is not None:
-            where.append(f"d.seq IN ({','.join('?' * len(seqs))})")
-            params.extend(seqs)
-        if since is not None:
-            where.append("e.received_at >= ?")
-            params.append(since)
-        if until is not None:
-            where.append("e.received_at < ?")
-            params.append(until)
-        match = (
-            "SELECT d.destination, d.seq FROM deliveries d JOIN events e ON e.seq = d.seq"  # noqa: S608 - fixed clauses, bound values
-            f" WHERE {' AND '.join(where)}"
-        )
-        found = await self._read(match, params)
-        if dry_run or not found:
-            return len(found)
-        now = self.clock.now()
-        rows = [(now, now, store, dest, seq) for dest, seq in found]
-
-        def revive(db: sqlite3.Connection) -> None:
-            db.executemany(
-                "UPDATE deliveries SET state = 'retry', attempts = 0, due_at = ?,"
-                " first_attempt_at = ?, reason = 'replayed' WHERE store = ? AND destination = ?"
-                " AND seq = ? AND state = 'dead'",
-                rows,
-            )
-
-        await self.writer.write(revive)
-        for dest, revived in Counter(dest for dest, _ in found).items():
-            self.backlog.settled(store, dest, passed=0, retrying=revived)
-        self._notify(store)
-        return len(found)
 
     async def status(self, store: str, destinations: Sequence[str]) -> list[LaneStatus]:
         """Pending, retrying and dead counts per destination of a store."""
@@ -182,6 +133,12 @@ class SqliteOperations:
             return cursor.rowcount
 
         deleted: int = await self.writer.write(delete)
+        return deleted
+
+    async def purge_attempts(self, before: float, max_rows: int) -> int:
+        """Bound the attempts log: drop rows older than ``before`` and the oldest beyond
+        ``max_rows`` (a bounded step per call: maintenance calls it every round)."""
+        deleted: int = await self.writer.write(lambda db: purge_attempts(db, before, max_rows))
         return deleted
 
     async def person_events(

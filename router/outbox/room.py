@@ -6,15 +6,14 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, Protocol
 
 import attrs
 import structlog
 
 from router.clock import Clock
 from router.outbox.base import NewEvent, OutboxFull, OutboxLowOnDisk, OutboxUnavailable
-from router.outbox.schema import SCHEMA_VERSION
-from router.outbox.writer import GroupWriter
+from router.outbox.migrations import SCHEMA_VERSION
 
 log = structlog.get_logger("tagless.outbox")
 
@@ -133,6 +132,20 @@ class DiskFloor:
         return free if free < self.min_free_bytes else None
 
 
+class Writer(Protocol):
+    """What admission reads of a backend's writer."""
+
+    @property
+    def is_open(self) -> bool: ...
+
+    @property
+    def queued_events(self) -> int: ...
+
+    failure: str | None
+
+    async def write(self, write: Any) -> Any: ...
+
+
 class Admission:
     """Decides whether an append may go in, and whether ingest is ready at all.
 
@@ -143,7 +156,7 @@ class Admission:
     """
 
     def __init__(
-        self, writer: GroupWriter, clock: Clock, max_pending_events: int, disk: DiskFloor
+        self, writer: Writer, clock: Clock, max_pending_events: int, disk: DiskFloor
     ) -> None:
         self.writer = writer
         self.clock = clock

@@ -12,16 +12,19 @@ from typing import Final
 import structlog
 
 from router.outbox.base import OutboxStateError
+from router.outbox.migrations import SCHEMA_VERSION as SCHEMA_VERSION
+from router.outbox.migrations import newer_schema_message
 
 log = structlog.get_logger("tagless.outbox")
 
-#: ``PRAGMA user_version`` of a file this code writes. 0: the first layout, whose ``events.seq``
-#: had no AUTOINCREMENT, so SQLite handed out 1, 2, ... again once retention had purged every
-#: row. 1: ``events.seq`` is AUTOINCREMENT and never goes back. 2: the ``identities`` table of
+#: ``PRAGMA user_version`` of a file this code writes: the numbered list both backends share
+#: (``router/outbox/migrations.py``). 0: the first layout, whose ``events.seq`` had no
+#: AUTOINCREMENT, so SQLite handed out 1, 2, ... again once retention had purged every row.
+#: 1: ``events.seq`` is AUTOINCREMENT and never goes back. 2: the ``identities`` table of
 #: identity stitching (created by schema.sql on an older file, nothing else changes). 3:
 #: ``events.anonymous_id`` and ``events.user_id``, indexed, where stitching looks a person's
-#: earlier events up; the ``identities`` table is gone.
-SCHEMA_VERSION: Final = 3
+#: earlier events up; the ``identities`` table is gone. 4: the ``attempts`` table, the log of
+#: delivery attempts (created by schema.sql on an older file, nothing else changes).
 
 #: An event's ``anonymous_id`` and ``user_id`` columns from its stored body (an alias without
 #: an anonymous_id files its previous_id there, see ``NewEvent``).
@@ -46,16 +49,14 @@ def prepare(db: sqlite3.Connection, *, path: Path, now: float) -> int:
     try:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
-            raise OutboxStateError(
-                f"outbox {path}: schema version {version} was written by a newer Tagless (this"
-                f" one knows up to {SCHEMA_VERSION}); run that version, or a backup made by"
-                " this one"
-            )
+            raise OutboxStateError(newer_schema_message(str(path), version))
         if version == 0 and _has_events_table(db):
             _upgrade_from_0(db, now)
         elif 0 < version < 3:
             _upgrade_to_3(db)
         _apply_schema(db)
+        if 0 < version < SCHEMA_VERSION:
+            log.warning("outbox_schema_upgraded", to_version=SCHEMA_VERSION, added="attempts")
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         high = high_water(db)
         _refuse_cursors_ahead(db, path, high)

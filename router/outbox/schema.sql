@@ -50,3 +50,30 @@ CREATE TABLE IF NOT EXISTS deliveries (
 ) WITHOUT ROWID;
 
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (store, destination, state, due_at);
+
+-- The attempts log (schema 4): one row per try of a batch at a destination, or per group of
+-- its events that ended alike (same request, status and reason), written in the commit that
+-- settles them. seqs lists the group's events, comma-separated; NULL means every event of
+-- the store routed to the destination with seq_lo <= seq <= seq_hi (a whole claim of new
+-- events that ended alike, the usual case, costs no list). Bounded by
+-- outbox.attempts_retention_hours and outbox.attempts_max_rows; the id grows with time.
+CREATE TABLE IF NOT EXISTS attempts (
+    id            INTEGER PRIMARY KEY,
+    store         TEXT    NOT NULL,
+    destination   TEXT    NOT NULL,
+    at            REAL    NOT NULL,      -- Unix seconds: the request went out (or was settled)
+    seq_lo        INTEGER NOT NULL,
+    seq_hi        INTEGER NOT NULL,
+    seqs          TEXT,
+    status        INTEGER,               -- the platform's HTTP status; NULL: nothing was sent
+    latency_ms    REAL,
+    delivered     INTEGER NOT NULL,
+    retrying      INTEGER NOT NULL,
+    dead          INTEGER NOT NULL,
+    skipped       INTEGER NOT NULL,
+    reason        TEXT    NOT NULL,
+    answer        TEXT,                  -- the platform's answer, truncated and scrubbed of PII
+    next_retry_at REAL
+);
+
+CREATE INDEX IF NOT EXISTS attempts_lane ON attempts (store, destination, seq_hi);

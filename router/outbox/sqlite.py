@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import aiosqlite
-import orjson
 import structlog
 
 from router.clock import Clock, SystemClock
 from router.destination import Outcome
+from router.outbox.attempts_log import INSERT_ATTEMPT, Sends
 from router.outbox.base import (
     Claim,
     Claimed,
@@ -23,12 +23,15 @@ from router.outbox.base import (
     OutboxUnavailable,
 )
 from router.outbox.clockwatch import WallClockWatch
-from router.outbox.lanes import Lane
-from router.outbox.operations import SqliteOperations
+from router.outbox.erasure import ErasureOperations
+from router.outbox.insight import Insight
+from router.outbox.lanes import Lane, Wakeups, claim_in_turn
 from router.outbox.policy import RetryPolicy
+from router.outbox.replays import ReplayOperations
+from router.outbox.retention import RetentionOperations
 from router.outbox.room import Admission, DiskFloor, FreeBytes, statvfs_free
+from router.outbox.settling import plan
 from router.outbox.writer import Added, GroupWriter
-from router.privacy import identity_values, scrub
 
 log = structlog.get_logger("tagless.outbox")
 
@@ -45,7 +48,6 @@ _SAVE_CURSOR: Final = (
     "INSERT INTO cursors (store, destination, seq) VALUES (?, ?, ?)"
     " ON CONFLICT (store, destination) DO UPDATE SET seq = max(seq, excluded.seq)"
 )
-_MAX_DETAIL: Final = 2048
 # Both walk the log from a position (a rowid range): ``+store`` keeps SQLite from choosing the
 # (store, event_id) index instead, which read and sorted every event of the store on each
 # claim (measured: 57% of the process while a backlog drained, slower as the log grew).
@@ -55,7 +57,7 @@ _NEXT_EVENTS: Final = (
 )
 
 
-class SqliteOutbox(SqliteOperations):
+class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperations):
     """The :class:`~router.outbox.base.Outbox` on an embedded SQLite file.
 
     Every write goes through one :class:`GroupWriter`: appends and settlements queued while
@@ -92,7 +94,9 @@ class SqliteOutbox(SqliteOperations):
         self._signals: dict[str, list[asyncio.Event]] = {}
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._tokens = itertools.count(1)
-        self._wall = WallClockWatch()
+from router.outbox.clockwatch import WallClockWatch
+        #: The admin pages' read-only queries.
+        self.insight = Insight(self.path)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -109,6 +113,7 @@ class SqliteOutbox(SqliteOperations):
     async def close(self) -> None:
         """Commit what is queued, checkpoint the WAL and close."""
         await self.writer.close()
+        await self.insight.close()
         if self._reader_db is not None:
             await self._reader_db.close()
             self._reader_db = None
@@ -126,16 +131,6 @@ class SqliteOutbox(SqliteOperations):
 
     # -- claiming ----------------------------------------------------------------------------
 
-    def subscribe(self, store: str) -> asyncio.Event:
-        """A new event, set whenever events of ``store`` are committed or replayed."""
-        event = asyncio.Event()
-        self._signals.setdefault(store, []).append(event)
-        return event
-
-    def _notify(self, store: str) -> None:
-        for event in self._signals.get(store, ()):
-            event.set()
-
     async def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
         if self._reader_db is None:
             raise OutboxUnavailable("the outbox is closed")
@@ -151,22 +146,19 @@ class SqliteOutbox(SqliteOperations):
             lane = self._lanes.setdefault((store, destination), Lane(cursor=start, read_pos=start))
         return lane
 
+    def forget_lane(self, store: str, destination: str) -> None:
+        """Drop the lane's in-memory state once its dispatcher has stopped (a reload): the
+        next claim starts again from the durable cursor, as a restart would."""
+        self._lanes.pop((store, destination), None)
+
     async def claim(self, store: str, destination: str, limit: int) -> Claim | None:
         """Claim due retries or the next routed events after the lane's position, in turn."""
         lane = await self._lane(store, destination)
-        async with lane.lock:
-            if lane.closed:
-                return None
-            # Alternate which comes first, so failing retries never starve new events (during
-            # an outage they would, rest after rest) and a backlog never starves retries.
-            if lane.last_claim_was_retry:
-                claim = await self._claim_new(lane, store, destination, limit)
-                claim = claim or await self._claim_retries(store, destination, limit)
-            else:
-                claim = await self._claim_retries(store, destination, limit)
-                claim = claim or await self._claim_new(lane, store, destination, limit)
-            lane.last_claim_was_retry = claim is not None and claim.is_retry
-            return claim
+        return await claim_in_turn(
+            lane,
+            lambda: self._claim_new(lane, store, destination, limit),
+            lambda: self._claim_retries(store, destination, limit),
+        )
 
     async def _claim_retries(self, store: str, destination: str, limit: int) -> Claim | None:
         now = self.clock.now()
@@ -257,23 +249,19 @@ class SqliteOutbox(SqliteOperations):
     # -- settling ----------------------------------------------------------------------------
 
     async def settle(
-        self, claim: Claim, outcomes: Sequence[tuple[Claimed, Outcome]], policy: RetryPolicy
+        self,
+        claim: Claim,
+        outcomes: Sequence[tuple[Claimed, Outcome]],
+        policy: RetryPolicy,
+        *,
+        sends: Sends | None = None,
     ) -> list[str]:
-        """Record every event's outcome and move the cursor, in one transaction."""
+        """Record every event's outcome, the attempts log's rows and the cursor, in one
+        transaction."""
         now = self.clock.now()
         await self._follow_clock_back(now)  # every time a due time is taken from is seen
-        upserts: list[tuple[Any, ...]] = []
-        deletes: list[tuple[str, str, int]] = []
-        states: list[str] = []
-        for item, outcome in outcomes:
-            row = self._settlement(claim, item, outcome, policy, now)
-            if row is None:
-                states.append("skipped" if outcome.kind == "skipped" else "delivered")
-                if claim.is_retry:
-                    deletes.append((claim.store, claim.destination, item.seq))
-            else:
-                states.append(row[3])
-                upserts.append(row)
+        planned = plan(claim, outcomes, policy, sends, now)
+        upserts, deletes, attempts = planned.upserts, planned.deletes, planned.attempts
         cursor, passed = None, 0
         if not claim.is_retry:
             lane = await self._lane(claim.store, claim.destination)
@@ -282,56 +270,19 @@ class SqliteOutbox(SqliteOperations):
         def record(db: sqlite3.Connection) -> None:
             if upserts:
                 db.executemany(_UPSERT_DELIVERY, upserts)
+            if attempts:
+                db.executemany(INSERT_ATTEMPT, attempts)
             if deletes:
                 db.executemany(_DELETE_DELIVERY, deletes)
             if cursor is not None:
                 db.execute(_SAVE_CURSOR, (claim.store, claim.destination, cursor))
 
-        if upserts or deletes or cursor is not None:
+        if upserts or deletes or attempts or cursor is not None:
             await self.writer.write(record)
         # right after the commit, before a later commit is answered (see Admission.refresh)
-        if claim.is_retry:
-            retrying = -sum(state != "retry" for state in states)
-        else:
-            retrying = states.count("retry")
+        retrying = planned.retrying_change(claim.is_retry)
         self.backlog.settled(claim.store, claim.destination, passed=passed, retrying=retrying)
-        return states
-
-    def _settlement(
-        self, claim: Claim, item: Claimed, outcome: Outcome, policy: RetryPolicy, now: float
-    ) -> tuple[Any, ...] | None:
-        if outcome.kind == "delivered" or outcome.kind == "skipped":
-            return None
-        attempts = policy.attempts_after(item.attempts, outcome)
-        first = item.first_attempt_at if item.first_attempt_at is not None else now
-        state, due_at, reason = "dead", None, outcome.reason
-        if outcome.kind == "retry":
-            decision = policy.decide(
-                attempts=attempts,
-                received_at=item.received_at,
-                now=now,
-                retry_after=outcome.retry_after,
-                event_delay=outcome.event_delay,
-            )
-            if decision.due_at is not None:
-                state, due_at = "retry", decision.due_at
-            else:
-                reason = f"{outcome.reason}: {decision.reason}"
-        known = identity_values(orjson.loads(item.body)) if outcome.detail else ()
-        detail = scrub(outcome.detail, known)[:_MAX_DETAIL]
-        return (
-            claim.store,
-            claim.destination,
-            item.seq,
-            state,
-            attempts,
-            first,
-            due_at,
-            reason,
-            outcome.status,
-            detail,
-            now,
-        )
+        return planned.states
 
     async def release(self, claim: Claim) -> None:
         """Give a claim back unsent: retries fall due now; new events wait for the next start."""

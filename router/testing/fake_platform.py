@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -19,6 +20,10 @@ class Answer:
     status: int = 200
     body: Any = attrs.field(factory=lambda: {"ok": True})
     headers: Mapping[str, str] = attrs.field(factory=dict)
+    #: Never answer (until the server stops): the client's timeout fires.
+    hang: bool = False
+    #: Drop the connection without an answer (a reset).
+    reset: bool = False
 
 
 @attrs.frozen
@@ -53,6 +58,7 @@ class FakePlatform:
         self.requests: list[Recorded] = []
         self._script: deque[Answer] = deque()
         self._runner: web.AppRunner | None = None
+        self._stopping = asyncio.Event()
         self.url = ""
 
     def script(self, *answers: Answer) -> None:
@@ -71,6 +77,7 @@ class FakePlatform:
         return self.url
 
     async def stop(self) -> None:
+        self._stopping.set()  # hanging requests end now, not at the runner's shutdown timeout
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -98,6 +105,10 @@ class FakePlatform:
             answer = self.responder(seen)
         answer = answer or self.default
         self.requests.append(attrs.evolve(seen, status=answer.status))
+        if answer.hang:
+            await self._stopping.wait()
+        if answer.reset and request.transport is not None:
+            request.transport.abort()
         payload = answer.body if isinstance(answer.body, bytes) else orjson.dumps(answer.body)
         return web.Response(
             status=answer.status,

@@ -15,7 +15,7 @@ from router.destination import Destination, MappingError
 from router.event import Event
 
 #: The shared canonical fixtures: one per event type, in the wire form of router.codec.
-FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "events"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "events"
 
 
 def load_fixture(name: str, folder: Path = FIXTURES) -> Event:

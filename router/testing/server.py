@@ -11,17 +11,21 @@ import aiohttp
 
 from router.app import Tagless
 from router.clock import Clock
-from router.config import load_config
-from router.plugins import config_classes, discover
+from router.config import load_config_isolating_plugins
+from router.plugins import config_classes, load_plugins
 
 
-def write_config_dir(root: Path, *stores: str) -> Path:
-    """A config dir for tests: ephemeral ports, an outbox inside ``root``, quick retries, and
-    one ``stores/store<n>.yaml`` per store YAML text given. Returns ``root``."""
+def write_config_dir(root: Path, *stores: str, outbox_url: str | None = None) -> Path:
+    """A config dir for tests: ephemeral ports, an outbox inside ``root`` (or the PostgreSQL
+    database at ``outbox_url``), quick retries, and one ``stores/store<n>.yaml`` per store
+    YAML text given. Returns ``root``."""
     (root / "stores").mkdir(parents=True, exist_ok=True)
+    outbox = (
+        f"{{path: {root / 'tagless.db'}}}" if outbox_url is None else f"{{url: '{outbox_url}'}}"
+    )
     (root / "tagless.yaml").write_text(
         "server: {host: 127.0.0.1, port: 0}\n"
-        f"outbox: {{path: {root / 'tagless.db'}}}\n"
+        f"outbox: {outbox}\n"
         "admin: {host: 127.0.0.1, port: 0, token: test-admin-token}\n"
         "delivery: {initial_backoff_secs: 0.05, max_backoff_secs: 0.2}\n"
     )
@@ -41,9 +45,12 @@ class RunningTagless:
     def __init__(
         self, config_dir: Path, env: Mapping[str, str] | None = None, *, clock: Clock | None = None
     ) -> None:
-        plugins = discover()
-        config = load_config(config_dir, config_classes(plugins), env)
-        self.app = Tagless(config, plugins, clock=clock)
+        # loaded as ``tagless serve`` loads it: a store using a broken plugin is refused
+        found = load_plugins()
+        config, self.refused = load_config_isolating_plugins(
+            config_dir, config_classes(found.loaded), found.notes(), env
+        )
+        self.app = Tagless(config, found.loaded, clock=clock, refused=self.refused)
         self.session: aiohttp.ClientSession | None = None
         self.base = ""
 

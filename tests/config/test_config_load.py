@@ -222,8 +222,10 @@ def test_unknown_destination_type_lists_known_types(config_dir: Path) -> None:
     shop = SHOP.replace("type: webhook", "type: webhok")
 
     assert issues(config_dir, {"tagless.yaml": MAIN, "stores/shop.yaml": shop}) == [
-        "config/stores/shop.yaml:7: destinations[0].type: unknown destination type 'webhok';"
-        " known types: file, webhook"
+        "config/stores/shop.yaml:7: destinations[0].type: destination 'hook' (type 'webhok'):"
+        " unknown destination type 'webhok': no installed package provides it (entry-point"
+        " group tagless.destinations); installed types: file, webhook; install the plugin's"
+        " package or fix the type"
     ]
 
 

@@ -15,6 +15,9 @@ from router.outbox.base import NewEvent
 from router.outbox.sqlite import SqliteOutbox
 from router.testing.events import make_event
 
+#: ``tagless backup`` copies the SQLite file (PostgreSQL has its own dumps).
+pytestmark = pytest.mark.sqlite_only
+
 
 def events(prefix: str, count: int) -> list[NewEvent]:
     body = codec.encode(make_event(event_id=f"{prefix}0"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from router.outbox.policy import RetryPolicy
 from router.outbox.schema import RESCUED_REASON, SCHEMA_VERSION
 from router.outbox.sqlite import SqliteOutbox
 from router.testing.events import make_event
+from tests.outbox.conftest import Query
 
 NO_JITTER = RetryPolicy(max_attempts=3, jitter=lambda top: top)
 
@@ -87,7 +89,7 @@ async def opened(path: Path, clock: FakeClock) -> SqliteOutbox:
 
 
 async def test_a_seq_is_never_handed_out_again_after_a_full_purge(
-    outbox: SqliteOutbox, tmp_path: Path, clock: FakeClock
+    outbox: Any, query: Query, clock: FakeClock
 ) -> None:
     """Once retention purged every event, the next one still gets a seq past the cursor, so
     the destination claims it."""
@@ -97,7 +99,7 @@ async def test_a_seq_is_never_handed_out_again_after_a_full_purge(
     await outbox.settle(claim, [(item, DELIVERED) for item in claim.items], NO_JITTER)
     assert await outbox.purge("shop", ["hook"], before=clock.now() + 1e9) == 2
     await outbox.append([new("c")])
-    assert seqs(tmp_path / "outbox.db") == [(3, "c")]
+    assert await query("SELECT seq, event_id FROM events ORDER BY seq") == [(3, "c")]
     again = await outbox.claim("shop", "hook", 10)
     assert again is not None
     assert [item.event_id for item in again.items] == ["c"]
@@ -261,7 +263,7 @@ def person_columns(path: Path) -> list[tuple[str, str | None, str | None]]:
 async def test_a_version_2_file_gets_person_columns_filled_from_the_bodies(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    """A file of schema 2 opens as schema 3: every stored event's anonymous_id (an alias's
+    """A file of schema 2 opens at the current schema: every stored event's anonymous_id (an alias's
     previous_id) and user_id are read from its body, and the identities table is gone."""
     path = tmp_path / "v2.db"
     stored = [
@@ -290,7 +292,7 @@ async def test_a_version_2_file_gets_person_columns_filled_from_the_bodies(
         ("none", None, None),
     ]
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
     assert "identities" not in tables
     assert {"events_anonymous_id", "events_user_id"} <= tables

@@ -1,4 +1,5 @@
-"""The SQLite outbox keeps its promise: durable appends, claims, settlements, cursors, replay."""
+"""The outbox keeps its promise on both backends (SQLite and PostgreSQL: see conftest.py):
+durable appends, claims, settlements, cursors, replay."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import sqlite3
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,9 +17,10 @@ from router.destination import DELIVERED, Outcome
 from router.outbox.base import NewEvent
 from router.outbox.policy import RetryPolicy
 from router.outbox.room import PENDING
-from router.outbox.sqlite import _NEXT_EVENTS, SqliteOutbox
+from router.outbox.sqlite import _NEXT_EVENTS
 from router.outbox.writer import MAX_ROWS_PER_COMMIT
 from router.testing.events import make_event
+from tests.outbox.conftest import Query, Reopen
 
 NO_JITTER = RetryPolicy(max_attempts=3, jitter=lambda top: top)
 
@@ -27,17 +30,16 @@ def new(event_id: str, routes: tuple[str, ...] = ("hook",), store: str = "shop")
     return NewEvent(store, event_id, 1_800_000_000.0, routes, body)
 
 
-async def test_append_is_durable_and_idempotent(outbox: SqliteOutbox, tmp_path: Path) -> None:
+async def test_append_is_durable_and_idempotent(outbox: Any, query: Query) -> None:
     """An appended event is on disk once, however often the same event_id is appended."""
     await outbox.append([new("a"), new("b")])
     await outbox.append([new("a")])
-    with sqlite3.connect(tmp_path / "outbox.db") as db:
-        rows = db.execute("SELECT event_id FROM events ORDER BY seq").fetchall()
+    rows = await query("SELECT event_id FROM events ORDER BY seq")
     assert rows == [("a",), ("b",)]
 
 
 async def test_concurrent_appends_beyond_one_commit_all_land_once(
-    outbox: SqliteOutbox, tmp_path: Path
+    outbox: Any, query: Query
 ) -> None:
     """Appends queued together are split into commits of at most MAX_ROWS_PER_COMMIT rows
     (one INSERT each, within SQLite's parameter limit); every event lands once, in order."""
@@ -49,27 +51,26 @@ async def test_concurrent_appends_beyond_one_commit_all_land_once(
     ] + [[NewEvent("shop", f"e{i:05d}", 1.0, ("hook",), body) for i in range(total - 7, total)]]
     batches.append(batches[0][:3])  # a retry queued in the same group: nothing new
     await asyncio.gather(*(outbox.append(batch) for batch in batches))
-    with sqlite3.connect(tmp_path / "outbox.db") as db:
-        ids = [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY seq")]
+    ids = [row[0] for row in await query("SELECT event_id FROM events ORDER BY seq")]
     assert ids == [f"e{i:05d}" for i in range(total)]
 
 
 async def test_one_append_larger_than_a_commits_row_cap_is_stored_whole(
-    outbox: SqliteOutbox, tmp_path: Path
+    outbox: Any, query: Query
 ) -> None:
     """A single request of more events than MAX_ROWS_PER_COMMIT (max_batch_events is the
     operator's to raise) is inserted in several statements of one commit, every event once."""
     body = codec.encode(make_event(event_id="x"))
     total = MAX_ROWS_PER_COMMIT + 321
     await outbox.append([NewEvent("shop", f"b{i:05d}", 1.0, ("hook",), body) for i in range(total)])
-    with sqlite3.connect(tmp_path / "outbox.db") as db:
-        ids = [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY seq")]
+    ids = [row[0] for row in await query("SELECT event_id FROM events ORDER BY seq")]
     assert ids == [f"b{i:05d}" for i in range(total)]
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("rows", [13, 15, 3082])
 async def test_a_commit_padded_to_a_prepared_size_stores_each_event_once(
-    outbox: SqliteOutbox, tmp_path: Path, rows: int
+    outbox: Any, tmp_path: Path, rows: int
 ) -> None:
     """A commit's INSERT is prepared for the next row count up and filled with repeats of
     its last row: the repeats are dropped, each event is stored once, in order (the seqs the
@@ -83,7 +84,7 @@ async def test_a_commit_padded_to_a_prepared_size_stores_each_event_once(
     assert [seq for seq, _ in stored[:rows]] == list(range(1, rows + 1))
 
 
-async def test_claim_returns_routed_events_in_order(outbox: SqliteOutbox) -> None:
+async def test_claim_returns_routed_events_in_order(outbox: Any) -> None:
     """A claim holds only the events routed to that destination, oldest first."""
     await outbox.append([new("a"), new("b", routes=("other",)), new("c")])
     claim = await outbox.claim("shop", "hook", 10)
@@ -93,7 +94,7 @@ async def test_claim_returns_routed_events_in_order(outbox: SqliteOutbox) -> Non
 
 
 async def test_cursor_survives_restart_only_past_settled_claims(
-    outbox: SqliteOutbox, tmp_path: Path, clock: FakeClock
+    outbox: Any, reopen: Reopen
 ) -> None:
     """After a restart, settled events are not claimed again and unsettled ones are."""
     await outbox.append([new("a"), new("b"), new("c")])
@@ -103,7 +104,7 @@ async def test_cursor_survives_restart_only_past_settled_claims(
     await outbox.settle(second, [(second.items[0], DELIVERED)], NO_JITTER)
     await outbox.close()  # "a" is still in flight: the cursor must not pass it
 
-    again = SqliteOutbox(tmp_path / "outbox.db", clock=clock)
+    again = reopen()
     await again.open()
     try:
         claim = await again.claim("shop", "hook", 10)
@@ -115,7 +116,7 @@ async def test_cursor_survives_restart_only_past_settled_claims(
 
 
 async def test_retry_is_due_after_backoff_and_counts_attempts(
-    outbox: SqliteOutbox, clock: FakeClock
+    outbox: Any, clock: FakeClock
 ) -> None:
     """A retried event comes back only when due, with its attempt count."""
     await outbox.append([new("a")])
@@ -130,7 +131,7 @@ async def test_retry_is_due_after_backoff_and_counts_attempts(
     assert [(i.event_id, i.attempts) for i in retry.items] == [("a", 1)]
 
 
-async def test_retry_after_wins_over_backoff(outbox: SqliteOutbox, clock: FakeClock) -> None:
+async def test_retry_after_wins_over_backoff(outbox: Any, clock: FakeClock) -> None:
     """A platform's Retry-After sets the next try, not the backoff."""
     await outbox.append([new("a")])
     claim = await outbox.claim("shop", "hook", 10)
@@ -140,9 +141,7 @@ async def test_retry_after_wins_over_backoff(outbox: SqliteOutbox, clock: FakeCl
     assert await outbox.next_due("shop", "hook") == clock.now() + 120.0
 
 
-async def test_attempts_exhausted_become_dead_letters(
-    outbox: SqliteOutbox, clock: FakeClock
-) -> None:
+async def test_attempts_exhausted_become_dead_letters(outbox: Any, clock: FakeClock) -> None:
     """After max_attempts failures the event is a dead letter with its reason and status."""
     await outbox.append([new("a")])
     failing = Outcome("retry", "http_500", 500, detail="boom")
@@ -159,7 +158,7 @@ async def test_attempts_exhausted_become_dead_letters(
 
 
 async def test_age_limit_dead_letters_before_attempts_run_out(
-    outbox: SqliteOutbox, clock: FakeClock
+    outbox: Any, clock: FakeClock
 ) -> None:
     """An event whose next try would pass the maximum age is dead-lettered, not retried."""
     policy = RetryPolicy(max_attempts=100, max_age_secs=60.0, jitter=lambda top: top)
@@ -172,9 +171,7 @@ async def test_age_limit_dead_letters_before_attempts_run_out(
     assert "older than 60s" in dead.reason
 
 
-async def test_rejected_is_dead_at_once_and_replay_revives(
-    outbox: SqliteOutbox, clock: FakeClock
-) -> None:
+async def test_rejected_is_dead_at_once_and_replay_revives(outbox: Any, clock: FakeClock) -> None:
     """A rejected event is dead on its first try; replay makes it due again, dry run counts."""
     await outbox.append([new("a"), new("b")])
     claim = await outbox.claim("shop", "hook", 10)
@@ -191,10 +188,10 @@ async def test_rejected_is_dead_at_once_and_replay_revives(
 
 
 async def test_leased_retry_returns_after_lease_when_process_dies(
-    tmp_path: Path, clock: FakeClock
+    reopen: Reopen, clock: FakeClock
 ) -> None:
     """A retry claimed by a process that died is claimable again once its lease ends."""
-    box = SqliteOutbox(tmp_path / "o.db", clock=clock, lease_secs=30.0)
+    box = reopen(lease_secs=30.0)
     await box.open()
     await box.append([new("a")])
     claim = await box.claim("shop", "hook", 10)
@@ -205,7 +202,7 @@ async def test_leased_retry_returns_after_lease_when_process_dies(
     assert leased is not None and leased.is_retry
     await box.close()  # dies holding the lease
 
-    box = SqliteOutbox(tmp_path / "o.db", clock=clock, lease_secs=30.0)
+    box = reopen(lease_secs=30.0)
     await box.open()
     try:
         assert await box.claim("shop", "hook", 10) is None
@@ -216,7 +213,7 @@ async def test_leased_retry_returns_after_lease_when_process_dies(
         await box.close()
 
 
-async def test_status_counts_pending_retrying_dead(outbox: SqliteOutbox) -> None:
+async def test_status_counts_pending_retrying_dead(outbox: Any) -> None:
     """Status shows, per destination, what waits, what retries and what is dead."""
     await outbox.append([new("a"), new("b"), new("c"), new("d", routes=("x",))])
     claim = await outbox.claim("shop", "hook", 2)
@@ -229,7 +226,8 @@ async def test_status_counts_pending_retrying_dead(outbox: SqliteOutbox) -> None
     assert (x.pending, x.retrying, x.dead) == (1, 0, 0)
 
 
-async def test_checkpoint_truncates_the_wal(outbox: SqliteOutbox, tmp_path: Path) -> None:
+@pytest.mark.sqlite_only
+async def test_checkpoint_truncates_the_wal(outbox: Any, tmp_path: Path) -> None:
     """A checkpoint brings the -wal file back to zero bytes."""
     await outbox.append([new(f"e{i}") for i in range(2000)])
     wal = tmp_path / "outbox.db-wal"
@@ -239,7 +237,7 @@ async def test_checkpoint_truncates_the_wal(outbox: SqliteOutbox, tmp_path: Path
 
 
 async def test_purge_removes_only_settled_events_past_retention(
-    outbox: SqliteOutbox, tmp_path: Path, clock: FakeClock
+    outbox: Any, query: Query, clock: FakeClock
 ) -> None:
     """Purge deletes old events every destination settled, keeps retries, dead and unsent."""
     old = clock.now() - 1000
@@ -251,13 +249,12 @@ async def test_purge_removes_only_settled_events_past_retention(
     dead = Outcome("rejected", "http_400", 400)
     await outbox.settle(claim, [(claim.items[0], DELIVERED), (claim.items[1], dead)], NO_JITTER)
     assert await outbox.purge("shop", ["hook"], before=clock.now() - 10) == 1
-    with sqlite3.connect(tmp_path / "outbox.db") as db:
-        left = [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY seq")]
+    left = [row[0] for row in await query("SELECT event_id FROM events ORDER BY seq")]
     assert left == ["dead", "unsent", "recent"]
 
 
 async def test_claims_alternate_so_retries_never_starve_new_events(
-    outbox: SqliteOutbox, clock: FakeClock
+    outbox: Any, clock: FakeClock
 ) -> None:
     """With retries always due, every other claim still takes new events, and vice versa."""
     await outbox.append([new("old-1"), new("old-2")])
@@ -275,7 +272,7 @@ async def test_claims_alternate_so_retries_never_starve_new_events(
     assert kinds == [(True, "old-1"), (False, "fresh-1")]
 
 
-async def test_dead_letter_detail_is_scrubbed_of_echoed_identity(outbox: SqliteOutbox) -> None:
+async def test_dead_letter_detail_is_scrubbed_of_echoed_identity(outbox: Any) -> None:
     """A platform answer echoing an email or IP is stored (and shown) masked."""
     await outbox.append([new("a")])
     claim = await outbox.claim("shop", "hook", 10)
@@ -289,7 +286,7 @@ async def test_dead_letter_detail_is_scrubbed_of_echoed_identity(outbox: SqliteO
 
 
 async def test_dead_letter_detail_masks_the_events_own_identity_values(
-    outbox: SqliteOutbox,
+    outbox: Any,
 ) -> None:
     """Names, phones (also as bare digits) and ids of the event itself are masked in any
     case; the platform's own wording stays."""
@@ -324,9 +321,8 @@ def test_claims_and_pending_counts_walk_the_log_from_the_cursor(tmp_path: Path) 
             assert plan == "SEARCH events USING INTEGER PRIMARY KEY (rowid>?)", plan
 
 
-async def test_the_wal_stays_bounded_under_continuous_appends(
-    outbox: SqliteOutbox, tmp_path: Path
-) -> None:
+@pytest.mark.sqlite_only
+async def test_the_wal_stays_bounded_under_continuous_appends(outbox: Any, tmp_path: Path) -> None:
     """Commits checkpoint the WAL as it passes 1,000 pages and the next one starts it over,
     so the WAL file stays a small fraction of what was written."""
     body = codec.encode(make_event(event_id="x")) + b" " * 4000  # ~5 KB rows

@@ -90,6 +90,8 @@ class TaglessConfig:
     admin_port: int = field(default_factory=free_port)
     #: The outbox file; default ``tagless.db`` in the config directory.
     outbox_path: Path | None = None
+    #: A PostgreSQL outbox instead of the file (several servers may share it).
+    outbox_url: str | None = None
 
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -98,7 +100,7 @@ class TaglessConfig:
         (self.directory / "tagless.yaml").write_text(
             f"server: {{host: 127.0.0.1, port: {self.ingest_port},"
             f" shutdown_grace_secs: {self.shutdown_grace_secs}}}\n"
-            f"outbox: {{path: {q(str(self.db_path))}, lease_secs: {self.lease_secs}}}\n"
+            f"outbox: {{{self._outbox}, lease_secs: {self.lease_secs}}}\n"
             f"admin: {{host: 127.0.0.1, port: {self.admin_port}, token: {ADMIN_TOKEN}}}\n"
             "logging: {level: info, format: json}\n"
             f"delivery: {{initial_backoff_secs: {self.initial_backoff_secs},"
@@ -113,6 +115,12 @@ class TaglessConfig:
             f"  - {{id: hook, type: webhook, url: {q(self.sink_url.rstrip('/') + '/hook')},"
             f" max_batch_size: {self.max_batch_size}}}\n"
         )
+
+    @property
+    def _outbox(self) -> str:
+        if self.outbox_url is not None:
+            return f"url: {json.dumps(self.outbox_url)}"
+        return f"path: {json.dumps(str(self.db_path))}"
 
     @property
     def db_path(self) -> Path:

@@ -1,0 +1,1 @@
+"""Operations behind the admin pages, their JSON API and the CLI."""
