@@ -7,6 +7,8 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from router import codec
 from router.outbox.base import NewEvent
 from router.outbox.sqlite import SqliteOutbox
@@ -20,6 +22,7 @@ def events(prefix: str, count: int, now: float) -> list[NewEvent]:
     ]
 
 
+@pytest.mark.sqlite_only  # the SQLite WAL and its writer thread
 async def test_a_checkpoint_under_a_long_reader_returns_at_once_and_truncates_later(
     outbox: SqliteOutbox, tmp_path: Path
 ) -> None:
