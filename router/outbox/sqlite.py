@@ -94,7 +94,7 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
         self._signals: dict[str, list[asyncio.Event]] = {}
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._tokens = itertools.count(1)
-from router.outbox.clockwatch import WallClockWatch
+        self._wall = WallClockWatch()
         #: The admin pages' read-only queries.
         self.insight = Insight(self.path)
 
