@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= config
 
 .DEFAULT_GOAL := help
-.PHONY: help run status test browser-deps bqemulator php-deps postgres readme-check lint typecheck check bench golden clean
+.PHONY: help run status test browser-deps bqemulator php-deps postgres readme-check lint typecheck check bench golden clean chaos chaos-deps
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,7 +25,7 @@ run: $(STAMP) ## set up .venv and serve the example config (embedded SQLite outb
 status: $(STAMP) ## pending / retrying / dead counts per destination of the example config
 	TAGLESS_ADMIN_TOKEN=$${TAGLESS_ADMIN_TOKEN:-change-me-admin-token} $(BIN)/tagless status --config $(CONFIG)
 
-test: $(STAMP) browser-deps bqemulator php-deps postgres ## set up .venv and run the whole test suite
+test: $(STAMP) browser-deps bqemulator php-deps postgres chaos-deps ## set up .venv and run the whole test suite
 	TAGLESS_REQUIRE_POSTGRES=1 $(BIN)/pytest -q
 
 browser-deps: ## Chromium (Debian) and analytics.js (npm) for the browser tests
@@ -53,6 +53,12 @@ check: $(STAMP) ## validate the example config and every config/examples/*.yaml 
 
 readme-check: ## follow the README's commands on a fresh clone of HEAD (CI runs it)
 	python3 scripts/readme_walkthrough.py
+
+chaos: $(STAMP) chaos-deps ## the fault suite at full length (kills, outages, disk full...): prints every scenario's figures
+	TAGLESS_CHAOS=full TAGLESS_FUZZ_EXAMPLES=$${TAGLESS_FUZZ_EXAMPLES:-3000} $(BIN)/pytest -q -s -p no:randomly tests/chaos tests/ingest/test_fuzz_ingest.py
+
+chaos-deps: ## libfaketime (Debian) for the fault suite's accelerated and jumped clocks
+	@bash scripts/chaos-deps.sh
 
 bench: $(STAMP) ## Tagless delivering to 5 platforms against a bare baseline; writes docs/performance.md
 	$(BIN)/python bench/run.py

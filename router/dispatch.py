@@ -70,6 +70,9 @@ class LaneDispatcher:
         self.clock = clock
         self.concurrency = concurrency
         self.paused_until = 0.0
+        #: How long the current rest was meant to last: more left than that means the wall
+        #: clock went back meanwhile (see :meth:`_rest_left`).
+        self._rest_length = 0.0
         #: Why the destination rests (the reason code of what paused it), for the overview.
         self.pause_reason = ""
         self._rest_secs = REST_INITIAL_SECS
@@ -133,8 +136,16 @@ class LaneDispatcher:
             await self._slot_freed.wait()
         return True
 
+    def _rest_left(self) -> float:
+        """Seconds left of the current rest; a rest the wall clock moved back (more left than
+        it was long) starts over from now instead of stalling the lane for the jump."""
+        now = self.clock.now()
+        if self.paused_until - now > self._rest_length:
+            self.paused_until = now + self._rest_length
+        return self.paused_until - now
+
     async def _rest_if_paused(self) -> bool:
-        remaining = self.paused_until - self.clock.now()
+        remaining = self._rest_left()
         if remaining <= 0:
             self.metrics.paused[(self.store, self.destination_id)] = False
             return False
@@ -228,10 +239,17 @@ class LaneDispatcher:
                 "rejected", "bad_outcome_count", detail=f"{len(outcomes)} for {len(pairs)}"
             )
             outcomes = [bad] * len(pairs)
-        if len(pairs) > 1 and all(o.whole_batch and o.kind == "rejected" for o in outcomes):
-            half = len(pairs) // 2
-            self._log.info("batch_split", events=len(pairs), reason=outcomes[0].reason)
-            return await self._send(pairs[:half]) + await self._send(pairs[half:])
+        # Events refused together for one bad event among them are split until it is alone,
+        # even when the adapter settled others of the batch by themselves (Meta's too-old
+        # events, never sent): those keep their own outcomes.
+        together = [i for i, o in enumerate(outcomes) if o.whole_batch and o.kind == "rejected"]
+        if len(together) > 1:
+            half = len(together) // 2
+            self._log.info("batch_split", events=len(together), reason=outcomes[together[0]].reason)
+            split = await self._send([pairs[i] for i in together[:half]])
+            split += await self._send([pairs[i] for i in together[half:]])
+            apart = set(together)
+            return [(pairs[i][0], o) for i, o in enumerate(outcomes) if i not in apart] + split
         self._note_pauses(outcomes, sent_in)
         took = (started, self.clock.now() - started)
         self._sends.update((item.seq, took) for item, _ in pairs)
@@ -242,7 +260,7 @@ class LaneDispatcher:
 
         If Tagless stops meanwhile, the batch is given back rather than sent.
         """
-        while (remaining := self.paused_until - self.clock.now()) > 0:
+        while (remaining := self._rest_left()) > 0:
             if self._stopping:
                 raise _GiveBack
             await self.clock.wait(self._stopped_signal, remaining)
@@ -298,7 +316,7 @@ class LaneDispatcher:
         """Pause the destination ``seconds`` from now, unless it already rests longer."""
         until = self.clock.now() + seconds
         if until > self.paused_until:
-            self.paused_until = until
+            self.paused_until, self._rest_length = until, seconds
             self.pause_reason = cause.reason
             self.metrics.paused[(self.store, self.destination_id)] = True
             share = getattr(self.outbox, "share_pause", None)  # a shared outbox: every node

@@ -12,7 +12,7 @@ from router.outbox.attempts_log import purge_attempts
 from router.outbox.base import DeadLetter, LaneStatus, OutboxUnavailable
 from router.outbox.lanes import Lane
 from router.outbox.room import PENDING, Backlog
-from router.outbox.writer import GroupWriter
+from router.outbox.writer import BUSY_TIMEOUT_MS, GroupWriter
 
 #: A person's events: same anonymous_id or user_id, or the other id of an event carrying both
 #: (an identify, or any event with both): one level of linking. Every branch walks a partial
@@ -156,10 +156,20 @@ class SqliteOperations:
         return await self._read(person_events_sql(len(paths)), params)
 
     async def checkpoint(self) -> int:
-        """Truncate the WAL between commits so it cannot grow without bound; return its pages."""
+        """Truncate the WAL between commits so it cannot grow without bound; return its pages.
+
+        Without waiting: while a reader holds an old snapshot, TRUNCATE would wait in the busy
+        handler (5 s) on the writer's thread, and every commit with it (measured: ingest
+        requests past a 5 s client timeout under a long reader); instead it copies what it
+        can now, and truncates on a later round once the reader is gone.
+        """
 
         def truncate(db: sqlite3.Connection) -> int:
-            row = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            db.execute("PRAGMA busy_timeout=0")
+            try:
+                row = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             return int(row[1]) if row else 0
 
         try:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import aiosqlite
+import structlog
 
 from router.clock import Clock, SystemClock
 from router.destination import Outcome
@@ -21,6 +22,7 @@ from router.outbox.base import (
     NewEvent,
     OutboxUnavailable,
 )
+from router.outbox.clockwatch import WallClockWatch
 from router.outbox.erasure import ErasureOperations
 from router.outbox.insight import Insight
 from router.outbox.lanes import Lane, Wakeups, claim_in_turn
@@ -30,6 +32,8 @@ from router.outbox.retention import RetentionOperations
 from router.outbox.room import Admission, DiskFloor, FreeBytes, statvfs_free
 from router.outbox.settling import plan
 from router.outbox.writer import Added, GroupWriter
+
+log = structlog.get_logger("tagless.outbox")
 
 _UPSERT_DELIVERY: Final = (
     "INSERT INTO deliveries (store, destination, seq, state, attempts, first_attempt_at, due_at,"
@@ -90,6 +94,7 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
         self._signals: dict[str, list[asyncio.Event]] = {}
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._tokens = itertools.count(1)
+        self._wall = WallClockWatch()
         #: The admin pages' read-only queries.
         self.insight = Insight(self.path)
 
@@ -157,6 +162,7 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
 
     async def _claim_retries(self, store: str, destination: str, limit: int) -> Claim | None:
         now = self.clock.now()
+        await self._follow_clock_back(now)
 
         def lease(db: sqlite3.Connection) -> list[tuple[int, int, float]]:
             cursor = db.execute(
@@ -221,6 +227,25 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
         lane.hand_out(token, hi, len(items))
         return Claim(store, destination, tuple(items), token, is_retry=False)
 
+    async def _follow_clock_back(self, now: float) -> None:
+        """Move every waiting retry (and lease) back by as much as the wall clock went back:
+        due times are wall times (they outlive the process), and a retry due in ten seconds
+        would otherwise wait the jump out too. A clock set forward makes retries due early.
+        Called wherever a due time is taken from the clock, so that the latest time seen is
+        the one the latest due time was counted from."""
+        back = self._wall.went_back(now)
+        if back:
+
+            def shift(db: sqlite3.Connection) -> None:
+                db.execute(
+                    "UPDATE deliveries SET due_at = due_at - ? WHERE state = 'retry'"
+                    " AND due_at > ?",
+                    (back, now),
+                )
+
+            log.warning("wall_clock_went_back", seconds=round(back, 3))
+            await self.writer.write(shift)
+
     # -- settling ----------------------------------------------------------------------------
 
     async def settle(
@@ -234,6 +259,7 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
         """Record every event's outcome, the attempts log's rows and the cursor, in one
         transaction."""
         now = self.clock.now()
+        await self._follow_clock_back(now)  # every time a due time is taken from is seen
         planned = plan(claim, outcomes, policy, sends, now)
         upserts, deletes, attempts = planned.upserts, planned.deletes, planned.attempts
         cursor, passed = None, 0
@@ -264,6 +290,7 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
             (await self._lane(claim.store, claim.destination)).release()
             return
         now = self.clock.now()
+        await self._follow_clock_back(now)
         rows = [(now, claim.store, claim.destination, item.seq) for item in claim.items]
 
         def unlease(db: sqlite3.Connection) -> None:

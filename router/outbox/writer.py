@@ -25,6 +25,8 @@ log = structlog.get_logger("tagless.outbox")
 
 #: Values an event row of the INSERT takes.
 _COLUMNS: Final = 7
+#: How long the writer waits for a lock another connection holds (a CLI command's write).
+BUSY_TIMEOUT_MS: Final = 5000
 #: Rows per commit at most: 7 parameters a row stays below SQLite's 32,766 per statement.
 MAX_ROWS_PER_COMMIT: Final = 4_500
 
@@ -143,7 +145,7 @@ class GroupWriter:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.synchronous}")
-            db.execute("PRAGMA busy_timeout=5000")
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self.high_seq = prepare(db, path=self.path, now=now)
         except BaseException:
             db.close()

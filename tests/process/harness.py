@@ -145,6 +145,8 @@ class TaglessServer:
         self.config = config
         self.proc: subprocess.Popen[bytes] | None = None
         self.logs: list[Path] = []
+        #: Variables added to the child's environment (a fake clock's LD_PRELOAD, say).
+        self.env: dict[str, str] = {}
 
     @property
     def running(self) -> bool:
@@ -176,10 +178,19 @@ class TaglessServer:
                 cwd=self.config.directory,
                 start_new_session=True,
                 preexec_fn=None if open_files is None else limit_files,
+                env={**os.environ, **self.env} if self.env else None,
             )
         _LIVE.add(self.proc)
 
     async def _wait_healthy(self, within: float) -> None:
+        """Wait until this child says it listens on the configured port, then for /healthz.
+
+        A 200 on the port alone proves nothing: another process may hold the port (a port
+        that was free when the config was written can be taken by anyone before the child
+        binds it), and its 200 would pass for this server while the child, still starting,
+        has not even created the outbox yet (a test then read a missing file: "unable to
+        open database file"). The child's own ``tagless_started`` line names its port.
+        """
         assert self.proc is not None
         url = f"{self.config.ingest_url}/healthz"
         deadline = time.monotonic() + within
@@ -191,6 +202,9 @@ class TaglessServer:
                     raise ServerFailed(
                         f"tagless exited with {code} before /healthz answered\n{self.tail()}"
                     )
+                if not self._announced():
+                    await asyncio.sleep(0.05)
+                    continue
                 with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                     async with session.get(url) as answer:
                         if answer.status == 200:
@@ -198,6 +212,14 @@ class TaglessServer:
                 await asyncio.sleep(0.05)
         self.kill9()
         raise ServerFailed(f"/healthz did not answer 200 within {within}s\n{self.tail()}")
+
+    def _announced(self) -> bool:
+        """The current run logged ``tagless_started`` with the configured ingest port."""
+        return any(
+            record.get("event") == "tagless_started"
+            and record.get("ingest") == self.config.ingest_port
+            for record in self.log_events(slice(-1, None))
+        )
 
     def kill9(self) -> None:
         """SIGKILL the server's process group and reap it."""

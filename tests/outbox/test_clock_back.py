@@ -1,0 +1,57 @@
+"""Retries wait the time they were given, also when the wall clock is set back meanwhile."""
+
+from __future__ import annotations
+
+import pytest
+
+from router import codec
+from router.clock import FakeClock
+from router.destination import Outcome
+from router.outbox.base import NewEvent
+from router.outbox.policy import RetryPolicy
+from router.outbox.sqlite import SqliteOutbox
+from router.testing.events import make_event
+
+NO_JITTER = RetryPolicy(max_attempts=8, jitter=lambda top: top)
+
+
+@pytest.mark.sqlite_only  # the PostgreSQL backend does not follow the clock yet
+async def test_a_retry_is_due_after_its_backoff_when_the_clock_went_back_an_hour(
+    outbox: SqliteOutbox, clock: FakeClock
+) -> None:
+    """A retry due in 1 s is claimed 1 s later even though the wall clock was set back an hour
+    meanwhile (before, it waited the hour out too); a small step back changes nothing."""
+    body = codec.encode(make_event(event_id="a"))
+    await outbox.append([NewEvent("shop", "a", clock.now(), ("hook",), body)])
+    claim = await outbox.claim("shop", "hook", 10)
+    assert claim is not None
+    await outbox.settle(claim, [(claim.items[0], Outcome("retry", "http_503", 503))], NO_JITTER)
+    clock.advance(-3600.0)
+    assert await outbox.claim("shop", "hook", 10) is None  # not due yet: 1 s of backoff
+    clock.advance(1.0)
+    retry = await outbox.claim("shop", "hook", 10)
+    assert retry is not None and [i.event_id for i in retry.items] == ["a"]
+    assert await outbox.next_due("shop", "hook") == clock.now() + outbox.lease_secs
+    clock.advance(-2.0)  # within the tolerance: the lease keeps its time
+    assert await outbox.claim("shop", "hook", 10) is None
+    assert await outbox.next_due("shop", "hook") == clock.now() + 2.0 + outbox.lease_secs
+
+
+@pytest.mark.sqlite_only  # the PostgreSQL backend does not follow the clock yet
+async def test_a_retry_settled_while_the_clock_was_ahead_follows_it_back(
+    outbox: SqliteOutbox, clock: FakeClock
+) -> None:
+    """The clock goes an hour ahead between a claim and its settlement, then two hours back:
+    the retry counted from the time ahead is due 1 s after the settlement's moment, not an hour
+    later (the settlement's time is one the outbox has seen)."""
+    body = codec.encode(make_event(event_id="a"))
+    await outbox.append([NewEvent("shop", "a", clock.now(), ("hook",), body)])
+    claim = await outbox.claim("shop", "hook", 10)
+    assert claim is not None
+    clock.advance(3600.0)
+    await outbox.settle(claim, [(claim.items[0], Outcome("retry", "http_503", 503))], NO_JITTER)
+    clock.advance(-7200.0)
+    assert await outbox.claim("shop", "hook", 10) is None
+    clock.advance(1.0)
+    retry = await outbox.claim("shop", "hook", 10)
+    assert retry is not None and [i.event_id for i in retry.items] == ["a"]
