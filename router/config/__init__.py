@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -19,6 +19,7 @@ from router.config._env import interpolate
 from router.config._plugins import (
     PluginNotes,
     RefusedStore,
+    is_builtin,
     leave_out,
     name_plugin,
     unusable_type,
@@ -292,22 +293,39 @@ class _Loader:
             issue_list.append(issue)
             return INVALID
         before = len(report.issues)
-        if not self.lazy_secrets:
-            settings = structure_class(
-                node, plugin, path, report, extra_keys=GENERIC_DESTINATION_KEYS
-            )
-            name_plugin(report, before, node, name, self.plugins)
-            return settings
         # Read lazily, settings that cannot be built because a variable is not set (a key
         # file's path, say) are left unresolved, with what else they would report: commands
         # that never build the destination run without them; the others name the variable.
         own = Report(report.file)
-        settings = structure_class(node, plugin, path, own, extra_keys=GENERIC_DESTINATION_KEYS)
-        if own.unset:
+        settings = plugin_settings(node, plugin, path, own, name)
+        if self.lazy_secrets and own.unset:
             return UnresolvedSettings(tuple(dict.fromkeys(own.unset)))
         report.issues.extend(own.issues)
         name_plugin(report, before, node, name, self.plugins)
-        return settings
+        if not is_builtin(name, self.plugins) or settings is CRASHED:
+            # a third-party plugin's rejection, or a config class that crashed, is the
+            # plugin's problem: the store is left out and the others serve
+            self.plugin_issues.setdefault(report.file, []).extend(report.issues[before:])
+        return INVALID if settings is CRASHED else settings
+
+
+#: What :func:`plugin_settings` returns for a config class that raised something else than a
+#: ValueError: the plugin is broken, not the settings.
+CRASHED: Final = object()
+
+
+def plugin_settings(node: Map, plugin: type, path: str, report: Report, name: str) -> Any:
+    """A destination's settings built by its config class; a class that crashes (a plugin's
+    bug) is reported at the destination, with the exception's type and message, as CRASHED."""
+    try:
+        return structure_class(node, plugin, path, report, extra_keys=GENERIC_DESTINATION_KEYS)
+    except Exception as exc:  # any bug of a third party's code: reported, not raised
+        message = (
+            f"the config class of destination type {name!r} failed on these settings:"
+            f" {type(exc).__name__}: {exc}"
+        )
+        report.add(node.line, path, message)
+        return CRASHED
 
 
 def _retry(node: Map, path: str, defaults: RetryConfig, report: Report) -> RetryConfig | Invalid:

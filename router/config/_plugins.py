@@ -64,6 +64,16 @@ def destination_named(node: Map, name: str) -> str:
     return f"destination {ident!r} (type {name!r})" if ident else f"destination of type {name!r}"
 
 
+#: The Tagless distribution: its destinations are built in, not third-party plugins.
+OWN_DISTRIBUTION = "tagless"
+
+
+def is_builtin(name: str, notes: PluginNotes) -> bool:
+    """Whether destination type ``name`` ships with Tagless (an unknown origin counts as one)."""
+    origin = notes.origins.get(name)
+    return origin is None or origin.split(" ", 1)[0] == OWN_DISTRIBUTION
+
+
 @attrs.frozen
 class RefusedStore:
     """A store left out at start because a destination type it uses cannot be loaded: its

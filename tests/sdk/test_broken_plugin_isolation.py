@@ -10,7 +10,7 @@ from router.cli import main
 from router.testing.fake_platform import FakePlatform
 from router.testing.server import RunningTagless, write_config_dir
 from tests.process.harness import wait_until
-from tests.sdk.installed import install_broken
+from tests.sdk.installed import GOOD_PLUGIN, install_broken, install_ping
 
 GOOD = """\
 store: good
@@ -83,3 +83,71 @@ def test_check_warns_about_a_broken_plugin_no_store_uses(
     assert exited.value.code == 0
     out = capsys.readouterr().out
     assert out.count("plugin 'broken'") == 1 and "(no store uses it)" in out
+
+
+#: The ping plugin with a config class that crashes (a bug, not a ValueError) on its settings.
+CRASHING_CONFIG = GOOD_PLUGIN.replace(
+    "    timeout_secs: float = 5.0\n",
+    "    timeout_secs: float = 5.0\n\n"
+    "    def __attrs_post_init__(self):\n"
+    "        raise RuntimeError('vendor table missing')\n",
+)
+PING = """\
+store: ping
+write_keys: [ping-key-12345678]
+destinations:
+  - {{id: p, type: ping{settings}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "settings", "said"),
+    [
+        (CRASHING_CONFIG, ", endpoint: 'http://127.0.0.1:9'", "RuntimeError: vendor table missing"),
+        (GOOD_PLUGIN, "", "endpoint"),
+    ],
+    ids=["config class crashes", "settings rejected"],
+)
+async def test_a_plugin_that_fails_on_a_stores_settings_leaves_the_other_stores_serving(
+    tmp_path: Path,
+    platform: FakePlatform,
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+    settings: str,
+    said: str,
+) -> None:
+    """A third-party config class that raises on a store's settings, or rejects them, refuses
+    that store only (naming the destination, the error and the plugin's package); the other
+    store serves and delivers."""
+    install_ping(tmp_path / "ping-site", monkeypatch, source)
+    bad = PING.format(settings=settings)
+    root = write_config_dir(tmp_path / "cfg", GOOD.format(url=platform.url), bad)
+    tagless = await RunningTagless(root).start()
+    try:
+        [refusal] = tagless.refused
+        assert refusal.store.store == "ping"
+        text = " ".join(issue.message for issue in refusal.issues)
+        assert said in text and "tagless-destination-ping 1.2.0" in text
+        status, _ = await tagless.post("/v1/batch", BATCH, key="good-key-12345678")
+        assert status == 200
+        assert await wait_until(lambda: len(platform.delivered_events()) == 1, within=30)
+        status, answer = await tagless.post("/v1/batch", BATCH, key="ping-key-12345678")
+        assert (status, answer["error"]["code"]) == (503, "store_refused")
+    finally:
+        await tagless.stop()
+
+
+def test_check_names_a_crashing_config_class(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tagless check` reports the crash as a config error at the destination (exit 2), and
+    does not raise it."""
+    install_ping(tmp_path / "ping-site", monkeypatch, CRASHING_CONFIG)
+    bad = PING.format(settings=", endpoint: 'http://127.0.0.1:9'")
+    root = write_config_dir(tmp_path / "cfg", GOOD.format(url="http://127.0.0.1:9"), bad)
+    with pytest.raises(SystemExit) as exited:
+        main(["check", "--config", str(root)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "destinations[0]" in err and "RuntimeError: vendor table missing" in err
+    assert "tagless-destination-ping 1.2.0" in err
