@@ -316,13 +316,15 @@ CRASHED: Final = object()
 
 def plugin_settings(node: Map, plugin: type, path: str, report: Report, name: str) -> Any:
     """A destination's settings built by its config class; a class that crashes (a plugin's
-    bug) is reported at the destination, with the exception's type and message, as CRASHED."""
+    bug) is reported at the destination, as CRASHED, with the exception's type only: its text
+    may echo the settings, secrets included, and config errors are printed and logged."""
     try:
         return structure_class(node, plugin, path, report, extra_keys=GENERIC_DESTINATION_KEYS)
     except Exception as exc:  # any bug of a third party's code: reported, not raised
         message = (
             f"the config class of destination type {name!r} failed on these settings:"
-            f" {type(exc).__name__}: {exc}"
+            f" {type(exc).__name__} (a bug of the plugin; its message is not shown, since it"
+            " may quote the settings)"
         )
         report.add(node.line, path, message)
         return CRASHED
