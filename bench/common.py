@@ -67,6 +67,9 @@ class Settings:
     small_backlog: int = 10_000
     #: sample Tagless with py-spy during the end-to-end run (bench/profiling.py)
     profile: bool = False
+    #: Tagless's server.ingest_processes and server.delivery_nice
+    ingest_processes: int = 0
+    delivery_nice: int = 0
 
     def describe(self) -> str:
         """The options that set the load, as given to bench/run.py."""

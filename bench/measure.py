@@ -33,12 +33,20 @@ def bare_service(workdir: Path, port: int) -> tuple[Service, str]:
 
 
 def write_tagless_config(
-    workdir: Path, port: int, admin_port: int, destinations: str, *, stitching: bool = True
+    workdir: Path,
+    port: int,
+    admin_port: int,
+    destinations: str,
+    *,
+    stitching: bool = True,
+    processes: tuple[int, int] = (0, 0),
 ) -> Path:
+    """Tagless's config directory; ``processes``: (server.ingest_processes, delivery_nice)."""
     config = workdir / "config"
     (config / "stores").mkdir(parents=True)
     (config / "tagless.yaml").write_text(
-        f"server: {{host: 127.0.0.1, port: {port}}}\n"
+        f"server: {{host: 127.0.0.1, port: {port}, ingest_processes: {processes[0]},"
+        f" delivery_nice: {processes[1]}}}\n"
         # the backlog cap (200,000 by default) would refuse a 10 s run's events: raised, so the
         # figures measure ingest, not backpressure
         f"outbox: {{path: {workdir / 'tagless.db'}, max_pending_events: 100000000}}\n"
@@ -60,7 +68,14 @@ def tagless_service(
     settings: Settings, workdir: Path, port: int, rig: Rig, destinations: str
 ) -> tuple[Service, str]:
     block = rig.destinations(destinations, workdir)
-    config = write_tagless_config(workdir, port, free_port(), block, stitching=settings.stitching)
+    config = write_tagless_config(
+        workdir,
+        port,
+        free_port(),
+        block,
+        stitching=settings.stitching,
+        processes=(settings.ingest_processes, settings.delivery_nice),
+    )
     argv = [str(settings.tagless), "serve", "--config", str(config)]
     service = Service("tagless", argv, env={"TAGLESS_ADMIN_TOKEN": ADMIN_TOKEN, **SECRETS})
     return service, f"http://127.0.0.1:{port}/healthz"

@@ -87,18 +87,22 @@ class Service:
         return sum(cpu for _, pgrp, cpu in processes() if pgrp == self.pid)
 
     def peak_rss_mb(self) -> float:
-        """The server process's peak resident memory so far (VmHWM), in MiB."""
+        """The server's peak resident memory so far (VmHWM), in MiB: the sum of its processes'
+        (Tagless with ingest processes is several)."""
         return self._status_mb("VmHWM:")
 
     def rss_mb(self) -> float:
-        """The server process's resident memory now (VmRSS), in MiB."""
+        """The server's resident memory now (VmRSS, summed over its processes), in MiB."""
         return self._status_mb("VmRSS:")
 
     def _status_mb(self, key: str) -> float:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith(key):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        total, found = 0, False
+        for pid in [pid for pid, pgrp, _ in processes() if pgrp == self.pid] or [self.pid]:
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith(key):
+                        total, found = total + int(line.split()[1]), True
+        return total / 1024 if found else float("nan")
 
     def wait_ready(self, url: str) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S

@@ -105,6 +105,18 @@ def parse_args(argv: list[str] | None = None) -> tuple[set[str], Settings, Path 
         help="PostgreSQL outbox figures beside SQLite's (bench/postgres_cluster.py); auto: when"
         " PostgreSQL answers on 127.0.0.1:5432",
     )
+    parser.add_argument(
+        "--ingest-processes",
+        type=int,
+        default=Settings.ingest_processes,
+        help="Tagless's server.ingest_processes (0: ingest in the delivering process)",
+    )
+    parser.add_argument(
+        "--delivery-nice",
+        type=int,
+        default=Settings.delivery_nice,
+        help="Tagless's server.delivery_nice (with ingest processes)",
+    )
     args = parser.parse_args(argv)
     parts = set(args.only or PARTS)
     # auto: beside a whole run (not a part asked for with --only) when PostgreSQL answers
@@ -122,6 +134,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[set[str], Settings, Path 
         tagless=args.tagless.resolve(),
         wait_idle=args.wait_idle,
         stitching=args.stitching == "on",
+        ingest_processes=args.ingest_processes,
+        delivery_nice=args.delivery_nice,
     )
     whole = parts - {"postgres"} == set(PARTS)
     doc = None if str(args.doc) == "-" or not whole else args.doc

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from aiohttp import web
@@ -28,6 +29,8 @@ from router.health import readyz
 from router.http import HttpClient
 from router.ingest.auth import KeyRing
 from router.ingest.http import Ingest
+from router.ingest_channel import Channel
+from router.ingest_pool import IngestPool, lower_priority
 from router.metrics import Metrics
 from router.ops.retention import enforce_retention
 from router.outbox.base import OutboxError
@@ -80,6 +83,14 @@ def retry_policy(config: RetryConfig) -> RetryPolicy:
     )
 
 
+#: What a Tagless process does: everything (the default), or with ``server.ingest_processes``
+#: the main process delivers (and serves the admin listener) and each ingest process ingests.
+Role = Literal["whole", "delivery", "ingest"]
+
+#: How often an ingest process sends its counters to the main process.
+COUNTS_EVERY_SECS = 1.0
+
+
 class Tagless:
     """One Tagless process: start it, let it serve, stop it gracefully."""
 
@@ -90,13 +101,31 @@ class Tagless:
         *,
         clock: Clock | None = None,
         refused: Sequence[RefusedStore] = (),
+        json_logs: bool = False,
+        channel: socket.socket | None = None,
     ) -> None:
         self.config = config
+        self.role: Role = (
+            "ingest"
+            if channel is not None
+            else "delivery"
+            if config.server.ingest_processes
+            else "whole"
+        )
+        #: An ingest process's socket to the main process (router/ingest_channel.py).
+        self._channel_socket = channel
+        self.channel: Channel | None = None
+        #: The main process's ingest processes, with ``server.ingest_processes``.
+        self.pool: IngestPool | None = None
+        self.json_logs = json_logs
+        self._stop_signal = asyncio.Event()
         self.plugins = plugins
         #: Stores left out for a plugin that cannot be loaded: their senders get a 503.
         self.refused = refused
         self.clock = clock or SystemClock()
-        self.outbox = make_outbox(config.outbox, self.clock)
+        self.outbox = make_outbox(
+            config.outbox, self.clock, shared=config.server.ingest_processes > 0
+        )
         self.metrics = Metrics()
         self.dispatchers: list[LaneDispatcher] = []
         #: Audit sinks (``bigquery`` with ``audit_table``): they outlive the dispatchers.
@@ -131,6 +160,16 @@ class Tagless:
 
     async def _start(self) -> None:
         limits = ingest_limits(self.config.server)
+        if self.role == "delivery":
+            self.pool = IngestPool(
+                config_dir=self.config.source_dir,
+                server=self.config.server,
+                count=self.config.server.ingest_processes,
+                metrics=self.metrics,
+                on_commit=self.outbox.committed,
+                json_logs=self.json_logs,
+            )
+            lower_priority(self.config.server.delivery_nice)  # after the pool's spawner thread
         try:
             await self.outbox.open()
         except (OSError, sqlite3.Error, OutboxError) as error:
@@ -140,6 +179,25 @@ class Tagless:
         self.http = HttpClient.create()
         stores, instances = self.compile(self.config)
         self.stores, self.destinations = stores, instances
+        if self.role != "delivery":
+            await self._start_ingest(stores, limits)
+        if self.role == "ingest":
+            await self._serve_as_ingest_process()
+            return
+        admin = self.config.admin
+        self.ports["admin"] = await self._listen(
+            admin_app(self), "admin", admin.host, admin.port, admin_limits(limits)
+        )
+        if self.pool is not None:  # after the admin listener: a port conflict there stops first
+            self.ports["ingest"] = await self.pool.start()
+        # deliveries start only once both listeners are up: a failed start delivers nothing
+        self.start_lanes(instances)
+        self._tasks.append(asyncio.create_task(self._maintain(), name="outbox-maintenance"))
+        log.info("tagless_started", stores=len(stores), destinations=len(instances), **self.ports)
+
+    async def _start_ingest(
+        self, stores: dict[str, StoreRuntime], limits: ConnectionLimits
+    ) -> None:
         self.ingest = Ingest(
             outbox=self.outbox,
             stores=stores,
@@ -158,16 +216,34 @@ class Tagless:
         ingest_app.router.add_get("/readyz", self._readyz)
         server = self.config.server
         self.ports["ingest"] = await self._listen(
-            ingest_app, "server", server.host, server.port, limits
+            ingest_app,
+            "server",
+            server.host,
+            server.port,
+            limits,
+            reuse_port=self.role == "ingest",
         )
-        admin = self.config.admin
-        self.ports["admin"] = await self._listen(
-            admin_app(self), "admin", admin.host, admin.port, admin_limits(limits)
-        )
-        # deliveries start only once both listeners are up: a failed start delivers nothing
-        self.start_lanes(instances)
-        self._tasks.append(asyncio.create_task(self._maintain(), name="outbox-maintenance"))
-        log.info("tagless_started", stores=len(stores), destinations=len(instances), **self.ports)
+
+    async def _serve_as_ingest_process(self) -> None:
+        """Tell the main process of each commit and, every second, of the counters; count
+        the backlog (for backpressure) as the main process does; say ready."""
+        assert self._channel_socket is not None
+        self.channel = Channel(self._channel_socket, self._stop_signal.set)
+        self.outbox.commit_observer = self.channel.committed
+        self._tasks.append(asyncio.create_task(self._maintain(), name="backlog-count"))
+        self._tasks.append(asyncio.create_task(self._send_counts(), name="ingest-counts"))
+        self.channel.send({"ready": self.ports["ingest"]})
+        log.info("tagless_ingest_started", stores=len(self.stores), **self.ports)
+
+    async def _send_counts(self) -> None:
+        assert self.channel is not None
+        sent: dict[str, Any] = {}
+        while not self._stop_maintenance.is_set():
+            counts = self.metrics.ingest_counts()
+            if counts != sent:
+                self.channel.send({"counts": counts})
+                sent = counts
+            await self.clock.wait(self._stop_maintenance, COUNTS_EVERY_SECS)
 
     def compile(
         self, config: Config
@@ -177,7 +253,10 @@ class Tagless:
         return compile_stores(config, self.plugins, self.http)
 
     def start_lanes(self, instances: dict[tuple[str, str], Destination[Any]]) -> None:
-        """Start a dispatcher per destination instance, and the audit sinks among them."""
+        """Start a dispatcher per destination instance, and the audit sinks among them (an
+        ingest process delivers nothing)."""
+        if self.role == "ingest":
+            return
         configs = {(s.store, d.id): d for s in self.config.stores for d in s.destinations}
         sinks = attempt_sinks(instances, self.clock)
         self._sinks.update(sinks)
@@ -242,6 +321,8 @@ class Tagless:
             self.ingest.stores, self.ingest.keys = stores, KeyRing(write_keys(config.stores))
         await self.stop_lanes(restart)
         self.start_lanes({k: v for k, v in instances.items() if k[0] in restart})
+        if self.pool is not None:  # they read the same files again
+            self.pool.reload()
 
     async def _maintain(self) -> None:
         """Keep the outbox bounded: count undelivered events afresh (at start, then every
@@ -258,8 +339,8 @@ class Tagless:
             except OutboxError as error:
                 log.warning("outbox_maintenance_failed", error=str(error))
             await self.clock.wait(wake, self.config.outbox.wal_checkpoint_secs)
-            if wake.is_set():
-                return
+            if wake.is_set() or self.role == "ingest":  # the main process maintains the file
+                continue
             try:
                 await enforce_retention(self.outbox, self.config, self.clock.now())
                 await self.outbox.checkpoint()
@@ -267,13 +348,20 @@ class Tagless:
                 log.warning("outbox_maintenance_failed", error=str(error))
 
     async def _listen(
-        self, app: web.Application, section: str, host: str, port: int, limits: ConnectionLimits
+        self,
+        app: web.Application,
+        section: str,
+        host: str,
+        port: int,
+        limits: ConnectionLimits,
+        *,
+        reuse_port: bool = False,
     ) -> int:
         grace = self.config.server.shutdown_grace_secs  # what in-flight requests get on stop
         runner = GuardedRunner(app, limits, section, access_log=None, shutdown_timeout=grace)
         await runner.setup()
         self._runners.append(runner)
-        site = web.TCPSite(runner, host, port, backlog=1024)
+        site = web.TCPSite(runner, host, port, backlog=1024, reuse_port=reuse_port or None)
         try:
             await site.start()
         except OSError as error:
@@ -301,11 +389,19 @@ class Tagless:
         for lane in self.dispatchers:
             lane.stop()
         # In-flight requests and in-flight deliveries share the one grace period, side by side:
-        # each listener stops listening and waits for its requests, each lane for its batches.
-        await asyncio.gather(*(runner.cleanup() for runner in runners), self._stop_delivery(grace))
+        # each listener stops listening and waits for its requests, each lane for its batches,
+        # each ingest process for its requests and commits.
+        await asyncio.gather(
+            *(runner.cleanup() for runner in runners),
+            self._stop_delivery(grace),
+            *([self.pool.stop(grace)] if self.pool is not None else []),
+        )
         if self.http is not None:
             await self.http.close()
         await self.outbox.close()
+        if self.channel is not None:  # the last counts, once every request is answered
+            self.channel.send({"counts": self.metrics.ingest_counts()})
+            self.channel.close()
 
     async def _stop_delivery(self, grace: float) -> None:
         await asyncio.gather(*self._tasks, return_exceptions=True)  # loops return promptly
@@ -314,7 +410,7 @@ class Tagless:
 
     async def serve_until_signalled(self) -> None:
         """Start, serve until SIGTERM or SIGINT, then stop gracefully."""
-        stop = asyncio.Event()
+        stop = self._stop_signal
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)

@@ -8,18 +8,28 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import orjson
 import structlog
 
 from router.cli_destinations import cmd_destinations
-from router.config import Config, ConfigError, load_config, load_config_isolating_plugins
+from router.config import (
+    Config,
+    ConfigError,
+    RefusedStore,
+    load_config,
+    load_config_isolating_plugins,
+)
 from router.config.advice import config_warnings, unset_secrets, without_unresolved
 from router.http import HttpClient
 from router.plugins import PluginError, config_classes, load_plugins
 from router.secret import MissingSecret
+
+if TYPE_CHECKING:
+    from router.app import Tagless
+    from router.destination import Destination
 
 
 def _load(directory: str, *, lazy_secrets: bool = True) -> tuple[Config, dict[str, Any]]:
@@ -58,23 +68,40 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve ingest and deliver until SIGTERM."""
     from router.app import Tagless
-    from router.logs import configure
-    from router.startup import StartupError
-    from router.tuning import tune_for_serving
 
-    # a store that uses a broken or missing plugin is refused; the others serve
+    config, plugins, refused = load_for_serving(args)
+    return serve(Tagless(config, plugins, refused=refused, json_logs=bool(args.json)))
+
+
+def load_for_serving(
+    args: argparse.Namespace, process: str | None = None
+) -> tuple[Config, dict[str, type[Destination[Any]]], list[RefusedStore]]:
+    """Load plugins and the config of ``args.config`` and set up logging, as serving does:
+    a store that uses a broken or missing plugin is refused; the others serve."""
+    from router.logs import configure
+
     found = load_plugins()
     config, refused = load_config_isolating_plugins(
         Path(args.config), config_classes(found.loaded), found.notes()
     )
-    plugins = found.loaded
     configure(config.logging.level, "json" if args.json else config.logging.format)
+    if process is not None:
+        structlog.contextvars.bind_contextvars(process=process)
     found.log_problems(refused)
-    for warning in config_warnings(config):
-        structlog.get_logger("tagless.config").warning("config_warning", warning=warning)
+    if process is None:  # the main process warns once for all
+        for warning in config_warnings(config):
+            structlog.get_logger("tagless.config").warning("config_warning", warning=warning)
+    return config, found.loaded, refused
+
+
+def serve(tagless: Tagless) -> int:
+    """Run ``tagless`` until SIGTERM; 1 if it could not start (the reason is logged)."""
+    from router.startup import StartupError
+    from router.tuning import tune_for_serving
+
     tune_for_serving()
     try:
-        _run(Tagless(config, plugins, refused=refused).serve_until_signalled())
+        _run(tagless.serve_until_signalled())
     except StartupError as error:  # everything started was stopped again; say why, once
         structlog.get_logger("tagless").error("startup_failed", error=str(error))
         return 1
@@ -192,7 +219,7 @@ def _outbox(config: Config) -> Any:
 
     if config.outbox.url is None and not config.outbox.path.exists():
         raise SystemExit(f"no outbox at {config.outbox.path}: has Tagless run with this config?")
-    return make_outbox(config.outbox)
+    return make_outbox(config.outbox, shared=config.server.ingest_processes > 0)
 
 
 def _with_outbox(

@@ -16,11 +16,21 @@ async def not_ready_reason(tagless: Tagless) -> str | None:
     ``starting``, ``shutting_down``, or the outbox's own reason: ``outbox_closed``,
     ``commit_failed``, ``low_disk``, ``backlog_full`` (every store at ``max_pending_events``).
     """
+    return lifecycle_reason(tagless) or await tagless.outbox.unready(
+        store.store for store in tagless.config.stores
+    )
+
+
+def lifecycle_reason(tagless: Tagless) -> str | None:
+    """``starting`` or ``shutting_down`` while ingest (this process's, or its ingest
+    processes') does not take events, else None."""
+    if tagless.pool is not None:
+        if tagless.pool.stopping:
+            return "shutting_down"
+        return None if tagless.pool.serving else "starting"
     if tagless.ingest is None:
         return "starting"
-    if not tagless.ingest.accepting:
-        return "shutting_down"
-    return await tagless.outbox.unready(store.store for store in tagless.config.stores)
+    return None if tagless.ingest.accepting else "shutting_down"
 
 
 async def readyz(tagless: Tagless) -> web.Response:

@@ -10,6 +10,7 @@ import structlog
 from aiohttp import web
 
 from router.config import Config, ConfigError, load_config
+from router.health import lifecycle_reason
 from router.plugins import PluginError, config_classes
 from router.secret import MissingSecret
 
@@ -82,7 +83,7 @@ async def reload(tagless: Tagless) -> ReloadResult:
     async with tagless.reloading:
         at = tagless.clock.now()
         errors: list[str] = []
-        if tagless.ingest is None or not tagless.ingest.accepting:
+        if lifecycle_reason(tagless) is not None:
             result = ReloadResult(at, ok=False, errors=["Tagless is starting or stopping"])
             log.warning("config_reload_refused", errors=result.errors)
             return result  # not the overview's last reload: no config was read

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import attrs
 
@@ -46,6 +46,11 @@ class ConfigError(Exception):
         self.errors = errors
 
 
+#: Ingest processes at most (``server.ingest_processes``); a nice increment at most.
+MAX_INGEST_PROCESSES: Final = 64
+MAX_NICE: Final = 19
+
+
 # --- field validators (attrs validators raising ValueError become issues at the key path) ----
 
 
@@ -65,6 +70,19 @@ def _port(_inst: object, _attr: attrs.Attribute[int], value: int) -> None:
         raise ValueError(
             f"must be a port number from 0 to 65535 (0 picks a free port), got {value}"
         )
+
+
+def _ingest_processes(_inst: object, _attr: attrs.Attribute[int], value: int) -> None:
+    if not 0 <= value <= MAX_INGEST_PROCESSES:
+        raise ValueError(
+            f"must be 0 (ingest in the main process) to {MAX_INGEST_PROCESSES} ingest processes,"
+            f" got {value}"
+        )
+
+
+def _nice(_inst: object, _attr: attrs.Attribute[int], value: int) -> None:
+    if not 0 <= value <= MAX_NICE:
+        raise ValueError(f"must be a nice increment from 0 (as ingest) to {MAX_NICE}, got {value}")
 
 
 def _store_name(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:
@@ -136,6 +154,12 @@ class ServerConfig:
     max_connections: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(positive)
     )
+    #: 0: ingest runs in the main process beside delivery. N: N ingest processes share the
+    #: port (SO_REUSEPORT) and the main process delivers (router/ingest_pool.py).
+    ingest_processes: int = attrs.field(default=0, validator=_ingest_processes)
+    #: With ingest processes: how much lower the main process's CPU priority is (a nice
+    #: increment, 0..19), so that acknowledging events goes before delivering them.
+    delivery_nice: int = attrs.field(default=0, validator=_nice)
 
 
 def _postgres_url(_inst: object, _attr: attrs.Attribute[Any], value: Secret | None) -> None:

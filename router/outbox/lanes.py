@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import attrs
 
 from router.outbox.base import Claim
+
+if TYPE_CHECKING:
+    from router.outbox.room import Backlog
+    from router.outbox.writer import Added
 
 #: A claim of one kind (new events, or due retries) for a lane.
 ClaimOne = Callable[[], Awaitable[Claim | None]]
@@ -83,6 +88,19 @@ class Wakeups:
     ``_signals`` to an empty dict)."""
 
     _signals: dict[str, list[asyncio.Event]]
+    backlog: Backlog
+    #: Told of every commit of this process after the lanes are woken (an ingest process
+    #: passes it on to the delivering process: router/ingest_pool.py).
+    commit_observer: Callable[[Added], None] | None = None
+
+    def committed(self, added: Added) -> None:
+        """Events were committed, by this process or by one of its ingest processes: count
+        them as undelivered and wake the lanes of their stores."""
+        self.backlog.committed(added)
+        for store in {store for store, _ in added}:
+            self._notify(store)
+        if self.commit_observer is not None:
+            self.commit_observer(added)
 
     def subscribe(self, store: str) -> asyncio.Event:
         """A new event, set whenever events of ``store`` are committed or replayed."""

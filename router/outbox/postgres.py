@@ -29,7 +29,6 @@ from router.outbox.pg_schema import prepare
 from router.outbox.pg_writer import CHANNEL, Db, PgGroupWriter
 from router.outbox.policy import RetryPolicy
 from router.outbox.settling import plan
-from router.outbox.writer import Added
 
 log = structlog.get_logger("tagless.outbox")
 
@@ -102,7 +101,7 @@ class PostgresOutbox(Wakeups, PgLanes):
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
         self.writer = PgGroupWriter()
-        self.writer.on_commit = self._committed
+        self.writer.on_commit = self.committed
         self.room = PgAdmission(self.writer, self.clock, max_pending_events)
         self.backlog = self.room.backlog
         self._signals: dict[str, list[asyncio.Event]] = {}
@@ -174,11 +173,6 @@ class PostgresOutbox(Wakeups, PgLanes):
         if events:
             self.room.check(events)
         await self.writer.append(events)
-
-    def _committed(self, added: Added) -> None:
-        self.backlog.committed(added)
-        for store in {store for store, _ in added}:
-            self._notify(store)
 
     # -- wake-ups ----------------------------------------------------------------------------
 

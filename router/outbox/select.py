@@ -13,9 +13,12 @@ if TYPE_CHECKING:
     from router.outbox.sqlite import SqliteOutbox
 
 
-def make_outbox(config: OutboxConfig, clock: Clock | None = None) -> SqliteOutbox | PostgresOutbox:
+def make_outbox(
+    config: OutboxConfig, clock: Clock | None = None, *, shared: bool = False
+) -> SqliteOutbox | PostgresOutbox:
     """The outbox ``config`` names, not opened yet: PostgreSQL for ``url``, SQLite for
-    ``path`` (the embedded default)."""
+    ``path`` (the embedded default); ``shared``: other processes write the SQLite file too
+    (``server.ingest_processes``), each commit takes its turn (router/outbox/writer.py)."""
     if config.url is not None:
         from router.outbox.postgres import PostgresOutbox
 
@@ -34,6 +37,7 @@ def make_outbox(config: OutboxConfig, clock: Clock | None = None) -> SqliteOutbo
         max_pending_events=config.max_pending_events,
         min_free_disk_mb=config.min_free_disk_mb,
         lease_secs=config.lease_secs,
+        shared=shared,
     )
 
 

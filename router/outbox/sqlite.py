@@ -31,7 +31,7 @@ from router.outbox.replays import ReplayOperations
 from router.outbox.retention import RetentionOperations
 from router.outbox.room import Admission, DiskFloor, FreeBytes, statvfs_free
 from router.outbox.settling import plan
-from router.outbox.writer import Added, GroupWriter
+from router.outbox.writer import GroupWriter
 
 log = structlog.get_logger("tagless.outbox")
 
@@ -79,12 +79,13 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
         min_free_disk_mb: int = 256,
         free_bytes: FreeBytes = statvfs_free,
         lease_secs: float = 60.0,
+        shared: bool = False,
     ) -> None:
         self.path = Path(path)
         self.clock = clock or SystemClock()
         self.lease_secs = lease_secs
-        self.writer = GroupWriter(self.path, synchronous=synchronous.upper())
-        self.writer.on_commit = self._committed
+        self.writer = GroupWriter(self.path, synchronous=synchronous.upper(), shared=shared)
+        self.writer.on_commit = self.committed
         disk = DiskFloor(
             self.path.parent, min_free_disk_mb << 20, self.clock, free_bytes=free_bytes
         )
@@ -123,11 +124,6 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
         if events:
             self.room.check(events)
         await self.writer.append(events)
-
-    def _committed(self, added: Added) -> None:
-        self.backlog.committed(added)
-        for store in {store for store, _ in added}:
-            self._notify(store)
 
     # -- claiming ----------------------------------------------------------------------------
 

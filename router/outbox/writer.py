@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import fcntl
 import functools
 import operator
+import os
 import sqlite3
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 from pathlib import Path
@@ -90,9 +92,13 @@ class GroupWriter:
     through aiosqlite took 15 ms for 32 rows under load).
     """
 
-    def __init__(self, path: Path, *, synchronous: str) -> None:
+    def __init__(self, path: Path, *, synchronous: str, shared: bool = False) -> None:
         self.path = path
         self.synchronous = synchronous
+        #: Other processes write too (ingest processes): each transaction first takes an
+        #: exclusive lock on a file beside the database (see :func:`writers_lock`).
+        self.lock_path = writers_lock(path) if shared else None
+        self._lock_fd: int | None = None
         self.max_rows_per_commit = MAX_ROWS_PER_COMMIT
         #: No stored event has a higher seq (the writer thread's; set by :meth:`open`): rows
         #: above it after an INSERT are that INSERT's.
@@ -146,11 +152,38 @@ class GroupWriter:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.synchronous}")
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            self.high_seq = prepare(db, path=self.path, now=now)
+            if self.lock_path is not None:
+                self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            with self._turn():
+                self.high_seq = prepare(db, path=self.path, now=now)
         except BaseException:
             db.close()
+            self._unlock_file()
             raise
         self._db = db
+
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This process's turn to write, among the processes sharing the file.
+
+        SQLite lets one writer in at a time and makes the others poll: a writer that finds the
+        lock taken sleeps 1, 2, 5, 10... up to 100 ms between tries, which costs a waiting
+        ingest request far more than the commit it waits for. ``flock`` queues the waiters in
+        the kernel instead and wakes the next one as soon as the lock is free.
+        """
+        if self._lock_fd is None:
+            yield
+            return
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _unlock_file(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     async def close(self) -> None:
         """Commit what is queued, truncate the WAL and close."""
@@ -166,9 +199,10 @@ class GroupWriter:
 
     def _disconnect(self) -> None:
         assert self._db is not None
-        with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(sqlite3.Error), self._turn():
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.close()
+        self._unlock_file()
 
     async def append(self, events: Sequence[NewEvent]) -> None:
         """Queue events for the next commit and wait for it."""
@@ -195,7 +229,12 @@ class GroupWriter:
             raise OutboxUnavailable("the outbox is closed")
         assert self._db is not None
         db = self._db
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call, db)
+
+        def in_turn() -> Any:
+            with self._turn():
+                return call(db)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, in_turn)
 
     async def _submit(self, job: _Job) -> Any:
         self._unfinished += 1
@@ -243,17 +282,18 @@ class GroupWriter:
                 e.user_id,
             )
         ]
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            added, high = self._insert(db, group, values)
-            results = [job.write(db) if job.write is not None else None for job in group]
-            db.execute("COMMIT")
-        except Exception as error:  # a database error, or a bug in a write: nothing is kept
-            with contextlib.suppress(sqlite3.Error):
-                db.execute("ROLLBACK")
-            if isinstance(error, sqlite3.Error):
-                return OutboxUnavailable(f"the outbox refused the write: {error}")
-            return error
+        with self._turn():
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                added, high = self._insert(db, group, values)
+                results = [job.write(db) if job.write is not None else None for job in group]
+                db.execute("COMMIT")
+            except Exception as error:  # a database error, or a bug in a write: nothing kept
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                if isinstance(error, sqlite3.Error):
+                    return OutboxUnavailable(f"the outbox refused the write: {error}")
+                return error
         self.high_seq = high
         return results, added
 
@@ -265,11 +305,13 @@ class GroupWriter:
         stored, last_seq = _insert_events(db, values)
         if stored == rows:  # the usual case: every event was new
             added = Counter(map(_STORE_AND_ROUTES, chain.from_iterable(j.events for j in group)))
-        else:  # some were known: count what the INSERT kept (seqs only grow)
+        else:  # some were known: count what the INSERT kept, the transaction's last
+            # ``stored`` seqs (consecutive: SQLite gives each new row the highest seq + 1, and no
+            # other writer, such as another ingest process, commits inside this transaction)
             added = Counter()
             for store, routes, count in db.execute(
                 "SELECT store, routes, count(*) FROM events WHERE seq > ? GROUP BY store, routes",
-                (self.high_seq,),
+                (last_seq - stored,),
             ):
                 added[(store, tuple(routes.split()))] = count
         return added, last_seq if stored else self.high_seq
@@ -293,6 +335,11 @@ class GroupWriter:
         # (Admission.refresh) already includes these events and is applied after them
         if not isinstance(outcome, Exception) and outcome[1]:
             self.on_commit(outcome[1])
+
+
+def writers_lock(path: Path) -> Path:
+    """The file whose ``flock`` the processes writing the outbox at ``path`` take in turn."""
+    return path.with_name(path.name + "-writers.lock")
 
 
 def _insert_events(db: sqlite3.Connection, values: list[Any]) -> tuple[int, int]:

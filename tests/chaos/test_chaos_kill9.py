@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
 from pathlib import Path
 
 import pytest
 
 from tests.chaos.rig import report, rig, scale
-from tests.process.harness import integrity_check
+from tests.process.harness import ingest_pids, integrity_check
 
 SEED = int(os.environ.get("TAGLESS_CHAOS_SEED", "20261130"))
 CONCURRENCY = 4  # in-flight batches per destination (the default)
@@ -82,3 +83,49 @@ async def test_kill9_cycles_during_ingest_and_delivery_keep_every_acked_event(
                 f"{name}: {figures.duplicates} duplicates, more than kills x in-flight batches"
                 f" ({bound})"
             )
+
+
+@pytest.mark.slow
+async def test_kill9_of_an_ingest_process_or_of_all_keeps_every_acked_event(
+    tmp_path: Path,
+) -> None:
+    """With ``server.ingest_processes: 2``, kills land on one ingest process (its requests in
+    flight are cut, the other serves, it is started again) and on the whole group, while
+    clients post and the platforms are slow: every acknowledged event reaches both platforms,
+    nothing is invented, and only the whole-group kills may re-send what was in flight."""
+    rng = random.Random(SEED + 7)
+    cycles = scale(2, 10)
+    async with rig(
+        tmp_path,
+        ["hook", "deduping"],
+        dedups=("deduping",),
+        max_batch_size=MAX_BATCH,
+        server={"ingest_processes": 2},
+    ) as r:
+        began = asyncio.get_running_loop().time()
+        await r.server.start()
+        for platform in r.platforms.values():
+            platform.behaviour.delay = 0.02
+        async with r.load(clients=6, seed=SEED + 7):
+            for _ in range(cycles):
+                await asyncio.sleep(rng.uniform(0.3, 1.0))
+                pids = ingest_pids(r.server)
+                victim = rng.choice(sorted(pids))
+                r.history.instant(f"kill -9 of ingest process {victim}", duplicates=False)
+                os.kill(pids[victim], signal.SIGKILL)
+                await asyncio.sleep(rng.uniform(0.3, 1.0))
+                r.history.instant("kill -9 of every process")
+                r.server.kill9()
+                verdict = integrity_check(r.config.db_path)
+                assert verdict == "ok", f"integrity_check right after kill -9: {verdict}"
+                await r.server.start()
+        drained, code, verdict = await r.finish(DRAIN_SECS, dedups=("deduping",))
+        report(
+            "kill -9 with ingest processes (1, 2)",
+            f"{cycles} cycles of one ingest process killed then every process; seed {SEED + 7};"
+            f" {asyncio.get_running_loop().time() - began:.1f}s",
+            verdict.summary(),
+        )
+        assert drained, "the backlog did not drain within the wait\n" + verdict.summary()
+        assert code == 0, f"exit code {code} on SIGTERM\n{r.server.tail()}"
+        verdict.assert_ok()

@@ -437,3 +437,14 @@ def test_the_disk_floor_defaults_to_256_mb_and_refuses_a_negative_value(config_d
     assert issues(config_dir, {"tagless.yaml": main, "stores/shop.yaml": SHOP}) == [
         "config/tagless.yaml:2: outbox.min_free_disk_mb: must be 0 (off) or more, got -1"
     ]
+
+
+def test_ingest_processes_out_of_range_is_an_error_saying_what_is_valid(config_dir: Path) -> None:
+    main = MAIN.replace("port: 8080}", "port: 8080, ingest_processes: 65, delivery_nice: 20}")
+
+    assert issues(config_dir, {"tagless.yaml": main, "stores/shop.yaml": SHOP}) == [
+        "config/tagless.yaml:1: server.ingest_processes: must be 0 (ingest in the main process)"
+        " to 64 ingest processes, got 65",
+        "config/tagless.yaml:1: server.delivery_nice: must be a nice increment from 0 (as"
+        " ingest) to 19, got 20",
+    ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 from pathlib import Path
 
@@ -95,3 +97,54 @@ async def test_a_write_submitted_while_the_writer_closes_is_refused_not_left_wai
     await writer.close()
     with pytest.raises(OutboxUnavailable):
         await asyncio.wait_for(chain, 5)
+
+
+async def test_a_commit_with_known_events_counts_only_its_own_new_ones_beside_another_writer(
+    tmp_path: Path,
+) -> None:
+    """Ingest processes write the same file: a commit that meets a known event_id counts the
+    events it stored itself, not also those another writer committed since its last commit."""
+    path = tmp_path / "o.db"
+    one, other = GroupWriter(path, synchronous="FULL", shared=True), None
+    await one.open(now=1.0)
+    other = GroupWriter(path, synchronous="FULL", shared=True)
+    await other.open(now=1.0)
+    seen: list[dict[tuple[str, tuple[str, ...]], int]] = []
+    one.on_commit = lambda added: seen.append(dict(added))
+    await one.append([event("a")])
+    await other.append([event("b"), event("c")])
+    await one.append([event("a"), event("d")])  # "a" is known
+    await one.close()
+    await other.close()
+    assert seen == [{("shop", ("hook",)): 1}, {("shop", ("hook",)): 1}]
+    assert stored(path) == ["a", "b", "c", "d"]
+
+
+async def test_writers_sharing_a_file_take_turns_through_its_lock(tmp_path: Path) -> None:
+    """While one process's writer holds the writers' lock, another's commit waits for it (in
+    the kernel, not in SQLite's sleeping busy handler) and goes through once it is free."""
+    path = tmp_path / "o.db"
+    writer = GroupWriter(path, synchronous="FULL", shared=True)
+    await writer.open(now=1.0)
+    assert writer.lock_path is not None and writer.lock_path.exists()
+    holder = os.open(writer.lock_path, os.O_RDWR)  # another open file: another "process"
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        pending = asyncio.create_task(writer.append([event("a")]))
+        await asyncio.sleep(0.3)
+        assert not pending.done()
+        assert stored(path) == []
+    finally:
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        os.close(holder)
+    await asyncio.wait_for(pending, 5)
+    await writer.close()
+    assert stored(path) == ["a"]
+
+
+async def test_a_writer_alone_takes_no_lock_file(tmp_path: Path) -> None:
+    writer = await open_writer(tmp_path / "o.db")
+    await writer.append([event("a")])
+    await writer.close()
+    assert writer.lock_path is None
+    assert not (tmp_path / "o.db-writers.lock").exists()

@@ -92,6 +92,8 @@ class TaglessConfig:
     outbox_path: Path | None = None
     #: A PostgreSQL outbox instead of the file (several servers may share it).
     outbox_url: str | None = None
+    #: server.ingest_processes (0: ingest in the main process)
+    ingest_processes: int = 0
 
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -99,7 +101,8 @@ class TaglessConfig:
         q = json.dumps  # a JSON string is a valid double-quoted YAML scalar
         (self.directory / "tagless.yaml").write_text(
             f"server: {{host: 127.0.0.1, port: {self.ingest_port},"
-            f" shutdown_grace_secs: {self.shutdown_grace_secs}}}\n"
+            f" shutdown_grace_secs: {self.shutdown_grace_secs},"
+            f" ingest_processes: {self.ingest_processes}}}\n"
             f"outbox: {{{self._outbox}, lease_secs: {self.lease_secs}}}\n"
             f"admin: {{host: 127.0.0.1, port: {self.admin_port}, token: {ADMIN_TOKEN}}}\n"
             "logging: {level: info, format: json}\n"
@@ -129,6 +132,23 @@ class TaglessConfig:
     @property
     def ingest_url(self) -> str:
         return f"http://127.0.0.1:{self.ingest_port}"
+
+
+def ingest_pids(server: TaglessServer) -> dict[int, int]:
+    """The live ingest processes' pids by number (``server.ingest_processes``: children of
+    the main process)."""
+    assert server.proc is not None
+    found: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(fields[1]) == server.proc.pid and b"router.ingest_process" in cmdline:
+            found[int(cmdline[cmdline.index(b"--number") + 1])] = int(stat.parent.name)
+    return found
+
 
 
 # -- the server process ----------------------------------------------------------------------

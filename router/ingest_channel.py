@@ -1,0 +1,111 @@
+"""The channel from an ingest process to the delivering process: commits, counts, readiness.
+
+One ``AF_UNIX`` ``SOCK_SEQPACKET`` socket pair per ingest process (router/ingest_pool.py makes
+it): every message is one orjson document, and the pair's end-of-file tells each side the other
+is gone. An ingest process says it is ``ready`` (its listener is up), tells of each group commit
+(``committed``: events by store and routes, so the delivering process wakes those lanes and
+counts its backlog without a query) and sends its ingest counters every second (``counts``), for
+``/metrics``.
+
+A message that does not fit the socket's buffer right now waits in a queue and goes when it
+drains: none is dropped while the delivering process lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections import Counter, deque
+from collections.abc import Callable
+from typing import Any, Final
+
+import orjson
+import structlog
+
+from router.outbox.writer import Added
+
+log = structlog.get_logger("tagless.ingest_channel")
+
+#: The largest message either side reads: a group commit's counts by (store, routes) are small.
+MAX_MESSAGE: Final = 1 << 20
+
+
+def encode_added(added: Added) -> list[list[Any]]:
+    """A commit's counts as JSON rows: ``[store, [routes...], events]``."""
+    return [[store, list(routes), count] for (store, routes), count in added.items()]
+
+
+def decode_added(rows: list[list[Any]]) -> Added:
+    """The counts :func:`encode_added` wrote."""
+    added: Added = Counter()
+    for store, routes, count in rows:
+        added[(str(store), tuple(str(route) for route in routes))] += int(count)
+    return added
+
+
+class Channel:
+    """The ingest process's end: sends in order, never blocks its event loop."""
+
+    def __init__(self, sock: socket.socket, on_lost: Callable[[], None]) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self._queue: deque[bytes] = deque()
+        self._on_lost = on_lost
+        self._loop = asyncio.get_running_loop()
+        self._closed = False
+        self._loop.add_reader(sock.fileno(), self._readable)
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Send ``message`` now, or as soon as the socket takes it."""
+        if self._closed:
+            return
+        self._queue.append(orjson.dumps(message))
+        if len(self._queue) == 1:
+            self._flush()
+
+    def committed(self, added: Added) -> None:
+        """Tell the delivering process of a commit (a writer's ``commit_observer``)."""
+        self.send({"committed": encode_added(added)})
+
+    def _flush(self) -> None:
+        while self._queue:
+            try:
+                self.sock.send(self._queue[0])
+            except BlockingIOError:
+                self._loop.add_writer(self.sock.fileno(), self._writable)
+                return
+            except OSError:  # the delivering process is gone: _readable hears it too
+                self._queue.clear()
+                return
+            self._queue.popleft()
+
+    def _writable(self) -> None:
+        self._loop.remove_writer(self.sock.fileno())
+        self._flush()
+
+    def _readable(self) -> None:
+        """The delivering process never writes: readable means it is gone (end of file)."""
+        try:
+            data = self.sock.recv(MAX_MESSAGE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            log.warning("delivering_process_gone")
+            self.close()
+            self._on_lost()
+
+    def close(self) -> None:
+        """Send what is still queued (waiting up to a second), then close."""
+        if self._closed:
+            return
+        self._closed = True
+        self._loop.remove_reader(self.sock.fileno())
+        self._loop.remove_writer(self.sock.fileno())
+        with contextlib.suppress(OSError):
+            self.sock.settimeout(1.0)
+            for message in self._queue:
+                self.sock.send(message)
+        self.sock.close()
