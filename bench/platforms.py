@@ -1,7 +1,8 @@
 """Fake ad platforms for the five-destination bench: each answers like its platform, cheaply.
 
-One process serves one platform (``--platform``), so the five fakes spread over the cores the
-way five remote services would not compete with Tagless at all. Each checks what identifies a
+One process serves one platform (``--platform``), on bench/fastserve.py: five remote services
+would not compete with Tagless for its CPU at all, so the fakes spend as little of it as they
+can. Each checks what identifies a
 well-formed request (path, credentials) and answers with the platform's success shape, and
 counts the event ids it received (read from the bytes, as bench/sink.py does, to stay cheap);
 the payload rules are checked by each destination's tests, not here.
@@ -12,12 +13,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import re
-from collections.abc import Awaitable, Callable
 from typing import Final
+from urllib.parse import parse_qsl
 
 import orjson
-from aiohttp import web
-from sink import Tally, serve
+from fastserve import Answer, Handler, Request, run
+from sink import Tally
 
 SPOTIFY_TOKEN: Final = "bench-spotify-token"  # noqa: S105 - the fake's own throwaway secret
 META_TOKEN: Final = "bench-meta-token"  # noqa: S105
@@ -48,80 +49,71 @@ ROUTES: Final = {
     "bigquery": (BQ_INSERT, _ids(b"insertId")),
 }
 
-Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+def _json(data: object, status: int = 200) -> Answer:
+    return status, "application/json", orjson.dumps(data)
 
 
-def _json(data: object, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
-
-
-def _authorized(platform: str, request: web.Request) -> bool:
+def _authorized(platform: str, query: dict[str, str], headers: dict[str, str]) -> bool:
     if platform == "meta":
-        return request.query.get("access_token") == META_TOKEN
+        return query.get("access_token") == META_TOKEN
     if platform == "ga4":
-        query = request.query
         return (query.get("api_secret"), query.get("measurement_id")) == (
             GA4_SECRET,
             GA4_MEASUREMENT_ID,
         )
     token = SPOTIFY_TOKEN if platform == "spotify" else GOOGLE_TOKEN
-    return request.headers.get("Authorization") == f"Bearer {token}"
+    return headers.get("authorization") == f"Bearer {token}"
 
 
-def _success(platform: str, events: int, number: int) -> web.Response:
+def _success(platform: str, events: int, number: int) -> Answer:
     """The platform's answer to an accepted request (its documented success shape)."""
     if platform == "spotify":
         return _json({"message": "SUCCESS"})
     if platform == "meta":
         return _json({"events_received": events, "messages": [], "fbtrace_id": f"A{number}"})
     if platform == "ga4":  # the Measurement Protocol answers 2xx with no body
-        return web.Response(status=204)
+        return 204, None, b""
     if platform == "google_ads":
         return _json({"requestId": f"request-{number}"})
     return _json({"kind": "bigquery#tableDataInsertAllResponse"})  # no insertErrors: all in
 
 
-def platform_handler(platform: str, tally: Tally) -> Handler:
-    """Accept the platform's event request: count its ids, answer its success shape."""
-    pattern = ROUTES[platform][1]
-    numbers = itertools.count(1)
-
-    async def handle(request: web.Request) -> web.Response:
-        body = await request.read()
-        if not _authorized(platform, request):
-            tally.rejected += 1
-            return _json({"error": {"code": 401, "message": "bad credentials"}}, 401)
-        ids = pattern.findall(body)
-        if not ids:
-            tally.without_id += 1
-        tally.add_ids(ids)
-        return _success(platform, len(ids), next(numbers))
-
-    return handle
-
-
-async def token(request: web.Request) -> web.Response:
+def _token(body: bytes) -> Answer:
     """Google's token endpoint: any JWT-bearer grant gets the bench's access token."""
-    form = await request.post()
+    form = dict(parse_qsl(body.decode()))
     if form.get("grant_type") != JWT_BEARER or not form.get("assertion"):
         return _json({"error": "unsupported_grant_type"}, 400)
     return _json({"access_token": GOOGLE_TOKEN, "expires_in": 3599, "token_type": "Bearer"})
 
 
-def build_app(platform: str, tally: Tally) -> web.Application:
-    async def stats(request: web.Request) -> web.Response:
-        return _json(tally.stats())
+def platform_handler(platform: str, tally: Tally) -> Handler:
+    """The fake's routes: the platform's event endpoint (count its ids, answer its success
+    shape), Google's ``/token``, and the bench's ``/stats`` and ``/reset``."""
+    path, pattern = ROUTES[platform]
+    numbers = itertools.count(1)
 
-    async def reset(request: web.Request) -> web.Response:
-        tally.reset()
-        return _json({"ok": True})
+    def handle(request: Request) -> Answer:
+        method, at, query, headers, body = request
+        if method == "POST" and at == path:
+            if not _authorized(platform, query, headers):
+                tally.rejected += 1
+                return _json({"error": {"code": 401, "message": "bad credentials"}}, 401)
+            ids = pattern.findall(body)
+            if not ids:
+                tally.without_id += 1
+            tally.add_ids(ids)
+            return _success(platform, len(ids), next(numbers))
+        if method == "POST" and at == "/token":
+            return _token(body)
+        if method == "GET" and at == "/stats":
+            return _json(tally.stats())
+        if method == "POST" and at == "/reset":
+            tally.reset()
+            return _json({"ok": True})
+        return _json({"error": f"no route {method} {at}"}, 404)
 
-    app = web.Application(client_max_size=64 * 1024 * 1024)
-    app.router.add_post(ROUTES[platform][0], platform_handler(platform, tally))
-    app.router.add_post("/token", token)
-    app.router.add_get("/stats", stats)
-    app.router.add_post("/reset", reset)
-    return app
+    return handle
 
 
 def main() -> None:
@@ -129,7 +121,7 @@ def main() -> None:
     parser.add_argument("--platform", choices=sorted(ROUTES), required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    serve(build_app(args.platform, Tally()), args.port)
+    run(platform_handler(args.platform, Tally()), args.port)
 
 
 if __name__ == "__main__":

@@ -137,6 +137,7 @@ def render_notes(report: Report, settings: Settings) -> list[str]:
         "- bare = bench/bare_server.py: aiohttp + orjson + uvloop, sqlite3 WAL, synchronous=FULL, "
         "one writer thread, natural group commit (N=0, up to 1000 rows), no secondary index; it "
         "answers 200 after the commit (the design of the reference ceiling).",
+        *processes_note(settings),
         "- Tagless runs with `max_pending_events` raised to 100,000,000, so that the backlog cap "
         "(200,000 undelivered events by default) does not refuse a run's events while the "
         "destination is down or slower than ingest: the figures measure ingest, not backpressure.",
@@ -160,7 +161,8 @@ def render_notes(report: Report, settings: Settings) -> list[str]:
         "bench (not the server, the sink, the fakes, wrk or run.py) during that run: unrelated "
         f"work that competed for the 2 cores; above {OTHER_LOAD_LIMIT_PCT:.0f}% the ratio is "
         "flagged. non-2xx = responses with HTTP status ≥ 400 as counted by wrk. Peak RSS = the "
-        "server process's high-water resident memory (VmHWM) over its warm-up and measured run.",
+        "server's high-water resident memory (VmHWM, summed over its processes) over its "
+        "warm-up and measured run.",
         f"- End to end: a fresh Tagless and outbox delivering to the 5 platforms, no warm-up; wrk "
         f"posts batches for {settings.duration} s; a platform's events/s = distinct events it "
         "received / (its fake's receipt time of the last request that brought a new event id − "
@@ -179,3 +181,23 @@ def render_notes(report: Report, settings: Settings) -> list[str]:
                     f"received {', '.join(f'{n:,}' for n in received)} events."
                 )
     return notes
+
+
+def processes_note(settings: Settings) -> list[str]:
+    """How Tagless's processes were set (``server.ingest_processes``, ``delivery_nice``)."""
+    if not settings.ingest_processes:
+        return ["- Tagless runs as one process: ingest and delivery share one event loop."]
+    nice = (
+        f", at a CPU priority lowered by {settings.delivery_nice} (`delivery_nice`): under a "
+        "burst, acknowledging goes first and delivery catches up from the outbox"
+        if settings.delivery_nice
+        else ""
+    )
+    return [
+        f"- Tagless runs with `server.ingest_processes: {settings.ingest_processes}`: that many "
+        "ingest processes share the port (SO_REUSEPORT) and commit to the one outbox; the main "
+        f"process delivers{nice}. The bare reference stays one process (its ceiling is one "
+        "core's worth of aiohttp + SQLite), so a ratio above what one process could reach "
+        "counts the second core Tagless uses. Server CPU and RSS are summed over Tagless's "
+        "processes."
+    ]

@@ -14,7 +14,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from router.testing.google_token import make_service_account
 from router.testing.server import RunningTagless, write_config_dir
@@ -22,19 +21,18 @@ from router.testing.server import RunningTagless, write_config_dir
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))  # the bench's scripts import each other by their bare names
 
+import fastserve  # noqa: E402
 import payloads  # noqa: E402
 import platforms  # noqa: E402
 from rig import PLATFORMS, SECRETS, five_destinations  # noqa: E402
 from sink import Tally  # noqa: E402
 
 
-async def serve(stack: AsyncExitStack, app: web.Application) -> str:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    stack.push_async_callback(runner.cleanup)
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+async def serve(stack: AsyncExitStack, handler: fastserve.Handler) -> str:
+    server = await fastserve.start(handler)
+    stack.push_async_callback(server.wait_closed)
+    stack.callback(server.close)
+    port = server.sockets[0].getsockname()[1]
     return f"http://127.0.0.1:{port}"
 
 
@@ -46,7 +44,7 @@ async def fakes(tmp_path: Path) -> AsyncIterator[tuple[dict[str, Tally], Path]]:
     tallies = {name: Tally() for name in PLATFORMS}
     async with AsyncExitStack() as stack:
         urls = {
-            name: await serve(stack, platforms.build_app(name, tally))
+            name: await serve(stack, platforms.platform_handler(name, tally))
             for name, tally in tallies.items()
         }
         block = five_destinations(urls, key_file)
@@ -102,9 +100,44 @@ async def test_a_fake_refuses_wrong_credentials(tmp_path: Path) -> None:
     bench whose config lost a secret shows refused requests instead of deliveries."""
     tally = Tally()
     async with AsyncExitStack() as stack:
-        url = await serve(stack, platforms.build_app("meta", tally))
+        url = await serve(stack, platforms.platform_handler("meta", tally))
         session = await stack.enter_async_context(aiohttp.ClientSession())
         path = platforms.ROUTES["meta"][0]
         async with session.post(f"{url}{path}?access_token=wrong", data=b"{}") as answer:
             assert answer.status == 401
-    assert (tally.rejected, tally.events) == (1, 0)
+        async with session.post(f"{url}{path}?access_token={platforms.META_TOKEN}") as answer:
+            assert answer.status == 200  # the right token is let in on the same connection
+    assert (tally.rejected, tally.requests) == (1, 1)
+
+
+async def test_a_fake_answers_pipelined_requests_in_order(tmp_path: Path) -> None:
+    """Requests written back to back on one connection get their answers in that order (a
+    client may pipeline, as GA4's sender does)."""
+    tally = Tally()
+    async with AsyncExitStack() as stack:
+        url = await serve(stack, platforms.platform_handler("ga4", tally))
+        host, port = url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        query = f"measurement_id={platforms.GA4_MEASUREMENT_ID}&api_secret="
+        requests = b"".join(
+            (
+                f"POST /mp/collect?{query}{secret} HTTP/1.1\r\nHost: x\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            + body
+            for secret, body in [
+                (platforms.GA4_SECRET, b'{"transaction_id":"t1"}'),
+                ("wrong", b"{}"),
+                (platforms.GA4_SECRET, b'{"transaction_id":"t2"}'),
+            ]
+        )
+        writer.write(requests)
+        statuses = []
+        for _ in range(3):
+            head = await reader.readuntil(b"\r\n\r\n")
+            statuses.append(int(head.split()[1]))
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+        writer.close()
+    assert statuses == [204, 401, 204]
+    assert tally.seen == {b"t1", b"t2"}
