@@ -44,6 +44,17 @@ def decode_added(rows: list[list[Any]]) -> Added:
     return added
 
 
+def receive(sock: socket.socket) -> bytes | None:
+    """The next message on a non-blocking channel end; ``b""`` once the other side is gone
+    (or the socket failed); None while nothing is waiting."""
+    try:
+        return sock.recv(MAX_MESSAGE)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
 class Channel:
     """The ingest process's end: sends in order, never blocks its event loop."""
 
@@ -86,13 +97,7 @@ class Channel:
 
     def _readable(self) -> None:
         """The delivering process never writes: readable means it is gone (end of file)."""
-        try:
-            data = self.sock.recv(MAX_MESSAGE)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
+        if receive(self.sock) == b"":
             log.warning("delivering_process_gone")
             self.close()
             self._on_lost()

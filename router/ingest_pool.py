@@ -39,7 +39,7 @@ import orjson
 import structlog
 
 from router.config import ServerConfig
-from router.ingest_channel import MAX_MESSAGE, decode_added
+from router.ingest_channel import decode_added, receive
 from router.metrics import Metrics
 from router.outbox.writer import Added
 from router.startup import StartupError, listen_failure
@@ -172,13 +172,7 @@ class IngestPool:
         log.info("ingest_process_started", number=number, pid=proc.pid)
 
     def _readable(self, process: _Process) -> None:
-        while True:
-            try:
-                data = process.sock.recv(MAX_MESSAGE)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
+        while (data := receive(process.sock)) is not None:
             if not data:
                 self._lost(process)
                 return
