@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from typing import Any, ClassVar, Final
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import orjson
 
 from destinations.ga4.config import Ga4Config
 from destinations.ga4.mapping import MAX_BODY_BYTES, SUPPORTED_EVENTS, build_request
+from destinations.ga4.pipeline import PipelinedClient
 from router.sdk import (
     MAX_KEPT_BODY,
     Destination,
     Event,
     Health,
+    HttpClient,
     Outcome,
     Response,
     TestAnswer,
@@ -32,6 +34,10 @@ HEALTH_BODY: Final = {"client_id": "0000000000.0000000000", "events": []}
 _HEADERS: Final = {"Content-Type": "application/json"}
 #: Request-level keys that must be equal for two events to share a request.
 _PER_EVENT_KEYS: Final = ("events", "timestamp_micros")
+#: /mp/collect requests are pipelined on this many kept-alive connections, with at most
+#: PIPELINE_DEPTH of them unanswered on each (destinations/ga4/pipeline.py).
+PIPELINE_CONNECTIONS: Final = 4
+PIPELINE_DEPTH: Final = 32
 
 
 def group_requests(
@@ -50,15 +56,16 @@ def group_requests(
     requests: list[tuple[list[int], dict[str, Any]]] = []
     for indices in by_client.values():
         chunk: list[int] = []
+        body: dict[str, Any] = {}
         for index in indices:
             candidate = [*chunk, index]
             merged = merge([payloads[i] for i in candidate])
             if chunk and (len(candidate) > max_events or _size(merged) >= MAX_BODY_BYTES):
-                requests.append((chunk, merge([payloads[i] for i in chunk])))
-                chunk = [index]
+                requests.append((chunk, body))
+                chunk, body = [index], merge([payloads[index]])
             else:
-                chunk = candidate
-        requests.append((chunk, merge([payloads[i] for i in chunk])))
+                chunk, body = candidate, merged
+        requests.append((chunk, body))
     return requests
 
 
@@ -99,6 +106,17 @@ class Ga4Destination(Destination[Ga4Config]):
     config_class: ClassVar[type[Any]] = Ga4Config
     supported_events: ClassVar[frozenset[str] | None] = SUPPORTED_EVENTS
 
+    def __init__(self, config: Ga4Config, http: HttpClient) -> None:
+        super().__init__(config, http)
+        #: /mp/collect only: validation, send_test and health go through the shared session
+        self.collector = PipelinedClient(
+            config.endpoint, connections=PIPELINE_CONNECTIONS, depth=PIPELINE_DEPTH
+        )
+        # the target carries api_secret: it is never logged or put into an outcome
+        self._collect_target = (
+            f"{urlsplit(config.endpoint).path}{COLLECT}?{urlencode(config.query())}"
+        )
+
     @property
     def max_batch_size(self) -> int:
         return self.config.max_batch_size
@@ -115,9 +133,16 @@ class Ga4Destination(Destination[Ga4Config]):
         outcomes: list[Outcome | None] = [self._too_old(payload) for payload in batch]
         fresh = [i for i, outcome in enumerate(outcomes) if outcome is None]
         requests = group_requests([batch[i] for i in fresh], self.config.max_batch_size)
-        answers = await asyncio.gather(
-            *(self._deliver([batch[fresh[i]] for i in indices]) for indices, _ in requests)
-        )
+        if self.config.validate:
+            answers = await asyncio.gather(
+                *(self._deliver([batch[fresh[i]] for i in indices]) for indices, _ in requests)
+            )
+        else:  # every request written at once, pipelined: no task per request
+            posted = await self._post_all([body for _, body in requests])
+            answers = [
+                [outcome] * len(indices)
+                for (indices, _), outcome in zip(requests, posted, strict=True)
+            ]
         for (indices, _), request_outcomes in zip(requests, answers, strict=True):
             for i, outcome in zip(indices, request_outcomes, strict=True):
                 outcomes[fresh[i]] = outcome
@@ -149,7 +174,8 @@ class Ga4Destination(Destination[Ga4Config]):
             if verdict:
                 detail = "; ".join(describe(m) for m in verdict)[:MAX_KEPT_BODY]
                 return [Outcome("rejected", "validation_failed", detail=detail)]
-        return [await self._post(COLLECT, body)] * len(payloads)
+        [outcome] = await self._post_all([body])
+        return [outcome] * len(payloads)
 
     async def _validate(self, body: dict[str, Any]) -> list[dict[str, Any]] | Outcome:
         """The validation server's messages (empty: valid), or the outcome of a failed call."""
@@ -167,12 +193,18 @@ class Ga4Destination(Destination[Ga4Config]):
             )
         return messages
 
-    async def _post(self, path: str, body: dict[str, Any]) -> Outcome:
-        """``/mp/collect`` answers 2xx to anything that arrived: 2xx proves receipt only."""
-        try:
-            return classify(await self._request(path, body))
-        except TransportError as error:
-            return transport_outcome(error)
+    async def _post_all(self, bodies: Sequence[dict[str, Any]]) -> list[Outcome]:
+        """Each body's outcome; ``/mp/collect`` answers 2xx to anything that arrived: 2xx proves
+        receipt only."""
+        answers = await self.collector.post_all(
+            self._collect_target,
+            [dumps(body) for body in bodies],
+            _HEADERS,
+            timeout_secs=self.config.timeout_secs,
+        )
+        return [
+            transport_outcome(a) if isinstance(a, TransportError) else classify(a) for a in answers
+        ]
 
     async def _request(self, path: str, body: dict[str, Any]) -> Response:
         # the URL carries api_secret: it is never logged or put into an outcome
