@@ -20,8 +20,8 @@ from harness import (
     ADMIN_TOKEN,
     History,
     Sink,
-    ingest_pids,
     TaglessServer,
+    ingest_pids,
     post_batch,
     wait_until,
 )
