@@ -150,7 +150,6 @@ def ingest_pids(server: TaglessServer) -> dict[int, int]:
     return found
 
 
-
 # -- the server process ----------------------------------------------------------------------
 
 
