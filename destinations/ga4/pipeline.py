@@ -26,7 +26,7 @@ import asyncio
 import ssl
 from collections import deque
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Final, cast
 from urllib.parse import urlsplit
 
 from router.sdk import Response, TransportError, parse_retry_after
@@ -316,8 +316,8 @@ class _Connection(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's (the event loop `tagless serve` runs on) is no asyncio.Transport subclass
+        transport = self.transport = cast(asyncio.Transport, transport)
         if self.retired:
             transport.abort()
         else:

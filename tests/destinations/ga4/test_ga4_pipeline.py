@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+import uvloop
 
 from destinations.ga4 import Ga4Config, Ga4Destination, pipeline
 from destinations.ga4.pipeline import PipelinedClient
@@ -50,6 +51,21 @@ async def test_requests_are_pipelined_and_answered_in_order() -> None:
         assert len(server.connections) == 2
         assert sorted(server.bodies) == sorted(sent)
         client.close()
+
+
+def test_it_pipelines_on_uvloop_the_loop_tagless_serve_runs_on() -> None:
+    """uvloop's transports are not asyncio.Transport subclasses: the sender must not care
+    (an isinstance check once made every GA4 delivery fail there, and only there)."""
+
+    async def scenario() -> list[bytes]:
+        async with PipelineServer(echo, gather=3) as server:
+            client = PipelinedClient(server.url, connections=1, depth=10)
+            try:
+                return bodies_of(await post_all(client, numbered(6)))
+            finally:
+                client.close()
+
+    assert uvloop.run(scenario()) == numbered(6)
 
 
 async def test_a_full_pool_queues_requests_until_answers_make_room() -> None:
