@@ -23,6 +23,7 @@ from router.config import (
     RetryConfig,
     UnresolvedSettings,
 )
+from router.decoded import DecodedEvents
 from router.destination import Destination
 from router.dispatch import LaneDispatcher
 from router.health import readyz
@@ -263,6 +264,7 @@ class Tagless:
         self.sinks = list(self._sinks.values())
         for sink in sinks.values():
             sink.start()
+        decoded = DecodedEvents()  # a store's lanes all start here: they share its decoding
         for (store, dest_id), destination in instances.items():
             settings = configs[(store, dest_id)].retry
             lane = LaneDispatcher(
@@ -275,6 +277,7 @@ class Tagless:
                 concurrency=settings.concurrency,
                 metrics=self.metrics,
                 attempts=observer_for(sinks, (store, dest_id)),
+                decoded=decoded,
             )
             self.dispatchers.append(lane)
             self.metrics.destinations[(store, dest_id)] = destination

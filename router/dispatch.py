@@ -9,9 +9,10 @@ from typing import Any, Final, cast
 
 import structlog
 
-from router import codec, privacy
+from router import privacy
 from router.attempts import Attempt, AttemptObserver, AttemptState
 from router.clock import Clock
+from router.decoded import DecodedEvents
 from router.destination import (
     Destination,
     MappingError,
@@ -61,6 +62,7 @@ class LaneDispatcher:
         concurrency: int = 4,
         metrics: Metrics | None = None,
         attempts: AttemptObserver | None = None,
+        decoded: DecodedEvents | None = None,
     ) -> None:
         self.outbox = outbox
         self.store = store
@@ -91,6 +93,13 @@ class LaneDispatcher:
         self.attempts = attempts
         #: When each sent event's request went out and how long it took, by seq, until settled.
         self._sends: dict[int, tuple[float, float]] = {}
+        #: Decoded events shared with the store's other dispatchers (pass the same one).
+        self.decoded = DecodedEvents() if decoded is None else decoded
+        #: The destination maps decoded events (the default ``map_stored``): they come from
+        #: ``decoded``; one that maps the stored JSON itself gets it as it is.
+        self._maps_events = type(destination).map_stored is Destination.map_stored
+        if self._maps_events:
+            self.decoded.join(store, destination.routed_events())
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -199,13 +208,16 @@ class LaneDispatcher:
     async def _map_and_send(self, items: Sequence[Claimed]) -> list[tuple[Claimed, Outcome]]:
         results: list[tuple[Claimed, Outcome]] = []
         pairs: list[Pair] = []
+        destination, event_of, store = self.destination, self.decoded.event, self.store
         for item in items:
             try:
                 if item.without_user_data:
-                    event = privacy.without_user_data(codec.decode(item.body))
-                    pairs.append((item, self.destination.map(event)))
+                    event = privacy.without_user_data(event_of(store, item.seq, item.body))
+                    pairs.append((item, destination.map(event)))
+                elif self._maps_events:
+                    pairs.append((item, destination.map(event_of(store, item.seq, item.body))))
                 else:
-                    pairs.append((item, self.destination.map_stored(item.body)))
+                    pairs.append((item, destination.map_stored(item.body)))
             except MissingIdentity as error:
                 # consent removed the identity (the route's decision): skipped, not dead
                 kind: OutcomeKind = "skipped" if item.without_user_data else "rejected"

@@ -55,6 +55,9 @@ _NEXT_EVENTS: Final = (
     "SELECT seq, event_id, received_at, routes, body FROM events"
     " WHERE seq > ? AND +store = ? ORDER BY seq LIMIT ?"
 )
+#: Rows read at a time once a claim's first read (its ``limit`` rows: every row is routed to
+#: the lane when all events go everywhere) found fewer routed to the lane than it takes.
+_SPARSE_WINDOW: Final = 256
 
 
 class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperations):
@@ -200,13 +203,9 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
         plain, marked = f" {destination} ", f" {destination}! "
         items: list[Claimed] = []
         hi = lane.read_pos
+        window = limit
         while len(items) < limit:
-            rows = await self._read(
-                _NEXT_EVENTS,
-                (hi, store, max(limit, 256)),
-            )
-            if not rows:
-                break
+            rows = await self._read(_NEXT_EVENTS, (hi, store, window))
             for seq, event_id, received_at, routes, body in rows:
                 hi = seq
                 if plain in routes:
@@ -217,6 +216,9 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
                     continue
                 if len(items) == limit:
                     break
+            if len(rows) < window:  # the end of the log
+                break
+            window = max(limit, _SPARSE_WINDOW)  # few routed here: read further at a time
         if hi == lane.read_pos:
             return None
         token = next(self._tokens)

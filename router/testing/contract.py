@@ -10,12 +10,13 @@
             return Answer(200, {"code": 0, "message": "OK"})
 
 It checks that the example config parses through the real config loader; that ``map`` is
-deterministic, JSON-serialisable and free of I/O for every supported canonical fixture and
-that ``map_stored`` gives the same JSON; how 200, 400, 401, 403, 408, 429 with ``Retry-After``
-(seconds and HTTP date), 500, 503, timeouts and resets are classified; one outcome per event,
-in order, for partial failures; that the health check and ``send_test`` send no event data
-(unless the platform's test mode needs it); and that nothing logged carries a raw email, phone
-or IP. Each check is one test, so a failure names the rule that was broken.
+deterministic, JSON-serialisable and free of I/O for every supported canonical fixture, that it
+leaves its event as it was, and that ``map_stored`` gives the same JSON; how 200, 400, 401,
+403, 408, 429 with ``Retry-After`` (seconds and HTTP date), 500, 503, timeouts and resets are
+classified; one outcome per event, in order, for partial failures; that the health check and
+``send_test`` send no event data (unless the platform's test mode needs it); and that nothing
+logged carries a raw email, phone or IP. Each check is one test, so a failure names the rule
+that was broken.
 """
 
 from __future__ import annotations
@@ -195,6 +196,16 @@ class DestinationContract:
             assert stored == first, f"{name}: map_stored differs from map"
             checked += first != "mapping_error"
         assert checked, "no supported fixture maps"
+
+    def test_map_leaves_the_event_as_it_was(self) -> None:
+        """``map`` changes nothing in the event it is given (its properties and traits are
+        dicts): the dispatchers of a store share one decoded ``Event`` between them."""
+        destination = self._offline()
+        for name in self.fixtures():
+            event = load_fixture(name)
+            before = codec.encode(event)
+            _mapped(destination.map, event)
+            assert codec.encode(event) == before, f"{name}: map changed its event"
 
     async def _send(self, destination: Destination[Any], events: list[Event]) -> list[Outcome]:
         outcomes = list(await destination.send([destination.map(e) for e in events]))
