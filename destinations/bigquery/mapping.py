@@ -105,7 +105,7 @@ def item_values(item: Item, index: int) -> dict[str, Any]:
         "product_id": item.id,
         "name": item.name,
         "category": item.category,
-        "price": numeric(item.price, f"items[{index}].price"),
+        "price": numeric(item.price, "price", index),
         "quantity": item.quantity,
         "brand": item.brand,
         "variant": item.variant,
@@ -123,9 +123,10 @@ def timestamp(moment: datetime) -> str:
     return text[1:-1] if utc.microsecond else f"{text[1:-2]}.000000Z"
 
 
-def numeric(value: Decimal | None, field: str) -> str | None:
+def numeric(value: Decimal | None, field: str, item: int | None = None) -> str | None:
     """A NUMERIC as a decimal string (a JSON number would pass through a float): rounded
-    half away from zero to 9 decimals, as BigQuery rounds; too large is a mapping error."""
+    half away from zero to 9 decimals, as BigQuery rounds; too large is a mapping error
+    naming ``field`` (of ``items[item]`` when given: the name is only built then)."""
     if value is None:
         return None
     text = str(value)
@@ -138,9 +139,10 @@ def numeric(value: Decimal | None, field: str) -> str | None:
     except InvalidOperation:
         rounded = None
     if rounded is None or not rounded.is_finite() or rounded.copy_abs() >= NUMERIC_LIMIT:
+        name = field if item is None else f"items[{item}].{field}"
         raise MappingError(
             "numeric_out_of_range",
-            f"{field} = {value} is not a number BigQuery's NUMERIC holds"
+            f"{name} = {value} is not a number BigQuery's NUMERIC holds"
             " (at most 29 digits before the point)",
         )
     return format(value if rounded == value else rounded, "f")
