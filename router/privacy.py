@@ -9,6 +9,7 @@ and passes through (lowercased), never hashed twice. Nothing here logs or raises
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import re
@@ -25,12 +26,13 @@ Profile = Literal["meta", "google", "spotify"]
 _HEX64: Final = re.compile(r"[0-9a-fA-F]{64}")
 _PHONE_PUNCTUATION: Final = re.compile(r"[\s\-().]")
 _NOT_DIGIT: Final = re.compile(r"\D")
+_ZIP_PLUS_4: Final = re.compile(r"\d{5}-\d{4}")
 _GMAIL: Final = ("gmail.com", "googlemail.com")
 
 
 def is_hashed(value: str) -> bool:
     """Whether ``value`` is already a SHA-256 hex digest (64 hex characters)."""
-    return _HEX64.fullmatch(value) is not None
+    return len(value) == 64 and _HEX64.fullmatch(value) is not None
 
 
 def sha256_hex(text: str) -> str:
@@ -96,7 +98,7 @@ def normalize_region(value: str, profile: Profile) -> str | None:
 def normalize_postal_code(value: str, profile: Profile) -> str | None:
     """Lowercase without spaces; a US ZIP+4 keeps its five digits (``94025-1234`` → ``94025``)."""
     text = value.strip().lower().replace(" ", "")
-    if re.fullmatch(r"\d{5}-\d{4}", text):
+    if _ZIP_PLUS_4.fullmatch(text):
         text = text[:5]
     return text or None
 
@@ -128,61 +130,89 @@ def normalize_external_id(value: str, profile: Profile) -> str | None:
 
 Normaliser = Callable[[str, Profile], "str | None"]
 
+#: How many (normaliser, raw value, profile) → hash results :func:`hash_with` keeps, least
+#: recently used dropped first. Every destination hashes every event's email and phone, and a
+#: customer's events come close together, so most of them are hashed once rather than once per
+#: destination and event; a hit costs about a quarter of a normalise + SHA-256. The raw values
+#: are in process memory anyway (the events hold them); the memo is never logged or listed.
+HASH_MEMO_SIZE: Final = 16_384
+
 
 def hash_with(normalise: Normaliser, value: str | None, profile: Profile) -> str | None:
-    """Normalise then SHA-256; a value already hashed passes through lowercased."""
-    if value is None:
-        return None
-    if is_hashed(value.strip()):
-        return value.strip().lower()
+    """Normalise then SHA-256; a value already hashed passes through lowercased.
+
+    Memoised (HASH_MEMO_SIZE results), so ``normalise`` must depend on its arguments only, as
+    every normaliser here does.
+    """
+    return None if value is None else _hashed(normalise, value, profile)
+
+
+@functools.lru_cache(maxsize=HASH_MEMO_SIZE)
+def _hashed(normalise: Normaliser, value: str, profile: Profile) -> str | None:
+    text = value.strip()
+    if is_hashed(text):
+        return text.lower()
     normal = normalise(value, profile)
     return None if normal is None else sha256_hex(normal)
 
 
+def clear_hash_memo() -> None:
+    """Forget every memoised hash (tests and benchmarks start from an empty memo)."""
+    _hashed.cache_clear()
+
+
+def hash_memo_size() -> int:
+    """How many results the hash memo holds now (at most HASH_MEMO_SIZE)."""
+    return _hashed.cache_info().currsize
+
+
 def hash_email(value: str | None, profile: Profile) -> str | None:
-    return hash_with(normalize_email, value, profile)
+    return None if value is None else _hashed(normalize_email, value, profile)
 
 
 def hash_phone(value: str | None, profile: Profile) -> str | None:
-    return hash_with(normalize_phone, value, profile)
+    return None if value is None else _hashed(normalize_phone, value, profile)
 
 
 def hash_name(value: str | None, profile: Profile) -> str | None:
-    return hash_with(normalize_name, value, profile)
+    return None if value is None else _hashed(normalize_name, value, profile)
 
 
 def hash_city(value: str | None, profile: Profile) -> str | None:
-    return hash_with(normalize_city, value, profile)
+    return None if value is None else _hashed(normalize_city, value, profile)
 
 
 def hash_region(value: str | None, profile: Profile) -> str | None:
-    return hash_with(normalize_region, value, profile)
+    return None if value is None else _hashed(normalize_region, value, profile)
 
 
 def hash_postal_code(value: str | None, profile: Profile) -> str | None:
-    return hash_with(normalize_postal_code, value, profile)
+    return None if value is None else _hashed(normalize_postal_code, value, profile)
 
 
 def hash_country(value: str | None, profile: Profile) -> str | None:
-    return hash_with(normalize_country, value, profile)
+    return None if value is None else _hashed(normalize_country, value, profile)
 
 
 def hash_gender(value: str | None, profile: Profile) -> str | None:
-    return hash_with(normalize_gender, value, profile)
+    return None if value is None else _hashed(normalize_gender, value, profile)
 
 
 def hash_date_of_birth(value: str | None, profile: Profile) -> str | None:
-    return hash_with(normalize_date_of_birth, value, profile)
+    return None if value is None else _hashed(normalize_date_of_birth, value, profile)
 
 
 def hash_external_id(value: str | None, profile: Profile) -> str | None:
-    return hash_with(normalize_external_id, value, profile)
+    return None if value is None else _hashed(normalize_external_id, value, profile)
 
 
 def hash_all(
     values: tuple[str, ...], hasher: Callable[[str | None, Profile], str | None], profile: Profile
 ) -> list[str]:
     """Hash each value, dropping the ones that normalise to nothing, keeping order, no repeats."""
+    if len(values) == 1:  # the usual case: one email, one phone
+        hashed = hasher(values[0], profile)
+        return [] if hashed is None else [hashed]
     out: dict[str, None] = {}
     for value in values:
         hashed = hasher(value, profile)

@@ -110,10 +110,15 @@ def consent(event: Event, style: ConsentStyle) -> dict[str, str]:
     (``Consent`` reference), so click conversions carry ``adUserData`` alone.
     """
     values = _CONSENT_VALUES[style]
-    states = {"adUserData": event.consent.ad_user_data}
-    if style == "data_manager":
-        states["adPersonalization"] = event.consent.ad_personalization
-    return {key: values[state] for key, state in states.items() if state in values}
+    out: dict[str, str] = {}
+    if (user_data := values.get(event.consent.ad_user_data)) is not None:
+        out["adUserData"] = user_data
+    if (
+        style == "data_manager"
+        and (personalization := values.get(event.consent.ad_personalization)) is not None
+    ):
+        out["adPersonalization"] = personalization
+    return out
 
 
 def may_send_user_data(event: Event) -> bool:

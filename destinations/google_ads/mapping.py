@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from destinations.google_ads import identity
-from router.sdk import Event, MappingError, MissingIdentity
+from router.sdk import Event, MappingError, MissingIdentity, dumps
 
 #: User identifiers one event may carry: Data Manager ``UserData`` takes 10, a Google Ads
 #: click conversion 5 (``ClickConversion.user_identifiers``).
@@ -49,7 +49,13 @@ def dedup_key(event: Event) -> str:
 
 def rfc3339(moment: datetime) -> str:
     """``2026-11-20T14:30:05.123000Z``: UTC, microseconds, as protobuf JSON reads it."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = moment.astimezone(UTC)
+    if utc.year < 1000:  # strftime writes these years unpadded: kept as they always were sent
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # The codec writes the same text in C, several times cheaper than strftime, but leaves
+    # the fraction out when it is 0.
+    text = dumps(utc).decode()
+    return text[1:-1] if utc.microsecond else f"{text[1:-2]}.000000Z"
 
 
 def ads_datetime(moment: datetime) -> str:

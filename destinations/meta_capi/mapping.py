@@ -104,8 +104,8 @@ def user_data(event: Event) -> dict[str, Any]:
     if phones:
         out["ph"] = phones
     for key, field, hasher in _SINGLE_HASHED:
-        hashed = hasher(getattr(event, field), "meta")
-        if hashed is not None:
+        value = getattr(event, field)
+        if value is not None and (hashed := hasher(value, "meta")) is not None:
             out[key] = hashed
     # Only a public address is the customer's: private, CDN or our own server's would
     # mislead matching, so they are left out rather than sent.
@@ -134,19 +134,24 @@ def custom_data(event: Event) -> dict[str, Any]:
         out["value"] = _number(event.value)
     if event.currency is not None:
         out["currency"] = event.currency.lower()  # as Meta's SDK sends it
-    items = [item for item in event.items if item.id]
-    if items:
-        contents = []
-        for item in items:
-            content: dict[str, Any] = {"id": item.id, "quantity": item.quantity or 1}
+    contents: list[dict[str, Any]] = []
+    ids: list[str] = []
+    count = 0
+    for item in event.items:  # one pass: contents, their ids, and the count of every item
+        quantity = item.quantity or 1
+        count += quantity
+        if item.id:
+            content: dict[str, Any] = {"id": item.id, "quantity": quantity}
             if item.price is not None:
                 content["item_price"] = _number(item.price)
             contents.append(content)
+            ids.append(item.id)
+    if contents:
         out["contents"] = contents
-        out["content_ids"] = [item.id for item in items]
+        out["content_ids"] = ids
         out["content_type"] = "product"
     if event.items and event.name in ("begin_checkout", "purchase"):
-        out["num_items"] = sum(item.quantity or 1 for item in event.items)
+        out["num_items"] = count
     if event.order_id:
         out["order_id"] = event.order_id
     query = event.properties.get("query")

@@ -86,3 +86,33 @@ def test_scrub_masks_the_events_own_values_as_whole_words_only() -> None:
     assert privacy.scrub(text, known) == (
         "<user_data> doesn't match <user_data>; female in US; click <user_data>."
     )
+
+
+def test_the_hash_memo_keeps_profiles_apart() -> None:
+    """A memoised hash is the one of its own profile and normaliser: the same phone hashed for
+    Meta (digits) then Google (E.164) then Meta again gives the two different hashes."""
+    privacy.clear_hash_memo()
+    phone = "+44 20 7946 0958"
+    meta = privacy.hash_phone(phone, "meta")
+    google = privacy.hash_phone(phone, "google")
+    assert meta == hashlib.sha256(b"442079460958").hexdigest()
+    assert google == hashlib.sha256(b"+442079460958").hexdigest()
+    assert privacy.hash_phone(phone, "meta") == meta
+    assert (
+        privacy.hash_with(privacy.normalize_external_id, phone, "meta")
+        == hashlib.sha256(phone.encode()).hexdigest()
+    )
+    assert privacy.hash_memo_size() == 3
+
+
+def test_the_hash_memo_is_bounded() -> None:
+    """More distinct values than HASH_MEMO_SIZE leave it at HASH_MEMO_SIZE (oldest dropped),
+    and a dropped value hashes the same when it comes back."""
+    privacy.clear_hash_memo()
+    first = privacy.hash_email("first@example.com", "meta")
+    for n in range(privacy.HASH_MEMO_SIZE + 10):
+        privacy.hash_email(f"user{n}@example.com", "meta")
+    assert privacy.hash_memo_size() == privacy.HASH_MEMO_SIZE
+    assert privacy.hash_email("first@example.com", "meta") == first
+    privacy.clear_hash_memo()
+    assert privacy.hash_memo_size() == 0

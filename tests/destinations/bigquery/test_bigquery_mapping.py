@@ -95,6 +95,9 @@ def test_times_are_rfc3339_utc_with_microseconds() -> None:
         ("1.1234567895", "1.123456790"),
         ("0.0000000005", "0.000000001"),
         ("99999999999999999999999999999.999999999", "99999999999999999999999999999.999999999"),
+        ("-0.0", "-0.0"),
+        ("1E+2", "100"),
+        ("1E-7", "0.0000001"),
     ],
 )
 def test_numerics_are_decimal_strings_rounded_to_nine_places(value: str, sent: str) -> None:
@@ -108,6 +111,13 @@ def test_a_number_numeric_cannot_hold_is_a_mapping_error(value: str) -> None:
     with pytest.raises(MappingError) as refused:
         build_row(make_event(value=Decimal(value)))
     assert refused.value.reason == "numeric_out_of_range"
+
+
+def test_an_item_price_numeric_cannot_hold_names_the_item() -> None:
+    """The error names the item and its field, as the dead letter shows it."""
+    items = (Item(id="A", price=Decimal("1")), Item(id="B", price=Decimal("1e29")))
+    with pytest.raises(MappingError, match=r"^items\[1\]\.price = 1E\+29 is not"):
+        build_row(make_event(items=items))
 
 
 def test_items_carry_product_id_name_category_price_and_quantity() -> None:
