@@ -17,7 +17,8 @@ The main process may give delivery a lower CPU priority (``server.delivery_nice`
 answers the store's checkout, delivery can wait. Linux keeps a nice value per thread, and a
 thread or child inherits its creator's, so ingest processes are started from a thread made
 before the main thread lowers its own priority: they run at the priority Tagless was started
-with.
+with. So does the outbox's writer thread, made before too: ingest processes wait for the lock
+its commits hold.
 """
 
 from __future__ import annotations
