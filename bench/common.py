@@ -67,15 +67,17 @@ class Settings:
     small_backlog: int = 10_000
     #: sample Tagless with py-spy during the end-to-end run (bench/profiling.py)
     profile: bool = False
-    #: Tagless's server.ingest_processes and server.delivery_nice
-    ingest_processes: int = 0
-    delivery_nice: int = 0
+    #: Tagless's server.ingest_processes and server.delivery_nice: as a 2-core machine should
+    #: run it (README: "Ingest in several processes"); `--ingest-processes 0` measures one process
+    ingest_processes: int = 2
+    delivery_nice: int = 10
 
     def describe(self) -> str:
         """The options that set the load, as given to bench/run.py."""
         return (
             f"--duration {self.duration} --warmup {self.warmup} --rounds {self.rounds} "
-            f"--backlog {self.backlog}"
+            f"--backlog {self.backlog} --ingest-processes {self.ingest_processes} "
+            f"--delivery-nice {self.delivery_nice}"
         )
 
     @property
