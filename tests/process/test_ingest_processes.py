@@ -131,12 +131,16 @@ async def test_ingest_processes_stop_when_the_main_process_is_killed(
         server = tagless(sink.url, ingest_processes=PROCESSES)
         await server.start()
         pids = list(ingest_pids(server).values())
+        assert len(pids) == PROCESSES, server.tail()
         assert server.proc is not None
         os.kill(server.proc.pid, signal.SIGKILL)  # the main process only, not its group
         # each sees its channel close and stops by itself, answering what it holds
         assert await wait_until(lambda: not any(alive(pid) for pid in pids), 15), server.tail()
-        gone = [e for e in server.log_events() if e["event"] == "delivering_process_gone"]
-        assert len(gone) == PROCESSES
+        assert await wait_until(
+            lambda: sum(e["event"] == "delivering_process_gone" for e in server.log_events())
+            == PROCESSES,
+            5,
+        ), server.tail()
 
 
 async def test_a_reload_reaches_the_ingest_processes(
