@@ -180,7 +180,7 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
         )
         if not due:
             return None
-        claimed: list[tuple[int, int, float]] = await self.writer.write(lease, durable=False)
+        claimed: list[tuple[int, int, float]] = await self.writer.write(lease)
         if not claimed:
             return None
         meta = {seq: (attempts, first) for seq, attempts, first in claimed}
@@ -276,7 +276,7 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
                 db.execute(_SAVE_CURSOR, (claim.store, claim.destination, cursor))
 
         if upserts or deletes or attempts or cursor is not None:
-            await self.writer.write(record, durable=False)
+            await self.writer.write(record)
         # right after the commit, before a later commit is answered (see Admission.refresh)
         retrying = planned.retrying_change(claim.is_retry)
         self.backlog.settled(claim.store, claim.destination, passed=passed, retrying=retrying)
@@ -298,7 +298,7 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
             )
 
         with contextlib.suppress(OutboxUnavailable):
-            await self.writer.write(unlease, durable=False)
+            await self.writer.write(unlease)
 
     # -- reading state -----------------------------------------------------------------------
 

@@ -75,8 +75,6 @@ class _Job:
     future: asyncio.Future[Any]
     events: Sequence[NewEvent] = ()
     write: Write | None = None
-    #: False: the write may be undone by a power loss right after its commit (see ``write``)
-    durable: bool = True
 
 
 @functools.lru_cache(maxsize=1024)
@@ -101,8 +99,6 @@ class GroupWriter:
         #: exclusive lock on a file beside the database (see :func:`writers_lock`).
         self.lock_path = writers_lock(path) if shared else None
         self._lock_fd: int | None = None
-        #: The connection's synchronous level now (the writer thread's)
-        self._level = synchronous
         self.max_rows_per_commit = MAX_ROWS_PER_COMMIT
         #: No stored event has a higher seq (the writer thread's; set by :meth:`open`): rows
         #: above it after an INSERT are that INSERT's.
@@ -155,7 +151,6 @@ class GroupWriter:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.synchronous}")
-            self._level = self.synchronous
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             if self.lock_path is not None:
                 self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -222,21 +217,11 @@ class GroupWriter:
         # would never be committed, and its caller would wait forever
         return self._task is not None and not self._task.done()
 
-    async def write(self, write: Write, *, durable: bool = True) -> Any:
-        """Run ``write`` inside the next commit; return what it returned.
-
-        ``durable=False`` (delivery bookkeeping: settlements, leases): a commit holding only
-        such writes does not wait for the disk (``synchronous=NORMAL`` for that commit; WAL
-        frames are written, not fsynced). A crash of the process loses none of it; a power
-        loss right after may undo it, and then the events concerned are delivered again, as
-        after a kill between a send and its settlement. A commit with events or with any
-        durable write keeps the configured ``synchronous``, and fsyncs the earlier frames too.
-        It saves an fsync per settlement, and the writers' lock is held that much shorter.
-        """
+    async def write(self, write: Write) -> Any:
+        """Run ``write`` inside the next commit; return what it returned."""
         if not self._running:
             raise OutboxUnavailable("the outbox is closed")
-        job = _Job(asyncio.get_running_loop().create_future(), write=write, durable=durable)
-        return await self._submit(job)
+        return await self._submit(_Job(asyncio.get_running_loop().create_future(), write=write))
 
     async def outside_transaction(self, call: Write) -> Any:
         """Run ``call`` between commits (checkpoints cannot run inside a transaction)."""
@@ -297,16 +282,8 @@ class GroupWriter:
                 e.user_id,
             )
         ]
-        level = (
-            self.synchronous
-            if any(job.durable or job.events for job in group)
-            else _BOOKKEEPING_LEVEL
-        )
         with self._turn():
             try:
-                if level != self._level:  # outside a transaction, as SQLite asks
-                    db.execute(f"PRAGMA synchronous={level}")
-                    self._level = level
                 db.execute("BEGIN IMMEDIATE")
                 added, high = self._insert(db, group, values)
                 results = [job.write(db) if job.write is not None else None for job in group]
@@ -358,10 +335,6 @@ class GroupWriter:
         # (Admission.refresh) already includes these events and is applied after them
         if not isinstance(outcome, Exception) and outcome[1]:
             self.on_commit(outcome[1])
-
-
-#: The synchronous level of a commit holding only delivery bookkeeping (see GroupWriter.write).
-_BOOKKEEPING_LEVEL: Final = "NORMAL"
 
 
 def writers_lock(path: Path) -> Path:

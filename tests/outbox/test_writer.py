@@ -148,33 +148,3 @@ async def test_a_writer_alone_takes_no_lock_file(tmp_path: Path) -> None:
     await writer.close()
     assert writer.lock_path is None
     assert not (tmp_path / "o.db-writers.lock").exists()
-
-
-async def test_a_commit_of_bookkeeping_alone_does_not_wait_for_the_disk(tmp_path: Path) -> None:
-    """Settlements (durable=False) commit at synchronous=NORMAL when nothing else is in their
-    commit; a commit with events or a durable write keeps FULL (2), whatever else it holds."""
-    writer = await open_writer(tmp_path / "o.db")
-    gate = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def level(db: sqlite3.Connection) -> int:
-        return int(db.execute("PRAGMA synchronous").fetchone()[0])
-
-    def hold(db: sqlite3.Connection) -> None:  # holds the thread so the next jobs group up
-        asyncio.run_coroutine_threadsafe(gate.wait(), loop).result()
-
-    assert await writer.write(level, durable=False) == 1
-    assert await writer.write(level) == 2
-    first = asyncio.create_task(writer.write(hold))
-    await asyncio.sleep(0.05)
-    grouped = [
-        asyncio.create_task(writer.write(level, durable=False)),
-        asyncio.create_task(writer.append([event("a")])),
-    ]
-    await asyncio.sleep(0.05)
-    gate.set()
-    await first
-    assert (await asyncio.gather(*grouped))[0] == 2  # with events: FULL
-    assert await writer.write(level, durable=False) == 1
-    await writer.close()
-    assert stored(tmp_path / "o.db") == ["a"]
