@@ -25,6 +25,8 @@ INGEST_COUNTERS: Final = (
     "rejected",
     "skipped_consent",
 )
+#: Those keyed by one label, a string (the others by a tuple of labels).
+_BY_ONE_LABEL: Final = frozenset({"unrouted", "stitched", "rejected"})
 #: A counter as plain JSON: each key's labels, then its count.
 CounterRows = list[list[Any]]
 
@@ -170,7 +172,7 @@ def _labels(key: str | tuple[str, ...]) -> tuple[str, ...]:
 
 def _key_of(name: str, labels: list[Any]) -> str | tuple[str, ...]:
     """A counter's key from its JSON labels: the single-label counters are keyed by a string."""
-    return str(labels[0]) if name in ("unrouted", "stitched", "rejected") else tuple(labels)
+    return str(labels[0]) if name in _BY_ONE_LABEL else tuple(labels)
 
 
 def _key(item: tuple[tuple[str, str], object]) -> tuple[str, str]:

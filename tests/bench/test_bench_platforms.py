@@ -141,3 +141,22 @@ async def test_a_fake_answers_pipelined_requests_in_order(tmp_path: Path) -> Non
         writer.close()
     assert statuses == [204, 401, 204]
     assert tally.seen == {b"t1", b"t2"}
+
+
+def test_a_fake_serves_on_uvloop_as_the_bench_runs_it() -> None:
+    """The bench runs the fakes on uvloop, whose transports are no asyncio.Transport: a fake
+    there must still answer (an isinstance check once made every connection fail)."""
+    import uvloop
+
+    async def one_answer() -> int:
+        tally = Tally()
+        async with AsyncExitStack() as stack:
+            url = await serve(stack, platforms.platform_handler("meta", tally))
+            session = await stack.enter_async_context(
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+            )
+            path = platforms.ROUTES["meta"][0]
+            async with session.post(f"{url}{path}?access_token={platforms.META_TOKEN}") as answer:
+                return answer.status
+
+    assert uvloop.run(one_answer()) == 200
