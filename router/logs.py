@@ -77,7 +77,9 @@ def configure(level: str = "info", fmt: str = "json") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # one write per line (WriteLogger; print() writes the newline apart): ingest processes
+        # share the main process's stderr, and two half-lines would interleave there
+        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
     root = logging.getLogger()
@@ -101,7 +103,7 @@ class _Stderr:
 def to_stderr() -> None:
     """Send structlog's lines to stderr, the rest of its configuration kept: a CLI command's
     stdout is its answer (``--json``), never log lines."""
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(_Stderr()))  # type: ignore[arg-type]
+    structlog.configure(logger_factory=structlog.WriteLoggerFactory(_Stderr()))  # type: ignore[arg-type]
 
 
 class StdlibToStructlog(logging.Handler):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
+import pytest
 from aiohttp.http_exceptions import BadStatusLine, InvalidHeader
 from aiohttp.web_protocol import RequestPayloadError
 
@@ -70,3 +71,36 @@ def test_other_library_messages_keep_their_text_with_addresses_masked() -> None:
     """An asyncio message keeps its words; only the addresses in it are masked."""
     _level, event, _fields = describe(record("asyncio", "Fatal error on %s", "('192.0.2.4', 80)"))
     assert event == "Fatal error on ('<ip>', 80)"
+
+
+class _Writes:
+    """A stderr that keeps each write() call apart."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.calls.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_each_log_line_is_one_write_with_its_newline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ingest processes share the main process's stderr: a line written in two parts (the
+    record, then its newline) interleaves with another process's into broken JSON."""
+    import structlog
+
+    from router.logs import configure
+
+    writes = _Writes()
+    monkeypatch.setattr(sys, "stderr", writes)
+    configure("info", "json")
+    try:
+        structlog.get_logger("tagless.test").info("one_line", n=1)
+    finally:
+        monkeypatch.undo()
+        configure("info", "json")
+    assert len(writes.calls) == 1, writes.calls
+    assert writes.calls[0].endswith("}\n") and '"event": "one_line"' in writes.calls[0]
