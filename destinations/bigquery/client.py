@@ -26,6 +26,9 @@ from router.sdk import (
 
 #: BigQuery refuses insertAll requests over 10 MB; rows are split well below that.
 MAX_REQUEST_BYTES: Final = 9_000_000
+#: One ``send`` takes up to this many requests' worth of rows and posts them at once: the
+#: outbox claims and settles them together (one claim and one commit per send, not per request).
+REQUESTS_PER_SEND: Final = 4
 
 
 def chunks(rows: Sequence[dict[str, Any]], max_rows: int) -> list[range]:
@@ -63,7 +66,8 @@ class BigQueryDestination(Destination[BigQueryConfig]):
 
     @property
     def max_batch_size(self) -> int:
-        return self.config.max_batch_size
+        """Rows one ``send`` takes: ``REQUESTS_PER_SEND`` requests' worth, posted at once."""
+        return self.config.max_batch_size * REQUESTS_PER_SEND
 
     def map(self, event: Event) -> dict[str, Any]:
         return build_row(event)

@@ -38,6 +38,9 @@ _PER_EVENT_KEYS: Final = ("events", "timestamp_micros")
 #: PIPELINE_DEPTH of them unanswered on each (destinations/ga4/pipeline.py).
 PIPELINE_CONNECTIONS: Final = 4
 PIPELINE_DEPTH: Final = 32
+#: Events one ``send`` takes (mostly one request each): the outbox claims and settles them
+#: together, one claim and one commit for the whole pipeline's worth.
+SEND_EVENTS: Final = PIPELINE_CONNECTIONS * PIPELINE_DEPTH
 
 
 def group_requests(
@@ -119,7 +122,9 @@ class Ga4Destination(Destination[Ga4Config]):
 
     @property
     def max_batch_size(self) -> int:
-        return self.config.max_batch_size
+        """Events one ``send`` takes: enough to fill the pipeline once (one request per client,
+        ``max_batch_size`` events at most each); with ``validate``, one request's worth."""
+        return self.config.max_batch_size if self.config.validate else SEND_EVENTS
 
     @property
     def max_event_age_secs(self) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -28,6 +29,9 @@ from router.sdk import (
 #: Keys of a JSON error answer worth keeping. Spotify documents none but ``sp_trace_id``
 #: (its troubleshooting guide), so these are the usual suspects; else the raw excerpt.
 ERROR_KEYS: Final = ("message", "error", "error_description", "errors", "sp_trace_id")
+#: One ``send`` posts up to this many requests of ``max_batch_size`` events at once: the
+#: outbox claims and settles them together (one claim and one commit per send, not per request).
+REQUESTS_PER_SEND: Final = 4
 
 
 class SpotifyCapiDestination(Destination[SpotifyCapiConfig]):
@@ -48,7 +52,8 @@ class SpotifyCapiDestination(Destination[SpotifyCapiConfig]):
 
     @property
     def max_batch_size(self) -> int:
-        return self.config.max_batch_size
+        """Events one ``send`` takes: ``REQUESTS_PER_SEND`` requests' worth."""
+        return self.config.max_batch_size * REQUESTS_PER_SEND
 
     def map(self, event: Event) -> dict[str, Any]:
         payload = conversion_event(event, self.config)
@@ -62,6 +67,14 @@ class SpotifyCapiDestination(Destination[SpotifyCapiConfig]):
         return {**tallies, "time_clamped": self.time_clamped}
 
     async def send(self, batch: Sequence[Any]) -> Sequence[Outcome]:
+        """One request per ``max_batch_size`` events, all at once; each event gets its
+        request's outcome."""
+        size = self.config.max_batch_size
+        parts = [batch[start : start + size] for start in range(0, len(batch), size)]
+        answers = await asyncio.gather(*(self._post(part) for part in parts))
+        return [outcome for part_outcomes in answers for outcome in part_outcomes]
+
+    async def _post(self, batch: Sequence[Any]) -> list[Outcome]:
         events = self._not_in_future(batch)
         body = dumps(
             {

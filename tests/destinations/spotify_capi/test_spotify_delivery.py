@@ -144,8 +144,26 @@ async def test_fake_refuses_what_spotify_refuses(
     for payload in bad_payloads:
         [outcome] = await destination.send([payload])
         assert (outcome.kind, outcome.status) == ("rejected", 400), payload
-    outcomes = await destination.send([good] * 101)
+    oversized = make_destination(max_batch_size=101)  # one request of 101 events
+    oversized.now = destination.now
+    outcomes = await oversized.send([good] * 101)
     assert {(o.kind, o.status) for o in outcomes} == {("rejected", 400)}
+
+
+async def test_a_send_posts_one_request_per_max_batch_size_events(
+    make_destination: Factory, spotify: FakePlatform
+) -> None:
+    """The outbox hands a send several requests' worth; each request keeps within the limit
+    and each event gets its own request's outcome."""
+    destination = make_destination(max_batch_size=10)
+    assert destination.max_batch_size == 40
+    payloads = [destination.map(make_event(event_id=f"e-{n}")) for n in range(35)]
+    payloads[12] = {**payloads[12], "event_name": "Purchase"}  # refused: its request fails
+    outcomes = await destination.send(payloads)
+    sizes = [len(r.json()["conversion_events"]["events"]) for r in spotify.requests]
+    assert sorted(sizes) == [5, 10, 10, 10]  # posted at once: they may arrive in any order
+    kinds = [o.kind for o in outcomes]
+    assert kinds == ["delivered"] * 10 + ["rejected"] * 10 + ["delivered"] * 15
 
 
 async def test_wrong_token_pauses_the_destination(
