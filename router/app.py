@@ -37,6 +37,7 @@ from router.ops.retention import enforce_retention
 from router.outbox.base import OutboxError
 from router.outbox.policy import RetryPolicy
 from router.outbox.select import make_outbox, open_failure
+from router.outbox.sqlite import SqliteOutbox
 from router.reload import ReloadResult, reload
 from router.secret import MissingSecret
 from router.server import ConnectionLimits, GuardedRunner, admin_limits, ingest_limits
@@ -183,6 +184,8 @@ class Tagless:
             # would keep them waiting: priority inversion, measured as ingest p99 42 ms at
             # half of saturation against 7 ms for the bare server).
             lower_priority(self.config.server.delivery_nice)
+            if self.config.server.delivery_nice and isinstance(self.outbox, SqliteOutbox):
+                self.outbox.writer.hold_loop_still = True
         self.http = HttpClient.create()
         stores, instances = self.compile(self.config)
         self.stores, self.destinations = stores, instances

@@ -6,6 +6,8 @@ import asyncio
 import fcntl
 import os
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -139,6 +141,56 @@ async def test_writers_sharing_a_file_take_turns_through_its_lock(tmp_path: Path
         os.close(holder)
     await asyncio.wait_for(pending, 5)
     await writer.close()
+    assert stored(path) == ["a"]
+
+
+@pytest.mark.parametrize("hold_still", [True, False])
+async def test_a_delivering_writer_holds_its_loop_still_through_its_turn(
+    tmp_path: Path, hold_still: bool
+) -> None:
+    """With ``hold_loop_still`` (the delivering process, at a lower priority) the event loop
+    runs nothing while the writer waits for and holds the writers' lock, so it cannot hold
+    the GIL the commit's statements need; without it, the loop goes on meanwhile."""
+    path = tmp_path / "o.db"
+    writer = GroupWriter(path, synchronous="FULL", shared=True)
+    await writer.open(now=1.0)
+    writer.hold_loop_still = hold_still
+    assert writer.lock_path is not None
+    holder = os.open(writer.lock_path, os.O_RDWR)  # another process's turn
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    loop = asyncio.get_running_loop()
+    ran = threading.Event()
+
+    def other_process() -> bool:
+        time.sleep(0.3)  # the writer waits for the lock by now
+        loop.call_soon_threadsafe(ran.set)
+        time.sleep(0.3)
+        ran_meanwhile = ran.is_set()
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        os.close(holder)
+        return ran_meanwhile
+
+    meanwhile = loop.run_in_executor(None, other_process)
+    await asyncio.wait_for(writer.append([event("a")]), 5)
+    assert await meanwhile is not hold_still
+    await writer.close()
+    assert stored(path) == ["a"]
+    assert ran.is_set()
+
+
+async def test_a_loop_that_does_not_hold_still_is_not_waited_for(tmp_path: Path) -> None:
+    """The writer waits a bounded time for the loop to hold still, then commits anyway."""
+    path = tmp_path / "o.db"
+    writer = GroupWriter(path, synchronous="FULL", shared=True)
+    await writer.open(now=1.0)
+    writer.hold_loop_still = True
+    never_runs = asyncio.new_event_loop()  # a loop nobody runs: it never comes to hold still
+    writer._loop = never_runs
+    try:
+        await asyncio.wait_for(writer.append([event("a")]), 5)
+    finally:
+        await writer.close()
+        never_runs.close()
     assert stored(path) == ["a"]
 
 
