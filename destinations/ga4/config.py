@@ -66,7 +66,7 @@ class Ga4Config:
     )
     #: check every request with the validation server before sending it
     validate: bool = False
-    #: events per `send`, 1 to 25
+    #: events per request (one client's), 1 to 25
     max_batch_size: int = attrs.field(default=MAX_EVENTS_PER_REQUEST, validator=_batch_size)
     #: time for one request
     timeout_secs: float = attrs.field(default=10.0, validator=_positive)
