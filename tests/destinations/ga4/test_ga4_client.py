@@ -56,6 +56,24 @@ async def test_a_batch_becomes_one_request_per_client(ga4: FakePlatform, http: H
     assert [e["params"]["transaction_id"] for e in sent["1.1"]] == ["o-0", "o-2", "o-4"]
 
 
+async def test_a_send_takes_a_pipeline_of_events_and_each_request_keeps_the_limit(
+    ga4: FakePlatform, http: HttpClient
+) -> None:
+    """The outbox hands a send a pipeline's worth of events (one claim, one commit); one
+    client's events among them still go at most ``max_batch_size`` to a request. With
+    ``validate`` (a validation call per request, all at once) a send is one request's worth."""
+    dest = destination(ga4.url, http, max_batch_size=10)
+    assert dest.max_batch_size == 128
+    assert destination(ga4.url, http, max_batch_size=10, validate=True).max_batch_size == 10
+    batch = [dest.map(recent(ga_client_id="1.1", order_id=f"o-{n}")) for n in range(25)]
+    batch += [dest.map(recent(ga_client_id=f"{n}.2")) for n in range(103)]
+    outcomes = await dest.send(batch)
+    assert [o.kind for o in outcomes] == ["delivered"] * 128
+    one_client = [r.json()["events"] for r in ga4.requests if r.json()["client_id"] == "1.1"]
+    assert sorted(len(events) for events in one_client) == [5, 10, 10]
+    assert len(ga4.requests) == 3 + 103
+
+
 def test_requests_stay_within_25_events_and_130_kb(http: HttpClient) -> None:
     """One client's events are split at 25 per request and before a body reaches 130 kB."""
     dest = destination("http://127.0.0.1:9", http)
