@@ -352,6 +352,8 @@ class GroupWriter:
         stored, last_seq = _insert_events(db, values)
         if stored == rows:  # the usual case: every event was new
             added = Counter(map(_STORE_AND_ROUTES, chain.from_iterable(j.events for j in group)))
+        elif not stored:  # every event was known (a client's retry): nothing to count
+            added = Counter()
         else:  # some were known: count what the INSERT kept, the transaction's last
             # ``stored`` seqs (consecutive: SQLite gives each new row the highest seq + 1, and no
             # other writer, such as another ingest process, commits inside this transaction)
@@ -412,4 +414,5 @@ def _insert_rows(db: sqlite3.Connection, values: list[Any]) -> tuple[int, int]:
     if size > rows:
         values += values[-_COLUMNS:] * (size - rows)
     cursor = db.execute(_insert_sql(size), values)
-    return cursor.rowcount, cursor.lastrowid or 0
+    # an INSERT that stored nothing leaves lastrowid at this connection's previous insert
+    return cursor.rowcount, (cursor.lastrowid or 0) if cursor.rowcount else 0

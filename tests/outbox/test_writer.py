@@ -122,6 +122,28 @@ async def test_a_commit_with_known_events_counts_only_its_own_new_ones_beside_an
     assert stored(path) == ["a", "b", "c", "d"]
 
 
+async def test_a_commit_of_known_events_only_counts_nothing_and_reads_no_table(
+    tmp_path: Path,
+) -> None:
+    """A client's retry after a restart: every event of the commit is known. It adds nothing
+    to the backlog; it used to count every event stored since this connection's previous
+    insert (after a restart, the whole table) as its own."""
+    path = tmp_path / "o.db"
+    first = await open_writer(path)
+    await first.append([event(f"e{i}") for i in range(20)])
+    await first.close()
+    restarted = await open_writer(path)
+    seen: list[dict[tuple[str, tuple[str, ...]], int]] = []
+    restarted.on_commit = lambda added: seen.append(dict(added))
+    statements: list[str] = []
+    await restarted.write(lambda db: db.set_trace_callback(statements.append))
+    await restarted.append([event("e3"), event("e7")])
+    await restarted.close()
+    assert seen == []
+    assert not [s for s in statements if "count(" in s], statements
+    assert stored(path) == [f"e{i}" for i in range(20)]
+
+
 async def test_writers_sharing_a_file_take_turns_through_its_lock(tmp_path: Path) -> None:
     """While one process's writer holds the writers' lock, another's commit waits for it (in
     the kernel, not in SQLite's sleeping busy handler) and goes through once it is free."""
