@@ -5,10 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import orjson
+import pytest
 
 from router import codec
-from router.event import EVENT_FIELDS, Consent
+from router.event import EVENT_FIELDS, Consent, Event, Item
 from router.testing.events import make_event
 
 
@@ -76,3 +78,46 @@ def test_integers_beyond_64_bits_are_written_with_every_digit() -> None:
         b'{"properties":{"n":18446744073709551621,"m":[-18446744073709551621,'
         b'18446744073709551615],"ok":1},"t":[18446744073709551621]}'
     )
+
+
+def test_a_decoded_event_is_the_event_its_init_builds_with_its_own_empty_mappings() -> None:
+    """decode skips the attrs __init__: the result is equal, field for field and in order,
+    and a default mapping is the event's own, never shared with another decoded event."""
+    stored = codec.encode(make_event(traits={}, other_ids={}))
+    one, other = codec.decode(stored), codec.decode(stored)
+    built = Event(**{name: getattr(one, name) for name in EVENT_FIELDS})
+    assert one == built
+    assert list(vars(one)) == list(vars(built)) == list(EVENT_FIELDS)
+    assert one.traits == {} and one.traits is not other.traits
+    assert one.items[0] == Item(id="SKU-1", name="Mug", price=Decimal("19.95"), quantity=2)
+    assert one.items[0].properties is not other.items[0].properties
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        one.name = "lead"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [({"colour": "red"}, "colour"), ({"event_id": None}, "event_id")],
+    ids=["an unknown field", "a missing required field"],
+)
+def test_a_stored_event_with_a_field_its_class_lacks_or_needs_is_refused_by_name(
+    change: dict[str, Any], named: str
+) -> None:
+    """A stored body that does not fit the Event class fails as Event(**) would, naming the
+    field, rather than decoding to an event that is missing one or carries a stray one."""
+    data = orjson.loads(codec.encode(make_event()))
+    data.update(change)
+    data = {key: value for key, value in data.items() if value is not None}
+    with pytest.raises(TypeError, match=named):
+        codec.from_dict(data)
+
+
+def test_a_class_whose_init_validates_cannot_take_the_trusted_constructor() -> None:
+    """A validator added to a class one day must not be bypassed by decode: refused at once."""
+
+    @attrs.frozen(slots=False)
+    class Checked:
+        size: int = attrs.field(validator=attrs.validators.instance_of(int))
+
+    with pytest.raises(TypeError, match="size"):
+        codec.trusted_init(Checked)
