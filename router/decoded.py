@@ -13,6 +13,9 @@ from router.event import Event
 #: store's destinations drain at different speeds fills it; delivery that keeps up holds an
 #: event only until every destination it goes to has mapped it.
 DEFAULT_SIZE: Final = 32_768
+#: Evicted entries whose count of dispatchers still to come is remembered, per cached entry
+#: (a key and a count: ~100 bytes each, against ~6 KB per decoded event).
+REMEMBERED_PER_ENTRY: Final = 4
 
 
 class _Entry:
@@ -34,6 +37,11 @@ class DecodedEvents:
     An entry goes once every dispatcher that :meth:`join` ed for its store and takes its
     event's name has had it; beyond ``size`` entries (dispatchers far apart in a backlog, a
     route's filters or consent leaving a destination out), the oldest cached goes first.
+    How many dispatchers it still waited for is remembered: decoded again, it is kept for
+    those only, not for every dispatcher of its store. (Counted afresh, an event re-decoded
+    by a lagging dispatcher stayed until evicted, as if the faster ones were still to come:
+    with lanes a backlog apart, such entries filled the cache, and each of them cost the
+    decoding of an event that would have been used.)
     """
 
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
@@ -42,6 +50,8 @@ class DecodedEvents:
         self.size = size
         #: (store, seq) -> the stored bytes, their event, how many dispatchers still want it
         self._entries: OrderedDict[tuple[str, int], _Entry] = OrderedDict()
+        #: (store, seq) -> how many dispatchers an evicted entry still waited for
+        self._evicted: OrderedDict[tuple[str, int], int] = OrderedDict()
         self._takers: dict[str, list[Collection[str] | None]] = {}
         self._uses: dict[tuple[str, str], int] = {}
 
@@ -73,11 +83,18 @@ class DecodedEvents:
                 del entries[key]
             return found.event
         event = codec.decode(stored)
-        left = self._uses_of(store, event.name) - 1
+        evicted = self._evicted.pop(key, None)
+        left = (self._uses_of(store, event.name) if evicted is None else evicted) - 1
         if found is not None:
             del entries[key]
         if left > 0:
             if len(entries) >= self.size:
-                entries.popitem(last=False)
+                self._remember(*entries.popitem(last=False))
             entries[key] = _Entry(stored, event, left)
         return event
+
+    def _remember(self, key: tuple[str, int], entry: _Entry) -> None:
+        evicted = self._evicted
+        evicted[key] = entry.left
+        if len(evicted) > self.size * REMEMBERED_PER_ENTRY:
+            evicted.popitem(last=False)

@@ -109,6 +109,24 @@ def test_the_cache_holds_at_most_its_size_dropping_the_oldest() -> None:
         DecodedEvents(size=0)
 
 
+def test_an_evicted_event_decoded_again_is_kept_only_for_the_dispatchers_still_to_come() -> None:
+    """Three dispatchers a backlog apart: events 0 and 1 are evicted after the first had them;
+    decoded again by the second, each is kept for the third alone and goes once the third had
+    it (counted afresh, it waited for two more dispatchers and stayed until evicted)."""
+    decoded = joined(None, None, None, size=2)
+    bodies = [codec.encode(make_event(event_id=str(seq))) for seq in range(4)]
+    for seq in (0, 1, 2, 3):  # the first dispatcher; 2 and 3 evict 0 and 1
+        decoded.event("shop", seq, bodies[seq])
+    decoded.event("shop", 0, bodies[0])  # the second (a miss): 0 is kept for the third
+    assert len(decoded) == 2  # 0 and 3 (2 went to make room, remembered)
+    third_sees = decoded.event("shop", 0, bodies[0])  # the third: a hit, and the last
+    assert len(decoded) == 1
+    again = decoded.event("shop", 1, bodies[1])  # the second: decoded again, kept for the third
+    assert decoded.event("shop", 1, bodies[1]) is again
+    assert third_sees == codec.decode(bodies[0])
+    assert len(decoded) == 1  # 3 only: 1 went with its last dispatcher
+
+
 async def test_lanes_of_a_store_share_decoding_and_an_erased_event_is_never_served_from_it(
     outbox: SqliteOutbox, http: HttpClient, platform: FakePlatform, clock: FakeClock, lanes: Lanes
 ) -> None:
