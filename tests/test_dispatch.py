@@ -191,3 +191,29 @@ async def test_an_occasional_failure_does_not_rest_the_destination(
     lane = lanes.start(webhook_lane(outbox, http, platform.url, clock, max_batch_size=10))
     await run_until(lambda: len(set(delivered_ids(platform))) == 40, clock, step=0.1)
     assert lane.paused_until == 0.0
+
+
+async def test_a_retry_that_fell_due_while_the_lane_went_idle_is_sent_with_the_clock_stopped(
+    outbox: SqliteOutbox, http: HttpClient, platform: FakePlatform, clock: FakeClock, lanes: Lanes
+) -> None:
+    """Time passes between a claim that found nothing due and the look at the next due time:
+    the lane looks again shortly, in real time, and sends the retry. (It used to wait 50 ms
+    on the lane's clock, which a test's clock never gave it: the lane hung.)"""
+    platform.script(Answer(503), Answer(200))
+    next_due, moved = outbox.next_due, []
+
+    async def due_as_the_clock_reaches_it(store: str, destination: str) -> float | None:
+        due = await next_due(store, destination)
+        if due is not None and not moved:  # the retry's due time passes right now
+            clock.advance(due - clock.now())
+            moved.append(due)
+        return due
+
+    outbox.next_due = due_as_the_clock_reaches_it  # type: ignore[method-assign]
+    await append(outbox, ["a"])
+    lanes.start(webhook_lane(outbox, http, platform.url, clock))
+    for _ in range(500):
+        if delivered_ids(platform) == ["a"]:
+            break
+        await asyncio.sleep(0.01)
+    assert moved and delivered_ids(platform) == ["a"]  # the retry after the 503
