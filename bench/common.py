@@ -71,13 +71,16 @@ class Settings:
     #: run it (README: "Ingest in several processes"); `--ingest-processes 0` measures one process
     ingest_processes: int = 2
     delivery_nice: int = 10
+    #: Tagless's server.delivery_processes: the lanes dealt over that many processes (0: the
+    #: main process delivers)
+    delivery_processes: int = 2
 
     def describe(self) -> str:
         """The options that set the load, as given to bench/run.py."""
         return (
             f"--duration {self.duration} --warmup {self.warmup} --rounds {self.rounds} "
             f"--backlog {self.backlog} --ingest-processes {self.ingest_processes} "
-            f"--delivery-nice {self.delivery_nice}"
+            f"--delivery-nice {self.delivery_nice} --delivery-processes {self.delivery_processes}"
         )
 
     @property

@@ -39,14 +39,15 @@ def write_tagless_config(
     destinations: str,
     *,
     stitching: bool = True,
-    processes: tuple[int, int] = (0, 0),
+    processes: tuple[int, int, int] = (0, 0, 0),
 ) -> Path:
-    """Tagless's config directory; ``processes``: (server.ingest_processes, delivery_nice)."""
+    """Tagless's config directory; ``processes``: (server.ingest_processes, delivery_nice,
+    delivery_processes)."""
     config = workdir / "config"
     (config / "stores").mkdir(parents=True)
     (config / "tagless.yaml").write_text(
         f"server: {{host: 127.0.0.1, port: {port}, ingest_processes: {processes[0]},"
-        f" delivery_nice: {processes[1]}}}\n"
+        f" delivery_nice: {processes[1]}, delivery_processes: {processes[2]}}}\n"
         # the backlog cap (200,000 by default) would refuse a 10 s run's events: raised, so the
         # figures measure ingest, not backpressure
         f"outbox: {{path: {workdir / 'tagless.db'}, max_pending_events: 100000000}}\n"
@@ -74,7 +75,7 @@ def tagless_service(
         free_port(),
         block,
         stitching=settings.stitching,
-        processes=(settings.ingest_processes, settings.delivery_nice),
+        processes=(settings.ingest_processes, settings.delivery_nice, settings.delivery_processes),
     )
     argv = [str(settings.tagless), "serve", "--config", str(config)]
     service = Service("tagless", argv, env={"TAGLESS_ADMIN_TOKEN": ADMIN_TOKEN, **SECRETS})

@@ -184,8 +184,9 @@ def render_notes(report: Report, settings: Settings) -> list[str]:
 
 
 def processes_note(settings: Settings) -> list[str]:
-    """How Tagless's processes were set (``server.ingest_processes``, ``delivery_nice``)."""
-    if not settings.ingest_processes:
+    """How Tagless's processes were set (``server.ingest_processes``, ``delivery_processes``,
+    ``delivery_nice``)."""
+    if not settings.ingest_processes and not settings.delivery_processes:
         return ["- Tagless runs as one process: ingest and delivery share one event loop."]
     nice = (
         f", at a CPU priority lowered by {settings.delivery_nice} (`delivery_nice`): under a "
@@ -193,11 +194,21 @@ def processes_note(settings: Settings) -> list[str]:
         if settings.delivery_nice
         else ""
     )
+    ingest = (
+        f"`server.ingest_processes: {settings.ingest_processes}`: that many ingest processes "
+        "share the port (SO_REUSEPORT) and commit to the one outbox"
+        if settings.ingest_processes
+        else "ingest in the main process"
+    )
+    delivery = (
+        f"`server.delivery_processes: {settings.delivery_processes}` deal the destinations' "
+        f"lanes between them (each runs its share with its own decoded events){nice}"
+        if settings.delivery_processes
+        else f"the main process delivers{nice}"
+    )
     return [
-        f"- Tagless runs with `server.ingest_processes: {settings.ingest_processes}`: that many "
-        "ingest processes share the port (SO_REUSEPORT) and commit to the one outbox; the main "
-        f"process delivers{nice}. The bare reference stays one process (its ceiling is one "
-        "core's worth of aiohttp + SQLite), so a ratio above what one process could reach "
-        "counts the second core Tagless uses. Server CPU and RSS are summed over Tagless's "
-        "processes."
+        f"- Tagless runs with {ingest}; {delivery}. The bare reference stays one process (its "
+        "ceiling is one core's worth of aiohttp + SQLite), so a ratio above what one process "
+        "could reach counts the second core Tagless uses. Server CPU and RSS are summed over "
+        "Tagless's processes."
     ]

@@ -115,7 +115,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[set[str], Settings, Path 
         "--delivery-nice",
         type=int,
         default=Settings.delivery_nice,
-        help="Tagless's server.delivery_nice (with ingest processes)",
+        help="Tagless's server.delivery_nice (with ingest or delivery processes)",
+    )
+    parser.add_argument(
+        "--delivery-processes",
+        type=int,
+        default=Settings.delivery_processes,
+        help="Tagless's server.delivery_processes (0: the main process delivers)",
     )
     args = parser.parse_args(argv)
     parts = set(args.only or PARTS)
@@ -136,6 +142,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[set[str], Settings, Path 
         stitching=args.stitching == "on",
         ingest_processes=args.ingest_processes,
         delivery_nice=args.delivery_nice,
+        delivery_processes=args.delivery_processes,
     )
     whole = parts - {"postgres"} == set(PARTS)
     doc = None if str(args.doc) == "-" or not whole else args.doc

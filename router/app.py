@@ -6,7 +6,7 @@ import asyncio
 import signal
 import socket
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
 import structlog
@@ -24,6 +24,7 @@ from router.config import (
     UnresolvedSettings,
 )
 from router.decoded import DecodedEvents
+from router.delivery_pool import DeliveryPool, LaneKey
 from router.destination import Destination
 from router.dispatch import LaneDispatcher
 from router.health import readyz
@@ -86,10 +87,12 @@ def retry_policy(config: RetryConfig) -> RetryPolicy:
 
 
 #: What a Tagless process does: everything (the default), or with ``server.ingest_processes``
-#: the main process delivers (and serves the admin listener) and each ingest process ingests.
-Role = Literal["whole", "delivery", "ingest"]
+#: the main process delivers (and serves the admin listener) and each ingest process ingests;
+#: with ``server.delivery_processes`` each delivery process runs its ``lanes`` and the main
+#: process (``whole`` or ``delivery``) none.
+Role = Literal["whole", "delivery", "ingest", "lanes"]
 
-#: How often an ingest process sends its counters to the main process.
+#: How often a child process sends its counters to the main process.
 COUNTS_EVERY_SECS = 1.0
 
 
@@ -105,28 +108,38 @@ class Tagless:
         refused: Sequence[RefusedStore] = (),
         json_logs: bool = False,
         channel: socket.socket | None = None,
+        lanes: Collection[LaneKey] | None = None,
     ) -> None:
         self.config = config
         self.role: Role = (
-            "ingest"
+            "lanes"
+            if lanes is not None
+            else "ingest"
             if channel is not None
             else "delivery"
             if config.server.ingest_processes
             else "whole"
         )
-        #: An ingest process's socket to the main process (router/ingest_channel.py).
+        #: A delivery process's lanes: (store, destination) pairs it runs, of those configured.
+        self.assigned = frozenset(lanes or ())
+        #: A child process's socket to the main process (router/ingest_channel.py).
         self._channel_socket = channel
         self.channel: Channel | None = None
         #: The main process's ingest processes, with ``server.ingest_processes``.
         self.pool: IngestPool | None = None
+        #: The main process's delivery processes, with ``server.delivery_processes``.
+        self.delivery_pool: DeliveryPool | None = None
         self.json_logs = json_logs
         self._stop_signal = asyncio.Event()
         self.plugins = plugins
         #: Stores left out for a plugin that cannot be loaded: their senders get a 503.
         self.refused = refused
         self.clock = clock or SystemClock()
+        server = config.server
         self.outbox = make_outbox(
-            config.outbox, self.clock, shared=config.server.ingest_processes > 0
+            config.outbox,
+            self.clock,
+            shared=server.ingest_processes > 0 or server.delivery_processes > 0,
         )
         self.metrics = Metrics()
         self.dispatchers: list[LaneDispatcher] = []
@@ -171,15 +184,24 @@ class Tagless:
                 on_commit=self.outbox.committed,
                 json_logs=self.json_logs,
             )
+        if self.role in ("whole", "delivery") and self.config.server.delivery_processes:
+            self.delivery_pool = DeliveryPool(
+                config_dir=self.config.source_dir,
+                count=self.config.server.delivery_processes,
+                metrics=self.metrics,
+                lanes=self.enabled_lanes(self.config),
+                json_logs=self.json_logs,
+            )
+            self.outbox.wake_observer = self.delivery_pool.wake
         try:
             await self.outbox.open()
         except (OSError, sqlite3.Error, OutboxError) as error:
             if self.config.outbox.url is not None:
                 raise open_failure(self.config.outbox, error) from error
             raise outbox_failure(self.config.outbox.path, error) from error
-        if self.pool is not None:
-            # After the threads that must keep Tagless's priority exist: the pool's spawner
-            # (ingest processes inherit from it) and the outbox's writer, whose commits hold
+        if self.pool is not None or self.role == "lanes":
+            # After the threads that must keep Tagless's priority exist: the pools' spawners
+            # (child processes inherit from them) and the outbox's writer, whose commits hold
             # the writers' lock that ingest processes wait for (niced, a preempted commit
             # would keep them waiting: priority inversion, measured as ingest p99 42 ms at
             # half of saturation against 7 ms for the bare server).
@@ -189,6 +211,9 @@ class Tagless:
         self.http = HttpClient.create()
         stores, instances = self.compile(self.config)
         self.stores, self.destinations = stores, instances
+        if self.role == "lanes":
+            self._serve_as_delivery_process(instances)
+            return
         if self.role != "delivery":
             await self._start_ingest(stores, limits)
         if self.role == "ingest":
@@ -201,6 +226,8 @@ class Tagless:
         if self.pool is not None:  # after the admin listener: a port conflict there stops first
             self.ports["ingest"] = await self.pool.start()
         # deliveries start only once both listeners are up: a failed start delivers nothing
+        if self.delivery_pool is not None:
+            await self.delivery_pool.start_all()
         self.start_lanes(instances)
         self._tasks.append(asyncio.create_task(self._maintain(), name="outbox-maintenance"))
         log.info("tagless_started", stores=len(stores), destinations=len(instances), **self.ports)
@@ -237,19 +264,42 @@ class Tagless:
     async def _serve_as_ingest_process(self) -> None:
         """Tell the main process of each commit and, every second, of the counters; count
         the backlog (for backpressure) as the main process does; say ready."""
-        assert self._channel_socket is not None
-        self.channel = Channel(self._channel_socket, self._stop_signal.set)
+        self.channel = self._open_channel()
         self.outbox.commit_observer = self.channel.committed
         self._tasks.append(asyncio.create_task(self._maintain(), name="backlog-count"))
         self._tasks.append(asyncio.create_task(self._send_counts(), name="ingest-counts"))
         self.channel.send({"ready": self.ports["ingest"]})
         log.info("tagless_ingest_started", stores=len(self.stores), **self.ports)
 
+    def _serve_as_delivery_process(
+        self, instances: dict[tuple[str, str], Destination[Any]]
+    ) -> None:
+        """Run the lanes given, woken by the commits the main process passes on; tell it of
+        the counters every second; say ready."""
+        self.channel = self._open_channel()
+        self.start_lanes(instances)
+        self._tasks.append(asyncio.create_task(self._send_counts(), name="delivery-counts"))
+        self.channel.send({"ready": sorted(self.assigned)})
+        log.info("tagless_delivery_started", lanes=len(self._lanes))
+
+    def _open_channel(self) -> Channel:
+        assert self._channel_socket is not None
+
+        def main_process_gone() -> None:
+            log.warning("main_process_gone")
+            self._stop_signal.set()
+
+        return Channel(self._channel_socket, main_process_gone, self._heard_from_main)
+
+    def _heard_from_main(self, message: dict[str, Any]) -> None:
+        if "wake" in message:  # a delivery process: events of the store came in
+            self.outbox.wake(str(message["wake"]))
+
     async def _send_counts(self) -> None:
         assert self.channel is not None
         sent: dict[str, Any] = {}
         while not self._stop_maintenance.is_set():
-            counts = self.metrics.ingest_counts()
+            counts = self.metrics.counts()
             if counts != sent:
                 self.channel.send({"counts": counts})
                 sent = counts
@@ -262,19 +312,31 @@ class Tagless:
         assert self.http is not None
         return compile_stores(config, self.plugins, self.http)
 
+    @staticmethod
+    def enabled_lanes(config: Config) -> list[LaneKey]:
+        """Every (store, destination) that delivers under ``config``."""
+        return [(s.store, d.id) for s in config.stores for d in s.destinations if d.enabled]
+
     def start_lanes(self, instances: dict[tuple[str, str], Destination[Any]]) -> None:
         """Start a dispatcher per destination instance, and the audit sinks among them (an
-        ingest process delivers nothing)."""
-        if self.role == "ingest":
+        ingest process delivers nothing, nor does the main process with delivery processes;
+        a delivery process runs its lanes only)."""
+        if self.role == "ingest" or self.delivery_pool is not None:
             return
+        # a store's audit sinks run beside its lanes, wherever they run: each takes the
+        # attempts of this process's lanes
+        lanes = instances
+        if self.role == "lanes":
+            lanes = {k: v for k, v in instances.items() if k in self.assigned}
+        stores = {store for store, _ in lanes}
         configs = {(s.store, d.id): d for s in self.config.stores for d in s.destinations}
-        sinks = attempt_sinks(instances, self.clock)
+        sinks = attempt_sinks({k: v for k, v in instances.items() if k[0] in stores}, self.clock)
         self._sinks.update(sinks)
         self.sinks = list(self._sinks.values())
         for sink in sinks.values():
             sink.start()
         decoded = DecodedEvents()  # a store's lanes all start here: they share its decoding
-        for (store, dest_id), destination in instances.items():
+        for (store, dest_id), destination in lanes.items():
             settings = configs[(store, dest_id)].retry
             lane = LaneDispatcher(
                 self.outbox,
@@ -335,6 +397,9 @@ class Tagless:
         self.start_lanes({k: v for k, v in instances.items() if k[0] in restart})
         if self.pool is not None:  # they read the same files again
             self.pool.reload()
+        if self.delivery_pool is not None and restart:
+            grace = config.server.shutdown_grace_secs
+            await self.delivery_pool.restart(self.enabled_lanes(config), grace)
 
     async def _maintain(self) -> None:
         """Keep the outbox bounded: count undelivered events afresh (at start, then every
@@ -406,13 +471,13 @@ class Tagless:
         await asyncio.gather(
             *(runner.cleanup() for runner in runners),
             self._stop_delivery(grace),
-            *([self.pool.stop(grace)] if self.pool is not None else []),
+            *(pool.stop(grace) for pool in (self.pool, self.delivery_pool) if pool is not None),
         )
         if self.http is not None:
             await self.http.close()
         await self.outbox.close()
         if self.channel is not None:  # the last counts, once every request is answered
-            self.channel.send({"counts": self.metrics.ingest_counts()})
+            self.channel.send({"counts": self.metrics.counts()})
             self.channel.close()
 
     async def _stop_delivery(self, grace: float) -> None:
@@ -433,7 +498,10 @@ class Tagless:
             reloads.add(task)
             task.add_done_callback(reloads.discard)
 
-        loop.add_signal_handler(signal.SIGHUP, reload_now)
+        if self.role == "lanes":  # the main process reloads, and starts this one afresh
+            loop.add_signal_handler(signal.SIGHUP, lambda: log.info("reload_left_to_main"))
+        else:
+            loop.add_signal_handler(signal.SIGHUP, reload_now)
         await self.start()
         await stop.wait()
         log.info("tagless_stopping")

@@ -1,14 +1,15 @@
-"""The channel from an ingest process to the delivering process: commits, counts, readiness.
+"""The channel between the main process and a child process: commits, counts, readiness.
 
-One ``AF_UNIX`` ``SOCK_SEQPACKET`` socket pair per ingest process (router/ingest_pool.py makes
-it): every message is one orjson document, and the pair's end-of-file tells each side the other
-is gone. An ingest process says it is ``ready`` (its listener is up), tells of each group commit
-(``committed``: events by store and routes, so the delivering process wakes those lanes and
-counts its backlog without a query) and sends its ingest counters every second (``counts``), for
-``/metrics``.
+One ``AF_UNIX`` ``SOCK_SEQPACKET`` socket pair per child (router/process_pool.py makes it):
+every message is one orjson document, and the pair's end-of-file tells each side the other is
+gone. A child says it is ``ready`` (an ingest process: its listener is up; a delivery process:
+its lanes run) and sends its counters every second (``counts``), for ``/metrics``. An ingest
+process tells of each group commit (``committed``: events by store and routes, so the main
+process counts its backlog without a query and wakes the lanes); the main process tells its
+delivery processes of every store whose lanes it would wake (``wake``: commits, replays).
 
 A message that does not fit the socket's buffer right now waits in a queue and goes when it
-drains: none is dropped while the delivering process lives.
+drains: none is dropped while the other side lives.
 """
 
 from __future__ import annotations
@@ -56,13 +57,20 @@ def receive(sock: socket.socket) -> bytes | None:
 
 
 class Channel:
-    """The ingest process's end: sends in order, never blocks its event loop."""
+    """One end of a channel: sends in order, never blocks its event loop; each message read
+    goes to ``on_message`` (without one, the other side is expected never to write)."""
 
-    def __init__(self, sock: socket.socket, on_lost: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        on_lost: Callable[[], None],
+        on_message: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         sock.setblocking(False)
         self.sock = sock
         self._queue: deque[bytes] = deque()
         self._on_lost = on_lost
+        self._on_message = on_message
         self._loop = asyncio.get_running_loop()
         self._closed = False
         self._loop.add_reader(sock.fileno(), self._readable)
@@ -76,7 +84,7 @@ class Channel:
             self._flush()
 
     def committed(self, added: Added) -> None:
-        """Tell the delivering process of a commit (a writer's ``commit_observer``)."""
+        """Tell the other side of a commit (an ingest process's ``commit_observer``)."""
         self.send({"committed": encode_added(added)})
 
     def _flush(self) -> None:
@@ -86,7 +94,7 @@ class Channel:
             except BlockingIOError:
                 self._loop.add_writer(self.sock.fileno(), self._writable)
                 return
-            except OSError:  # the delivering process is gone: _readable hears it too
+            except OSError:  # the other side is gone: _readable hears it too
                 self._queue.clear()
                 return
             self._queue.popleft()
@@ -96,11 +104,13 @@ class Channel:
         self._flush()
 
     def _readable(self) -> None:
-        """The delivering process never writes: readable means it is gone (end of file)."""
-        if receive(self.sock) == b"":
-            log.warning("delivering_process_gone")
-            self.close()
-            self._on_lost()
+        while (data := receive(self.sock)) is not None:
+            if not data:  # end of file: the other side is gone
+                self.close()
+                self._on_lost()
+                return
+            if self._on_message is not None:
+                self._on_message(orjson.loads(data))
 
     def close(self) -> None:
         """Send what is still queued (waiting up to a second), then close."""

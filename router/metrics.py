@@ -15,16 +15,21 @@ class HasCounters(Protocol):
     def counters(self) -> Mapping[str, int]: ...
 
 
-#: The counters ingest keeps: an ingest process sends them to the delivering process, which
-#: adds them to its own when Prometheus scrapes (router/ingest_pool.py).
-INGEST_COUNTERS: Final = (
+#: The counters a child process (ingest or delivery) sends to the main process, which adds
+#: them to its own when Prometheus scrapes (router/process_pool.py).
+SHARED_COUNTERS: Final = (
     "received",
     "client_ip",
     "unrouted",
     "stitched",
     "rejected",
     "skipped_consent",
+    "deliveries",
 )
+#: What a delivery process sends besides: its lanes' pauses (a gauge, dropped with the
+#: process) and its destinations' own tallies, each row ``[store, destination, ..., value]``.
+PAUSED: Final = "paused"
+DESTINATION_EVENTS: Final = "destination_events"
 #: Those keyed by one label, a string (the others by a tuple of labels).
 _BY_ONE_LABEL: Final = frozenset({"unrouted", "stitched", "rejected"})
 #: A counter as plain JSON: each key's labels, then its count.
@@ -52,29 +57,45 @@ class Metrics(Collector):
         self.paused: dict[tuple[str, str], bool] = {}
         #: Running destinations by (store, destination), for their own counters.
         self.destinations: dict[tuple[str, str], HasCounters] = {}
-        #: The last counts each ingest process sent, by its serial number (never reused: a
+        #: The last counts each child process sent, by its serial number (never reused: a
         #: restarted process starts from zero under a new number, so sums never go back).
         self.peers: dict[int, dict[str, Counter[Any]]] = {}
         self.registry = CollectorRegistry()
         self.registry.register(self)
 
-    def ingest_counts(self) -> dict[str, CounterRows]:
-        """The ingest counters as JSON rows (an ingest process's report to the delivering one)."""
-        return {
+    def counts(self) -> dict[str, CounterRows]:
+        """This process's counters as JSON rows (a child process's report to the main one)."""
+        counts = {
             name: [[*_labels(key), count] for key, count in getattr(self, name).items()]
-            for name in INGEST_COUNTERS
+            for name in SHARED_COUNTERS
         }
+        counts[PAUSED] = [[*key, int(value)] for key, value in self.paused.items()]
+        counts[DESTINATION_EVENTS] = [
+            [store, destination, counter, count]
+            for (store, destination), instance in self.destinations.items()
+            for counter, count in instance.counters().items()
+        ]
+        return counts
 
     def absorb(self, peer: int, counts: dict[str, CounterRows]) -> None:
-        """Keep the latest counts of ingest process ``peer`` (replacing its earlier ones)."""
+        """Keep the latest counts of child process ``peer`` (replacing its earlier ones)."""
         self.peers[peer] = {
             name: Counter({_key_of(name, row[:-1]): int(row[-1]) for row in rows})
             for name, rows in counts.items()
         }
 
+    def retire(self, peer: int) -> None:
+        """Child process ``peer`` exited: its counts stay (they happened), its gauges go."""
+        self.peers.get(peer, {}).pop(PAUSED, None)
+
     def _total(self, name: str) -> Counter[Any]:
-        """This process's counter ``name`` plus every ingest process's."""
-        total: Counter[Any] = Counter(getattr(self, name))
+        """This process's counter ``name`` plus every child process's."""
+        total = self._peers_total(name)
+        total.update(getattr(self, name))
+        return total
+
+    def _peers_total(self, name: str) -> Counter[Any]:
+        total: Counter[Any] = Counter()
         for peer in self.peers.values():
             total.update(peer.get(name, ()))
         return total
@@ -125,7 +146,7 @@ class Metrics(Collector):
             "tagless_deliveries",
             "Final state per event and attempt: delivered, retry, or dead (dead-lettered).",
             ["store", "destination", "outcome"],
-            self.deliveries,
+            self._total("deliveries"),
         )
         yield _counter(
             "tagless_events_skipped_consent",
@@ -139,7 +160,7 @@ class Metrics(Collector):
             "1 while a destination rests (Retry-After, refused credentials, outage).",
             labels=["store", "destination"],
         )
-        for (store, destination), value in sorted(self.paused.items()):
+        for (store, destination), value in sorted(self._total(PAUSED).items()):
             paused.add_metric([store, destination], float(value))
         yield paused
         own = CounterMetricFamily(
@@ -147,9 +168,11 @@ class Metrics(Collector):
             "Destination-specific tallies, e.g. events sent without a usable customer IP.",
             labels=["store", "destination", "counter"],
         )
-        for (store, destination), instance in sorted(self.destinations.items(), key=_key):
-            for counter, count in sorted(instance.counters().items()):
-                own.add_metric([store, destination, counter], count)
+        tallies = self._peers_total(DESTINATION_EVENTS)
+        for (store, destination), instance in self.destinations.items():
+            tallies.update({(store, destination, k): n for k, n in instance.counters().items()})
+        for labels, count in sorted(tallies.items()):
+            own.add_metric(list(labels), count)
         yield own
 
     def exposition(self) -> bytes:
@@ -173,7 +196,3 @@ def _labels(key: str | tuple[str, ...]) -> tuple[str, ...]:
 def _key_of(name: str, labels: list[Any]) -> str | tuple[str, ...]:
     """A counter's key from its JSON labels: the single-label counters are keyed by a string."""
     return str(labels[0]) if name in _BY_ONE_LABEL else tuple(labels)
-
-
-def _key(item: tuple[tuple[str, str], object]) -> tuple[str, str]:
-    return item[0]

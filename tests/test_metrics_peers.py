@@ -22,7 +22,7 @@ def ingest_process(received: int, rejected: int) -> dict[str, list[list[object]]
     own.received[("shop", "purchase")] += received
     own.rejected["unauthorized"] += rejected
     own.skipped_consent[("shop", "meta", "ad_storage")] += 1
-    counts = orjson.loads(orjson.dumps(own.ingest_counts()))
+    counts = orjson.loads(orjson.dumps(own.counts()))
     assert isinstance(counts, dict)
     return counts
 

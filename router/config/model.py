@@ -46,8 +46,10 @@ class ConfigError(Exception):
         self.errors = errors
 
 
-#: Ingest processes at most (``server.ingest_processes``); a nice increment at most.
+#: Ingest and delivery processes at most (``server.ingest_processes``,
+#: ``server.delivery_processes``); a nice increment at most.
 MAX_INGEST_PROCESSES: Final = 64
+MAX_DELIVERY_PROCESSES: Final = 64
 MAX_NICE: Final = 19
 
 
@@ -69,6 +71,14 @@ def _port(_inst: object, _attr: attrs.Attribute[int], value: int) -> None:
     if not 0 <= value <= 65535:
         raise ValueError(
             f"must be a port number from 0 to 65535 (0 picks a free port), got {value}"
+        )
+
+
+def _delivery_processes(_inst: object, _attr: attrs.Attribute[int], value: int) -> None:
+    if not 0 <= value <= MAX_DELIVERY_PROCESSES:
+        raise ValueError(
+            f"must be 0 (delivery in the main process) to {MAX_DELIVERY_PROCESSES} delivery"
+            f" processes, got {value}"
         )
 
 
@@ -157,9 +167,14 @@ class ServerConfig:
     #: 0: ingest runs in the main process beside delivery. N: N ingest processes share the
     #: port (SO_REUSEPORT) and the main process delivers (router/ingest_pool.py).
     ingest_processes: int = attrs.field(default=0, validator=_ingest_processes)
-    #: With ingest processes: how much lower the main process's CPU priority is (a nice
-    #: increment, 0..19), so that acknowledging events goes before delivering them.
+    #: With ingest or delivery processes: how much lower the CPU priority of the processes
+    #: that deliver is (a nice increment, 0..19), so that acknowledging events goes before
+    #: delivering them.
     delivery_nice: int = attrs.field(default=0, validator=_nice)
+    #: 0: the main process delivers. N: N delivery processes share the lanes out between them,
+    #: each on a core of its own, and the main process delivers nothing
+    #: (router/delivery_pool.py).
+    delivery_processes: int = attrs.field(default=0, validator=_delivery_processes)
 
 
 def _postgres_url(_inst: object, _attr: attrs.Attribute[Any], value: Secret | None) -> None:

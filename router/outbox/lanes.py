@@ -92,6 +92,9 @@ class Wakeups:
     #: Told of every commit of this process after the lanes are woken (an ingest process
     #: passes it on to the delivering process: router/ingest_pool.py).
     commit_observer: Callable[[Added], None] | None = None
+    #: Told of every wake-up of a store's lanes (commits, replays): the main process passes
+    #: it on to its delivery processes (router/delivery_pool.py).
+    wake_observer: Callable[[str], None] | None = None
 
     def committed(self, added: Added) -> None:
         """Events were committed, by this process or by one of its ingest processes: count
@@ -108,6 +111,12 @@ class Wakeups:
         self._signals.setdefault(store, []).append(event)
         return event
 
-    def _notify(self, store: str) -> None:
+    def wake(self, store: str) -> None:
+        """Wake the lanes of ``store`` in this process (told by the main process)."""
         for event in self._signals.get(store, ()):
             event.set()
+
+    def _notify(self, store: str) -> None:
+        self.wake(store)
+        if self.wake_observer is not None:
+            self.wake_observer(store)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.chaos.rig import report, rig, scale
-from tests.process.harness import ingest_pids, integrity_check
+from tests.process.harness import child_pids, ingest_pids, integrity_check
 
 SEED = int(os.environ.get("TAGLESS_CHAOS_SEED", "20261130"))
 CONCURRENCY = 4  # in-flight batches per destination (the default)
@@ -129,3 +129,50 @@ async def test_kill9_of_an_ingest_process_or_of_all_keeps_every_acked_event(
         assert drained, "the backlog did not drain within the wait\n" + verdict.summary()
         assert code == 0, f"exit code {code} on SIGTERM\n{r.server.tail()}"
         verdict.assert_ok()
+
+
+@pytest.mark.slow
+async def test_kill9_of_a_delivery_process_keeps_every_acked_event(tmp_path: Path) -> None:
+    """With ``server.delivery_processes: 2``, kills land on one delivery process at a time
+    while clients post and the platforms are slow: it is started again, its lanes resume from
+    their cursors, the other process's lanes go on; every acknowledged event reaches both
+    platforms, nothing is invented, and the only duplicates are batches in flight at a kill."""
+    rng = random.Random(SEED + 11)
+    cycles = scale(2, 10)
+    async with rig(
+        tmp_path,
+        ["hook", "deduping"],
+        dedups=("deduping",),
+        max_batch_size=MAX_BATCH,
+        server={"delivery_processes": 2},
+    ) as r:
+        began = asyncio.get_running_loop().time()
+        await r.server.start()
+        for platform in r.platforms.values():
+            platform.behaviour.delay = 0.02
+        async with r.load(clients=6, seed=SEED + 11):
+            for _ in range(cycles):
+                await asyncio.sleep(rng.uniform(0.3, 1.0))
+                pids = child_pids(r.server, b"router.delivery_process")
+                if not pids:  # both are being started again
+                    continue
+                victim = rng.choice(sorted(pids))
+                r.history.instant(f"kill -9 of delivery process {victim}")
+                os.kill(pids[victim], signal.SIGKILL)
+        drained, code, verdict = await r.finish(DRAIN_SECS, dedups=("deduping",))
+        restarts = sum(e["event"] == "delivery_process_exited" for e in r.server.log_events())
+        report(
+            "kill -9 of delivery processes (1, 2)",
+            f"{cycles} kills of one delivery process ({restarts} restarts); seed {SEED + 11};"
+            f" {asyncio.get_running_loop().time() - began:.1f}s",
+            verdict.summary(),
+        )
+        assert drained, "the backlog did not drain within the wait\n" + verdict.summary()
+        assert code == 0, f"exit code {code} on SIGTERM\n{r.server.tail()}"
+        verdict.assert_ok()
+        bound = cycles * CONCURRENCY * MAX_BATCH
+        for name, figures in verdict.figures.items():
+            assert figures.duplicates <= bound, (
+                f"{name}: {figures.duplicates} duplicates, more than kills x in-flight batches"
+                f" ({bound})"
+            )

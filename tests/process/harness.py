@@ -94,6 +94,10 @@ class TaglessConfig:
     outbox_url: str | None = None
     #: server.ingest_processes (0: ingest in the main process)
     ingest_processes: int = 0
+    #: server.delivery_processes (0: delivery in the main process)
+    delivery_processes: int = 0
+    #: More webhook destinations, ``hook2``, ``hook3``...: each one's sink URL.
+    more_hooks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -102,7 +106,8 @@ class TaglessConfig:
         (self.directory / "tagless.yaml").write_text(
             f"server: {{host: 127.0.0.1, port: {self.ingest_port},"
             f" shutdown_grace_secs: {self.shutdown_grace_secs},"
-            f" ingest_processes: {self.ingest_processes}}}\n"
+            f" ingest_processes: {self.ingest_processes},"
+            f" delivery_processes: {self.delivery_processes}}}\n"
             f"outbox: {{{self._outbox}, lease_secs: {self.lease_secs}}}\n"
             f"admin: {{host: 127.0.0.1, port: {self.admin_port}, token: {ADMIN_TOKEN}}}\n"
             "logging: {level: info, format: json}\n"
@@ -115,9 +120,18 @@ class TaglessConfig:
             f"write_keys: [{WRITE_KEY}]\n"
             "client_ip: {trusted_proxies: [127.0.0.1/32], own_addresses: [192.0.2.10]}\n"
             "destinations:\n"
-            f"  - {{id: hook, type: webhook, url: {q(self.sink_url.rstrip('/') + '/hook')},"
-            f" max_batch_size: {self.max_batch_size}}}\n"
+            + "".join(
+                f"  - {{id: {name}, type: webhook, url: {q(url.rstrip('/') + '/hook')},"
+                f" max_batch_size: {self.max_batch_size}}}\n"
+                for name, url in self.hook_urls.items()
+            )
         )
+
+    @property
+    def hook_urls(self) -> dict[str, str]:
+        """Each webhook destination's sink URL by its id."""
+        more = {f"hook{n}": url for n, url in enumerate(self.more_hooks, start=2)}
+        return {"hook": self.sink_url, **more}
 
     @property
     def _outbox(self) -> str:
@@ -137,6 +151,11 @@ class TaglessConfig:
 def ingest_pids(server: TaglessServer) -> dict[int, int]:
     """The live ingest processes' pids by number (``server.ingest_processes``: children of
     the main process)."""
+    return child_pids(server, b"router.ingest_process")
+
+
+def child_pids(server: TaglessServer, module: bytes) -> dict[int, int]:
+    """The live children of the main process running ``module``: pids by ``--number``."""
     assert server.proc is not None
     found: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -145,7 +164,7 @@ def ingest_pids(server: TaglessServer) -> dict[int, int]:
             cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if int(fields[1]) == server.proc.pid and b"router.ingest_process" in cmdline:
+        if int(fields[1]) == server.proc.pid and module in cmdline:
             found[int(cmdline[cmdline.index(b"--number") + 1])] = int(stat.parent.name)
     return found
 

@@ -138,8 +138,7 @@ async def test_ingest_processes_stop_when_the_main_process_is_killed(
         assert await wait_until(lambda: not any(alive(pid) for pid in pids), 15), server.tail()
         assert await wait_until(
             lambda: (
-                sum(e["event"] == "delivering_process_gone" for e in server.log_events())
-                == PROCESSES
+                sum(e["event"] == "main_process_gone" for e in server.log_events()) == PROCESSES
             ),
             5,
         ), server.tail()

@@ -322,3 +322,36 @@ async def test_dropped_rows_show_in_metrics_and_the_buffered_one_is_written_at_s
         await running.stop()
     [row] = bigquery.audit_rows
     assert (row["destination"], row["outcome"], row["status"]) == ("hook", "delivered", 200)
+
+
+async def test_each_delivery_process_audits_the_attempts_of_its_own_lanes(
+    tmp_path: Path,
+    bigquery: FakeBigQuery,
+    tokens: LocalTokenServer,
+    key_file: Path,
+    platform: FakePlatform,
+) -> None:
+    """With ``server.delivery_processes: 2`` the webhook's lane and the warehouse's run in two
+    processes: the webhook's process runs the audit sink too, so its attempts reach the table."""
+    text = STORE.format(hook=platform.url, key=key_file, endpoint=bigquery.platform.url,
+                        tokens=tokens.url)  # fmt: skip
+    text = text.replace("audit_flush_secs: 600", "audit_flush_secs: 0.2")
+    text = text.replace("audit_max_buffered_rows: 1", "audit_max_buffered_rows: 100")
+    config = write_config_dir(tmp_path, text)
+    tagless_yaml = config / "tagless.yaml"
+    tagless_yaml.write_text(
+        tagless_yaml.read_text().replace("port: 0}", "port: 0, delivery_processes: 2}", 1)
+    )
+    running = await RunningTagless(config).start()
+    try:
+        assert running.app.delivery_pool is not None and running.app.dispatchers == []
+        batch = {"batch": [{"type": "track", "event": "Signed Up", "messageId": f"m-{n}",
+                            "userId": "u"} for n in range(3)]}  # fmt: skip
+        assert (await running.post("/v1/batch", batch, key="shop-key"))[0] == 200
+        await until(lambda: len(platform.delivered_events()) == 3)
+        await until(lambda: len(bigquery.rows) == 3)
+        await until(lambda: len(bigquery.audit_rows) == 3)
+    finally:
+        await running.stop()
+    rows = [(r["destination"], r["outcome"], r["status"]) for r in bigquery.audit_rows]
+    assert rows == [("hook", "delivered", 200)] * 3

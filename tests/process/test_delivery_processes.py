@@ -1,0 +1,130 @@
+"""``server.delivery_processes``: the lanes dealt over delivery processes, the main process
+delivering nothing. Real `tagless serve` processes: every acknowledged event reaches every
+destination, through whichever process runs its lane; one killed is started again and its lanes
+go on; a reload that adds a destination deals the lanes afresh; they stop with the main process,
+on SIGTERM and on its kill -9; /metrics counts their deliveries."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+
+from harness import ACKED, Sink, TaglessServer, child_pids, wait_until
+from test_ingest_processes import alive, metric, send, wait_until_async
+
+DELIVERY = b"router.delivery_process"
+
+
+def started(server: TaglessServer) -> dict[str, int]:
+    """Lanes per delivery process, from each start's log, the latest start winning."""
+    return {
+        e["process"]: e["lanes"]
+        for e in server.log_events()
+        if e["event"] == "tagless_delivery_started"
+    }
+
+
+async def test_every_destination_gets_every_event_through_the_delivery_processes(
+    tagless: Callable[..., TaglessServer],
+) -> None:
+    async with AsyncExitStack() as stack:
+        sinks = [await stack.enter_async_context(Sink()) for _ in range(3)]
+        server = tagless(
+            sinks[0].url,
+            more_hooks=(sinks[1].url, sinks[2].url),
+            ingest_processes=1,
+            delivery_processes=2,
+        )
+        await server.start()
+        assert sorted(child_pids(server, DELIVERY)) == [1, 2], server.tail()
+        # three lanes dealt over two processes
+        assert await wait_until(lambda: len(started(server)) == 2, 10), server.tail()
+        assert started(server) == {"delivery-1": 2, "delivery-2": 1}
+        history = await send(server.config.ingest_url, "all", 40)
+        acked = history.ids(ACKED)
+        assert len(acked) == 200, history.counts()
+        for sink in sinks:
+            assert await wait_until(lambda s=sink: acked <= set(s.delivered()), 20), server.tail()
+            assert max(sink.delivered().values()) == 1  # no fault: nothing sent twice
+        # the main process adds what its delivery processes delivered (every second)
+        ok = await wait_until_async(
+            lambda: metric(server, "tagless_deliveries_total"), 600, within=10
+        )
+        assert ok, await metric(server, "tagless_deliveries_total")
+        assert await server.stop() == 0
+    stopped = {e["number"] for e in server.log_events() if e["event"] == "delivery_process_stopped"}
+    assert stopped == {1, 2}
+
+
+async def test_a_killed_delivery_process_is_started_again_and_its_lanes_go_on(
+    tagless: Callable[..., TaglessServer],
+) -> None:
+    async with AsyncExitStack() as stack:
+        sinks = [await stack.enter_async_context(Sink()) for _ in range(2)]
+        server = tagless(sinks[0].url, more_hooks=(sinks[1].url,), delivery_processes=2)
+        await server.start()
+        before = child_pids(server, DELIVERY)
+        os.kill(before[1], signal.SIGKILL)
+        history = await send(server.config.ingest_url, "during", 24)
+        assert await wait_until(
+            lambda: child_pids(server, DELIVERY).get(1) not in (None, before[1]), 15
+        ), server.tail()
+        assert child_pids(server, DELIVERY)[2] == before[2]
+        exited = [e for e in server.log_events() if e["event"] == "delivery_process_exited"]
+        assert exited and exited[0]["number"] == 1 and exited[0]["status"] == -signal.SIGKILL
+        acked = history.ids(ACKED)
+        assert len(acked) == 120, history.counts()
+        for sink in sinks:  # the killed process's lane resumes from its cursor
+            assert await wait_until(lambda s=sink: acked <= set(s.delivered()), 20), server.tail()
+        assert await server.stop() == 0
+
+
+async def test_a_reload_that_adds_a_destination_deals_the_lanes_afresh(
+    tagless: Callable[..., TaglessServer],
+) -> None:
+    async with AsyncExitStack() as stack:
+        first, second = [await stack.enter_async_context(Sink()) for _ in range(2)]
+        server = tagless(first.url, delivery_processes=2)
+        await server.start()
+        assert await wait_until(lambda: len(started(server)) == 2, 10), server.tail()
+        assert started(server) == {"delivery-1": 1, "delivery-2": 0}
+        store = server.config.directory / "stores" / "shop.yaml"
+        store.write_text(
+            store.read_text()
+            + f'  - {{id: hook2, type: webhook, url: "{second.url}/hook", max_batch_size: 10}}\n'
+        )
+        assert server.proc is not None
+        os.kill(server.proc.pid, signal.SIGHUP)
+        assert await wait_until(
+            lambda: started(server) == {"delivery-1": 1, "delivery-2": 1}, 20
+        ), server.tail()
+        history = await send(server.config.ingest_url, "after", 12)
+        acked = history.ids(ACKED)
+        assert len(acked) == 60, history.counts()
+        for sink in (first, second):
+            assert await wait_until(lambda s=sink: acked <= set(s.delivered()), 20), server.tail()
+        # every delivery process was stopped before any was started again
+        events = [
+            e["event"]
+            for e in server.log_events()
+            if e["event"] in ("delivery_process_stopped", "delivery_process_started")
+        ]
+        assert events[2:] == ["delivery_process_stopped"] * 2 + ["delivery_process_started"] * 2
+        assert await server.stop() == 0
+
+
+async def test_delivery_processes_stop_when_the_main_process_is_killed(
+    tagless: Callable[..., TaglessServer],
+) -> None:
+    async with Sink() as sink:
+        server = tagless(sink.url, delivery_processes=2)
+        await server.start()
+        pids = list(child_pids(server, DELIVERY).values())
+        assert len(pids) == 2, server.tail()
+        assert server.proc is not None
+        os.kill(server.proc.pid, signal.SIGKILL)  # the main process only, not its group
+        assert await wait_until(lambda: not any(alive(pid) for pid in pids), 15), server.tail()
+        gone = [e for e in server.log_events() if e["event"] == "main_process_gone"]
+        assert {e["process"] for e in gone} == {"delivery-1", "delivery-2"}
