@@ -54,3 +54,51 @@ def test_a_commit_crosses_the_channel_unchanged() -> None:
     added: Added = Added({("shop", ("meta", "ga4!")): 3, ("blog", ()): 1})
     rows = orjson.loads(orjson.dumps(encode_added(added)))
     assert decode_added(rows) == added
+
+
+class Tallies:
+    """A destination instance's own counters (what ``Destination.counters`` returns)."""
+
+    def __init__(self, **counts: int) -> None:
+        self.counts = counts
+
+    def counters(self) -> dict[str, int]:
+        return self.counts
+
+
+def delivery_process(delivered: int, paused: bool) -> dict[str, list[list[object]]]:
+    """What a delivery process running the lane shop/meta sends."""
+    own = Metrics()
+    own.deliveries[("shop", "meta", "delivered")] += delivered
+    own.paused[("shop", "meta")] = paused
+    own.destinations[("shop", "meta")] = Tallies(ip_withheld=delivered // 2)
+    counts = orjson.loads(orjson.dumps(own.counts()))
+    assert isinstance(counts, dict)
+    return counts
+
+
+def test_a_delivery_process_deliveries_pauses_and_tallies_show_in_the_main_process() -> None:
+    metrics = Metrics()
+    metrics.absorb(4, delivery_process(delivered=10, paused=True))
+    assert samples(metrics, "tagless_deliveries_total") == {
+        '{destination="meta",outcome="delivered",store="shop"}': 10.0
+    }
+    assert samples(metrics, "tagless_destination_paused") == {
+        '{destination="meta",store="shop"}': 1.0
+    }
+    assert samples(metrics, "tagless_destination_events_total") == {
+        '{counter="ip_withheld",destination="meta",store="shop"}': 5.0
+    }
+
+
+def test_an_exited_delivery_process_keeps_its_counts_and_drops_its_pause() -> None:
+    metrics = Metrics()
+    metrics.absorb(4, delivery_process(delivered=10, paused=True))
+    metrics.retire(4)  # killed while its lane rested; its successor starts afresh
+    metrics.absorb(5, delivery_process(delivered=2, paused=False))
+    assert samples(metrics, "tagless_deliveries_total") == {
+        '{destination="meta",outcome="delivered",store="shop"}': 12.0
+    }
+    assert samples(metrics, "tagless_destination_paused") == {
+        '{destination="meta",store="shop"}': 0.0
+    }
