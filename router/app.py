@@ -94,6 +94,9 @@ Role = Literal["whole", "delivery", "ingest", "lanes"]
 
 #: How often a child process sends its counters to the main process.
 COUNTS_EVERY_SECS = 1.0
+#: Where another process settles what this one commits: how often the backlog may be counted
+#: again while its figure is past half the cap (each count reads the undelivered events).
+RECOUNT_NEAR_CAP_SECS = 2.0
 
 
 class Tagless:
@@ -230,6 +233,8 @@ class Tagless:
             await self.delivery_pool.start_all()
         self.start_lanes(instances)
         self._tasks.append(asyncio.create_task(self._maintain(), name="outbox-maintenance"))
+        if self.delivery_pool is not None and self.ingest is not None:
+            self._tasks.append(asyncio.create_task(self._recount_near_cap(), name="recount"))
         log.info("tagless_started", stores=len(stores), destinations=len(instances), **self.ports)
 
     async def _start_ingest(
@@ -267,6 +272,7 @@ class Tagless:
         self.channel = self._open_channel()
         self.outbox.commit_observer = self.channel.committed
         self._tasks.append(asyncio.create_task(self._maintain(), name="backlog-count"))
+        self._tasks.append(asyncio.create_task(self._recount_near_cap(), name="recount"))
         self._tasks.append(asyncio.create_task(self._send_counts(), name="ingest-counts"))
         self.channel.send({"ready": self.ports["ingest"]})
         log.info("tagless_ingest_started", stores=len(self.stores), **self.ports)
@@ -401,20 +407,36 @@ class Tagless:
             grace = config.server.shutdown_grace_secs
             await self.delivery_pool.restart(self.enabled_lanes(config), grace)
 
+    async def _count_backlog(self) -> None:
+        """Count every store's undelivered events afresh, as the figure backpressure reads."""
+        # read afresh each time: a reload may have changed stores and settings
+        lanes = [(s.store, [d.id for d in s.destinations if d.enabled]) for s in self.config.stores]
+        try:
+            for store, ids in lanes:
+                await self.outbox.refresh_backlog(store, ids)
+        except OutboxError as error:
+            log.warning("outbox_maintenance_failed", error=str(error))
+
+    async def _recount_near_cap(self) -> None:
+        """Count the backlog again once its figure passes half the cap, where another process
+        settles what this one commits (an ingest process; the main process with delivery
+        processes): between counts the figure only grows by this process's commits, so ingest
+        would refuse at the cap until the next round (``wal_checkpoint_secs``) however fast
+        delivery keeps up."""
+        near, stop = self.outbox.room.near_cap, self._stop_maintenance
+        while not stop.is_set():
+            await self.clock.wait(near, COUNTS_EVERY_SECS)
+            if near.is_set() and not stop.is_set():
+                near.clear()
+                await self._count_backlog()
+                await self.clock.wait(stop, RECOUNT_NEAR_CAP_SECS)
+
     async def _maintain(self) -> None:
         """Keep the outbox bounded: count undelivered events afresh (at start, then every
         round), enforce retention (router/ops/retention.py), truncate the WAL."""
         wake = self._stop_maintenance
         while not wake.is_set():
-            # read afresh each round: a reload may have changed stores and settings
-            lanes = [
-                (s.store, [d.id for d in s.destinations if d.enabled]) for s in self.config.stores
-            ]
-            try:
-                for store, ids in lanes:
-                    await self.outbox.refresh_backlog(store, ids)
-            except OutboxError as error:
-                log.warning("outbox_maintenance_failed", error=str(error))
+            await self._count_backlog()
             await self.clock.wait(wake, self.config.outbox.wal_checkpoint_secs)
             if wake.is_set() or self.role == "ingest":  # the main process maintains the file
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -163,6 +164,9 @@ class Admission:
         self.max_pending_events = max_pending_events
         self.disk = disk
         self.backlog = Backlog()
+        #: Set whenever a store's backlog figure reaches half its cap: a process that does not
+        #: see the settlements of what it commits counts afresh then (router/app.py).
+        self.near_cap = asyncio.Event()
         self._probed_at: float | None = None
 
     def check(self, events: Sequence[NewEvent]) -> None:
@@ -176,6 +180,8 @@ class Admission:
         cap, queued = self.max_pending_events, self.writer.queued_events
         for store in {event.store for event in events}:
             waiting = self.backlog.of_store(store) + queued
+            if 2 * waiting >= cap:
+                self.near_cap.set()
             if waiting >= cap:
                 raise OutboxFull(
                     f"{waiting} events of this store wait for delivery; the cap is {cap}"
