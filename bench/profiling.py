@@ -31,6 +31,7 @@ def sampled(pid: int, name: str, enabled: bool) -> Iterator[Path | None]:
         raise BenchError("--profile needs py-spy (pip install py-spy)")
     path = OUT / f"profile-{name}.txt"
     argv = [spy, "record", "--format", "raw", "--rate", "200", "--threads", "--nonblocking"]
+    argv += ["--subprocesses"]  # ingest and delivery processes too
     argv += ["--output", str(path), "--pid", str(pid)]
     with (OUT / f"profile-{name}.log").open("wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)

@@ -32,7 +32,7 @@ def render(report: Report, settings: Settings) -> str:
         lines += ["", *render_e2e(report.e2e, settings)]
     lines += ["", *render_backlog(report, settings)]
     if report.profile:
-        lines += ["", "## Profile of Tagless during the end-to-end run (py-spy)", ""]
+        lines += ["", "## Profile of Tagless during the end-to-end run (py-spy, every process)", ""]
         lines += report.profile
     lines += ["", *render_notes(report, settings)]
     if report.timings:

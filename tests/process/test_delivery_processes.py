@@ -128,3 +128,29 @@ async def test_delivery_processes_stop_when_the_main_process_is_killed(
         assert await wait_until(lambda: not any(alive(pid) for pid in pids), 15), server.tail()
         gone = [e for e in server.log_events() if e["event"] == "main_process_gone"]
         assert {e["process"] for e in gone} == {"delivery-1", "delivery-2"}
+
+
+async def test_delivery_processes_share_a_postgresql_outbox(
+    tagless: Callable[..., TaglessServer], pg_url: str
+) -> None:
+    """The lanes' leases live in PostgreSQL: two delivery processes, each holding its own
+    lanes, deliver everything the ingest process took, once."""
+    async with AsyncExitStack() as stack:
+        sinks = [await stack.enter_async_context(Sink()) for _ in range(2)]
+        server = tagless(
+            sinks[0].url,
+            more_hooks=(sinks[1].url,),
+            outbox_url=pg_url,
+            ingest_processes=1,
+            delivery_processes=2,
+        )
+        await server.start()
+        assert await wait_until(lambda: len(started(server)) == 2, 10), server.tail()
+        assert started(server) == {"delivery-1": 1, "delivery-2": 1}
+        history = await send(server.config.ingest_url, "pg", 20)
+        acked = history.ids(ACKED)
+        assert len(acked) == 100, history.counts()
+        for sink in sinks:
+            assert await wait_until(lambda s=sink: acked <= set(s.delivered()), 20), server.tail()
+            assert max(sink.delivered().values()) == 1
+        assert await server.stop() == 0
