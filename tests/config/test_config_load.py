@@ -440,11 +440,16 @@ def test_the_disk_floor_defaults_to_256_mb_and_refuses_a_negative_value(config_d
 
 
 def test_ingest_processes_out_of_range_is_an_error_saying_what_is_valid(config_dir: Path) -> None:
-    main = MAIN.replace("port: 8080}", "port: 8080, ingest_processes: 65, delivery_nice: 20}")
+    main = MAIN.replace(
+        "port: 8080}",
+        "port: 8080, ingest_processes: 65, delivery_processes: -1, delivery_nice: 20}",
+    )
 
     assert issues(config_dir, {"tagless.yaml": main, "stores/shop.yaml": SHOP}) == [
         "config/tagless.yaml:1: server.ingest_processes: must be 0 (ingest in the main process)"
         " to 64 ingest processes, got 65",
         "config/tagless.yaml:1: server.delivery_nice: must be a nice increment from 0 (as"
         " ingest) to 19, got 20",
+        "config/tagless.yaml:1: server.delivery_processes: must be 0 (delivery in the main"
+        " process) to 64 delivery processes, got -1",
     ]

@@ -96,6 +96,8 @@ class TaglessConfig:
     ingest_processes: int = 0
     #: server.delivery_processes (0: delivery in the main process)
     delivery_processes: int = 0
+    #: server.delivery_nice
+    delivery_nice: int = 0
     #: outbox.max_pending_events: ingest answers 503 while this many wait for delivery
     max_pending_events: int = 200_000
     #: More webhook destinations, ``hook2``, ``hook3``...: each one's sink URL.
@@ -109,7 +111,8 @@ class TaglessConfig:
             f"server: {{host: 127.0.0.1, port: {self.ingest_port},"
             f" shutdown_grace_secs: {self.shutdown_grace_secs},"
             f" ingest_processes: {self.ingest_processes},"
-            f" delivery_processes: {self.delivery_processes}}}\n"
+            f" delivery_processes: {self.delivery_processes},"
+            f" delivery_nice: {self.delivery_nice}}}\n"
             f"outbox: {{{self._outbox}, lease_secs: {self.lease_secs},"
             f" max_pending_events: {self.max_pending_events}}}\n"
             f"admin: {{host: 127.0.0.1, port: {self.admin_port}, token: {ADMIN_TOKEN}}}\n"

@@ -10,8 +10,9 @@ import os
 import signal
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from pathlib import Path
 
-from harness import ACKED, Sink, TaglessServer, child_pids, wait_until
+from harness import ACKED, Sink, TaglessServer, child_pids, ingest_pids, wait_until
 from test_ingest_processes import alive, metric, send, wait_until_async
 
 DELIVERY = b"router.delivery_process"
@@ -153,4 +154,23 @@ async def test_delivery_processes_share_a_postgresql_outbox(
         for sink in sinks:
             assert await wait_until(lambda s=sink: acked <= set(s.delivered()), 20), server.tail()
             assert max(sink.delivered().values()) == 1
+        assert await server.stop() == 0
+
+
+def nice_of(pid: int) -> int:
+    """The nice value of process ``pid``'s main thread (``/proc/<pid>/stat`` field 19)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+async def test_delivery_nice_lowers_the_delivery_processes_not_the_ingest_ones(
+    tagless: Callable[..., TaglessServer],
+) -> None:
+    async with Sink() as sink:
+        server = tagless(sink.url, ingest_processes=1, delivery_processes=2, delivery_nice=7)
+        await server.start()
+        assert await wait_until(lambda: len(started(server)) == 2, 10), server.tail()
+        assert server.proc is not None
+        base = os.getpriority(os.PRIO_PROCESS, 0)  # what Tagless was started with
+        assert [nice_of(pid) for pid in child_pids(server, DELIVERY).values()] == [base + 7] * 2
+        assert [nice_of(pid) for pid in ingest_pids(server).values()] == [base]
         assert await server.stop() == 0
