@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -60,6 +60,8 @@ class Metrics(Collector):
         #: The last counts each child process sent, by its serial number (never reused: a
         #: restarted process starts from zero under a new number, so sums never go back).
         self.peers: dict[int, dict[str, Counter[Any]]] = {}
+        #: Child processes by kind (``ingest``, ``delivery``): how many run now (ready, alive).
+        self.children: dict[str, Callable[[], int]] = {}
         self.registry = CollectorRegistry()
         self.registry.register(self)
 
@@ -163,6 +165,15 @@ class Metrics(Collector):
         for (store, destination), value in sorted(self._total(PAUSED).items()):
             paused.add_metric([store, destination], float(value))
         yield paused
+        children = GaugeMetricFamily(
+            "tagless_child_processes",
+            "Ingest and delivery processes running now (server.ingest_processes,"
+            " server.delivery_processes): fewer than configured while one is started again.",
+            labels=["kind"],
+        )
+        for kind, running in sorted(self.children.items()):
+            children.add_metric([kind], float(running()))
+        yield children
         own = CounterMetricFamily(
             "tagless_destination_events",
             "Destination-specific tallies, e.g. events sent without a usable customer IP.",

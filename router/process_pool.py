@@ -72,6 +72,7 @@ class ProcessPool:
         self._restarts: set[asyncio.Task[None]] = set()
         #: Counts stop_all() calls: a restart begun before one does not start its child.
         self._generation = 0
+        metrics.children[self.kind] = self.running
         # made now, before the main thread may lower its priority (see the module's docstring)
         self._spawner = ThreadPoolExecutor(1, thread_name_prefix=f"tagless-{self.kind}-spawn")
         self._spawner.submit(lambda: None).result()
@@ -79,7 +80,11 @@ class ProcessPool:
     @property
     def serving(self) -> bool:
         """At least one child is ready and alive, and the pool is not stopping."""
-        return not self.stopping and any(
+        return not self.stopping and self.running() > 0
+
+    def running(self) -> int:
+        """Children ready and alive."""
+        return sum(
             p.ready.done() and not p.ready.exception() and not p.exited.is_set()
             for p in self.processes.values()
         )

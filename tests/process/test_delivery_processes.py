@@ -66,8 +66,12 @@ async def test_a_killed_delivery_process_is_started_again_and_its_lanes_go_on(
         sinks = [await stack.enter_async_context(Sink()) for _ in range(2)]
         server = tagless(sinks[0].url, more_hooks=(sinks[1].url,), delivery_processes=2)
         await server.start()
+        running = "tagless_child_processes"
+        assert await metric(server, running) == 2
         before = child_pids(server, DELIVERY)
         os.kill(before[1], signal.SIGKILL)
+        # /metrics shows one missing until it runs again (it waits 0.5 s before restarting)
+        assert await wait_until_async(lambda: metric(server, running), 1, within=5)
         history = await send(server.config.ingest_url, "during", 24)
         assert await wait_until(
             lambda: child_pids(server, DELIVERY).get(1) not in (None, before[1]), 15
@@ -79,6 +83,7 @@ async def test_a_killed_delivery_process_is_started_again_and_its_lanes_go_on(
         assert len(acked) == 120, history.counts()
         for sink in sinks:  # the killed process's lane resumes from its cursor
             assert await wait_until(lambda s=sink: acked <= set(s.delivered()), 20), server.tail()
+        assert await wait_until_async(lambda: metric(server, running), 2, within=10)
         assert await server.stop() == 0
 
 
