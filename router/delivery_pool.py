@@ -62,8 +62,9 @@ class DeliveryPool(ProcessPool):
         return ["--lanes", orjson.dumps(self.shares[number]).decode()]
 
     def wake(self, store: str) -> None:
-        """Events of ``store`` were committed or replayed: wake its lanes, wherever they run."""
-        self.broadcast({"wake": store})
+        """Events of ``store`` were committed or replayed: wake its lanes, wherever they run
+        (one wake-up per store waits while a process does not read: its memory stays flat)."""
+        self.broadcast({"wake": store}, coalesce=f"wake {store}")
 
     async def restart(self, lanes: Iterable[LaneKey], grace: float) -> None:
         """Stop every delivery process, then start them again with ``lanes`` dealt anew."""

@@ -68,20 +68,31 @@ class Channel:
     ) -> None:
         sock.setblocking(False)
         self.sock = sock
-        self._queue: deque[bytes] = deque()
+        #: Messages not sent yet, each with its coalescing key (or None)
+        self._queue: deque[tuple[str | None, bytes]] = deque()
+        #: The keys of queued messages: another with the same key adds nothing
+        self._queued_keys: set[str] = set()
         self._on_lost = on_lost
         self._on_message = on_message
         self._loop = asyncio.get_running_loop()
         self._closed = False
         self._loop.add_reader(sock.fileno(), self._readable)
 
-    def send(self, message: dict[str, Any]) -> None:
-        """Send ``message`` now, or as soon as the socket takes it."""
-        if self._closed:
+    def send(self, message: dict[str, Any], *, coalesce: str | None = None) -> None:
+        """Send ``message`` now, or as soon as the socket takes it; with ``coalesce``, not if
+        a message of that key still waits to go (a wake-up: the one waiting does the same)."""
+        if self._closed or coalesce in self._queued_keys:
             return
-        self._queue.append(orjson.dumps(message))
+        self._queue.append((coalesce, orjson.dumps(message)))
+        if coalesce is not None:
+            self._queued_keys.add(coalesce)
         if len(self._queue) == 1:
             self._flush()
+
+    @property
+    def waiting(self) -> int:
+        """Messages queued until the socket takes them."""
+        return len(self._queue)
 
     def committed(self, added: Added) -> None:
         """Tell the other side of a commit (an ingest process's ``commit_observer``)."""
@@ -89,15 +100,19 @@ class Channel:
 
     def _flush(self) -> None:
         while self._queue:
+            key, data = self._queue[0]
             try:
-                self.sock.send(self._queue[0])
+                self.sock.send(data)
             except BlockingIOError:
                 self._loop.add_writer(self.sock.fileno(), self._writable)
                 return
             except OSError:  # the other side is gone: _readable hears it too
                 self._queue.clear()
+                self._queued_keys.clear()
                 return
             self._queue.popleft()
+            if key is not None:
+                self._queued_keys.discard(key)
 
     def _writable(self) -> None:
         self._loop.remove_writer(self.sock.fileno())
@@ -121,6 +136,6 @@ class Channel:
         self._loop.remove_writer(self.sock.fileno())
         with contextlib.suppress(OSError):
             self.sock.settimeout(1.0)
-            for message in self._queue:
-                self.sock.send(message)
+            for _, data in self._queue:
+                self.sock.send(data)
         self.sock.close()

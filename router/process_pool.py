@@ -195,11 +195,12 @@ class ProcessPool:
             status = fresh.proc.returncode
             pause = min(pause * 2, RESTART_MAX_SECS)
 
-    def broadcast(self, message: dict[str, Any]) -> None:
-        """Send ``message`` to every running child (queued while a channel is full)."""
+    def broadcast(self, message: dict[str, Any], *, coalesce: str | None = None) -> None:
+        """Send ``message`` to every running child (queued while a channel is full; see
+        :meth:`Channel.send` for ``coalesce``)."""
         for process in self.processes.values():
             if not process.exited.is_set():
-                process.channel.send(message)
+                process.channel.send(message, coalesce=coalesce)
 
     def signal_all(self, signum: int) -> None:
         """Send ``signum`` to every running child."""
