@@ -5,20 +5,59 @@ flight at a kill."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.chaos.rig import report, rig, scale
+from tests.chaos.rig import Rig, report, rig, scale
 from tests.process.harness import child_pids, ingest_pids, integrity_check
 
 SEED = int(os.environ.get("TAGLESS_CHAOS_SEED", "20261130"))
 CONCURRENCY = 4  # in-flight batches per destination (the default)
 MAX_BATCH = 50
 DRAIN_SECS = 90.0
+
+
+async def conclude(r: Rig, title: str, did: str, *, kills: int | None = None) -> None:
+    """Wait for the backlog to drain, stop Tagless, print the figures and check the history;
+    with ``kills``, at most the batches in flight at that many kills arrive twice."""
+    drained, code, verdict = await r.finish(DRAIN_SECS, dedups=("deduping",))
+    report(title, did, verdict.summary())
+    assert drained, "the backlog did not drain within the wait\n" + verdict.summary()
+    assert code == 0, f"exit code {code} on SIGTERM\n{r.server.tail()}"
+    verdict.assert_ok()
+    if kills is None:
+        return
+    bound = kills * CONCURRENCY * MAX_BATCH
+    for name, figures in verdict.figures.items():
+        assert figures.duplicates <= bound, (
+            f"{name}: {figures.duplicates} duplicates, more than kills x in-flight batches"
+            f" ({bound})"
+        )
+
+
+def slow_platforms(r: Rig) -> None:
+    """Every platform answers after 20 ms: batches stay in flight long enough to be cut."""
+    for platform in r.platforms.values():
+        platform.behaviour.delay = 0.02
+
+
+@contextlib.asynccontextmanager
+async def slow_rig(tmp_path: Path, **config: Any) -> AsyncIterator[Rig]:
+    """Two slow platforms (one de-duplicating) and a started Tagless configured with
+    ``config``."""
+    async with rig(
+        tmp_path, ["hook", "deduping"], dedups=("deduping",), max_batch_size=MAX_BATCH, **config
+    ) as r:
+        await r.server.start()
+        slow_platforms(r)
+        yield r
 
 
 @pytest.mark.slow
@@ -59,30 +98,20 @@ async def test_kill9_cycles_during_ingest_and_delivery_keep_every_acked_event(
             await asyncio.sleep(scale(2, 6))
         for platform in r.platforms.values():
             platform.behaviour.status = None
-            platform.behaviour.delay = 0.02
+        slow_platforms(r)
         r.history.end(outage)
         for _ in range(delivery_kills):
             await asyncio.sleep(rng.uniform(0.2, 0.8))
             await kill_and_restart("delivery")
 
-        drained, code, verdict = await r.finish(DRAIN_SECS, dedups=("deduping",))
-        report(
+        await conclude(
+            r,
             "kill -9 cycles (1, 2, 15)",
             f"{ingest_kills} kills during ingest, a {outage.ended - outage.started:.1f}s outage,"
             f" {delivery_kills} kills while the backlog drained; seed {SEED};"
             f" {asyncio.get_running_loop().time() - began:.1f}s",
-            verdict.summary(),
+            kills=ingest_kills + delivery_kills,
         )
-        assert drained, "the backlog did not drain within the wait\n" + verdict.summary()
-        assert code == 0, f"exit code {code} on SIGTERM\n{r.server.tail()}"
-        verdict.assert_ok()
-        kills = ingest_kills + delivery_kills
-        bound = kills * CONCURRENCY * MAX_BATCH
-        for name, figures in verdict.figures.items():
-            assert figures.duplicates <= bound, (
-                f"{name}: {figures.duplicates} duplicates, more than kills x in-flight batches"
-                f" ({bound})"
-            )
 
 
 @pytest.mark.slow
@@ -95,17 +124,8 @@ async def test_kill9_of_an_ingest_process_or_of_all_keeps_every_acked_event(
     nothing is invented, and only the whole-group kills may re-send what was in flight."""
     rng = random.Random(SEED + 7)
     cycles = scale(2, 10)
-    async with rig(
-        tmp_path,
-        ["hook", "deduping"],
-        dedups=("deduping",),
-        max_batch_size=MAX_BATCH,
-        server={"ingest_processes": 2},
-    ) as r:
+    async with slow_rig(tmp_path, server={"ingest_processes": 2}) as r:
         began = asyncio.get_running_loop().time()
-        await r.server.start()
-        for platform in r.platforms.values():
-            platform.behaviour.delay = 0.02
         async with r.load(clients=6, seed=SEED + 7):
             for _ in range(cycles):
                 await asyncio.sleep(rng.uniform(0.3, 1.0))
@@ -119,16 +139,12 @@ async def test_kill9_of_an_ingest_process_or_of_all_keeps_every_acked_event(
                 verdict = integrity_check(r.config.db_path)
                 assert verdict == "ok", f"integrity_check right after kill -9: {verdict}"
                 await r.server.start()
-        drained, code, verdict = await r.finish(DRAIN_SECS, dedups=("deduping",))
-        report(
+        await conclude(
+            r,
             "kill -9 with ingest processes (1, 2)",
             f"{cycles} cycles of one ingest process killed then every process; seed {SEED + 7};"
             f" {asyncio.get_running_loop().time() - began:.1f}s",
-            verdict.summary(),
         )
-        assert drained, "the backlog did not drain within the wait\n" + verdict.summary()
-        assert code == 0, f"exit code {code} on SIGTERM\n{r.server.tail()}"
-        verdict.assert_ok()
 
 
 @pytest.mark.slow
@@ -139,17 +155,8 @@ async def test_kill9_of_a_delivery_process_keeps_every_acked_event(tmp_path: Pat
     platforms, nothing is invented, and the only duplicates are batches in flight at a kill."""
     rng = random.Random(SEED + 11)
     cycles = scale(2, 10)
-    async with rig(
-        tmp_path,
-        ["hook", "deduping"],
-        dedups=("deduping",),
-        max_batch_size=MAX_BATCH,
-        server={"delivery_processes": 2},
-    ) as r:
+    async with slow_rig(tmp_path, server={"delivery_processes": 2}) as r:
         began = asyncio.get_running_loop().time()
-        await r.server.start()
-        for platform in r.platforms.values():
-            platform.behaviour.delay = 0.02
         kills = 0
         async with r.load(clients=6, seed=SEED + 11):
             for _ in range(cycles):
@@ -161,22 +168,12 @@ async def test_kill9_of_a_delivery_process_keeps_every_acked_event(tmp_path: Pat
                 r.history.instant(f"kill -9 of delivery process {victim}")
                 os.kill(pids[victim], signal.SIGKILL)
                 kills += 1
-        drained, code, verdict = await r.finish(DRAIN_SECS, dedups=("deduping",))
         restarts = sum(e["event"] == "delivery_process_exited" for e in r.server.log_events())
-        report(
+        await conclude(
+            r,
             "kill -9 of delivery processes (1, 2)",
             f"{kills} kills of one delivery process in {cycles} tries ({restarts} restarts);"
-            f" seed {SEED + 11};"
-            f" {asyncio.get_running_loop().time() - began:.1f}s",
-            verdict.summary(),
+            f" seed {SEED + 11}; {asyncio.get_running_loop().time() - began:.1f}s",
+            kills=kills,
         )
-        assert drained, "the backlog did not drain within the wait\n" + verdict.summary()
-        assert code == 0, f"exit code {code} on SIGTERM\n{r.server.tail()}"
-        verdict.assert_ok()
         assert kills and restarts >= kills - 1  # the last one may still be starting again
-        bound = kills * CONCURRENCY * MAX_BATCH
-        for name, figures in verdict.figures.items():
-            assert figures.duplicates <= bound, (
-                f"{name}: {figures.duplicates} duplicates, more than kills x in-flight batches"
-                f" ({bound})"
-            )

@@ -27,6 +27,18 @@ def started(server: TaglessServer) -> dict[str, int]:
     }
 
 
+async def delivered_once_to_each(
+    server: TaglessServer, sinks: list[Sink], run: str, batches: int
+) -> None:
+    """Post ``batches`` batches of 5 events; each is acknowledged and reaches every sink once."""
+    history = await send(server.config.ingest_url, run, batches)
+    acked = history.ids(ACKED)
+    assert len(acked) == 5 * batches, history.counts()
+    for sink in sinks:
+        assert await wait_until(lambda s=sink: acked <= set(s.delivered()), 20), server.tail()
+        assert max(sink.delivered().values()) == 1  # no fault: nothing sent twice
+
+
 async def test_every_destination_gets_every_event_through_the_delivery_processes(
     tagless: Callable[..., TaglessServer],
 ) -> None:
@@ -43,12 +55,7 @@ async def test_every_destination_gets_every_event_through_the_delivery_processes
         # three lanes dealt over two processes
         assert await wait_until(lambda: len(started(server)) == 2, 10), server.tail()
         assert started(server) == {"delivery-1": 2, "delivery-2": 1}
-        history = await send(server.config.ingest_url, "all", 40)
-        acked = history.ids(ACKED)
-        assert len(acked) == 200, history.counts()
-        for sink in sinks:
-            assert await wait_until(lambda s=sink: acked <= set(s.delivered()), 20), server.tail()
-            assert max(sink.delivered().values()) == 1  # no fault: nothing sent twice
+        await delivered_once_to_each(server, sinks, "all", 40)
         # the main process adds what its delivery processes delivered (every second)
         ok = await wait_until_async(
             lambda: metric(server, "tagless_deliveries_total"), 600, within=10
@@ -153,12 +160,7 @@ async def test_delivery_processes_share_a_postgresql_outbox(
         await server.start()
         assert await wait_until(lambda: len(started(server)) == 2, 10), server.tail()
         assert started(server) == {"delivery-1": 1, "delivery-2": 1}
-        history = await send(server.config.ingest_url, "pg", 20)
-        acked = history.ids(ACKED)
-        assert len(acked) == 100, history.counts()
-        for sink in sinks:
-            assert await wait_until(lambda s=sink: acked <= set(s.delivered()), 20), server.tail()
-            assert max(sink.delivered().values()) == 1
+        await delivered_once_to_each(server, sinks, "pg", 20)
         assert await server.stop() == 0
 
 

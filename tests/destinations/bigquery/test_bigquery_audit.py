@@ -298,6 +298,17 @@ DROPPED_TWO = (
 )
 
 
+async def three_delivered(
+    running: RunningTagless, platform: FakePlatform, bigquery: FakeBigQuery
+) -> None:
+    """Post three events; wait until the webhook and the warehouse both have them."""
+    batch = {"batch": [{"type": "track", "event": "Signed Up", "messageId": f"m-{n}",
+                        "userId": "u"} for n in range(3)]}  # fmt: skip
+    assert (await running.post("/v1/batch", batch, key="shop-key"))[0] == 200
+    await until(lambda: len(platform.delivered_events()) == 3)
+    await until(lambda: len(bigquery.rows) == 3)
+
+
 async def test_dropped_rows_show_in_metrics_and_the_buffered_one_is_written_at_stop(
     tmp_path: Path,
     bigquery: FakeBigQuery,
@@ -311,11 +322,7 @@ async def test_dropped_rows_show_in_metrics_and_the_buffered_one_is_written_at_s
                         tokens=tokens.url)  # fmt: skip
     running = await RunningTagless(write_config_dir(tmp_path, text)).start()
     try:
-        batch = {"batch": [{"type": "track", "event": "Signed Up", "messageId": f"m-{n}",
-                            "userId": "u"} for n in range(3)]}  # fmt: skip
-        assert (await running.post("/v1/batch", batch, key="shop-key"))[0] == 200
-        await until(lambda: len(platform.delivered_events()) == 3)
-        await until(lambda: len(bigquery.rows) == 3)
+        await three_delivered(running, platform, bigquery)
         # attempts reach the audit sink after the outbox settled them: wait for the count
         await until(lambda: DROPPED_TWO in running.app.metrics.exposition().decode())
     finally:
@@ -345,11 +352,7 @@ async def test_each_delivery_process_audits_the_attempts_of_its_own_lanes(
     running = await RunningTagless(config).start()
     try:
         assert running.app.delivery_pool is not None and running.app.dispatchers == []
-        batch = {"batch": [{"type": "track", "event": "Signed Up", "messageId": f"m-{n}",
-                            "userId": "u"} for n in range(3)]}  # fmt: skip
-        assert (await running.post("/v1/batch", batch, key="shop-key"))[0] == 200
-        await until(lambda: len(platform.delivered_events()) == 3)
-        await until(lambda: len(bigquery.rows) == 3)
+        await three_delivered(running, platform, bigquery)
         await until(lambda: len(bigquery.audit_rows) == 3)
     finally:
         await running.stop()
