@@ -32,13 +32,14 @@ from router.http import HttpClient
 from router.ingest.auth import KeyRing
 from router.ingest.http import Ingest
 from router.ingest_channel import Channel
-from router.ingest_pool import IngestPool, lower_priority
+from router.ingest_pool import IngestPool
 from router.metrics import Metrics
 from router.ops.retention import enforce_retention
 from router.outbox.base import OutboxError
 from router.outbox.policy import RetryPolicy
 from router.outbox.select import make_outbox, open_failure
 from router.outbox.sqlite import SqliteOutbox
+from router.process_pool import lower_priority
 from router.reload import ReloadResult, reload
 from router.secret import MissingSecret
 from router.server import ConnectionLimits, GuardedRunner, admin_limits, ingest_limits

@@ -4,8 +4,8 @@ With ``delivery_processes: N`` the main process runs no lane: it deals the lanes
 store and destination, taken in sorted order) over N delivery processes
 (``python -m router.delivery_process``), each running its share on a core of its own with its
 own cache of decoded events. The main process keeps the admin listener, outbox maintenance and
-(without ingest processes) ingest; it passes every commit on to the delivery processes, so
-their lanes wake at once, and adds their counters to ``/metrics``.
+(without ingest processes) ingest; it passes every wake-up of a store's lanes (a commit, a
+replay) on to the delivery processes, and adds their counters to ``/metrics``.
 
 A reload that changes a store stops every delivery process (each lane finishes or gives back
 its batches within the shutdown grace) before starting them again with the new share: a lane

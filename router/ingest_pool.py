@@ -22,7 +22,6 @@ hold.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 from collections.abc import Callable
@@ -103,9 +102,3 @@ class IngestPool(ProcessPool):
         if self._reserved is not None:
             self._reserved.close()
             self._reserved = None
-
-
-def lower_priority(nice: int) -> None:
-    """Lower this thread's CPU priority by ``nice`` (threads it starts later inherit it)."""
-    if nice > 0:
-        os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0) + nice)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import signal
 import socket
 import subprocess
@@ -241,3 +242,9 @@ class ProcessPool:
         self.stopping = True
         await self.stop_all(grace)
         self._spawner.shutdown(wait=False)
+
+
+def lower_priority(nice: int) -> None:
+    """Lower this thread's CPU priority by ``nice`` (threads it starts later inherit it)."""
+    if nice > 0:
+        os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0) + nice)
