@@ -31,6 +31,7 @@ import structlog
 from rig import five_destinations
 
 import router.testing
+from destinations.ga4 import Ga4Destination
 from router import codec
 from router.clock import SystemClock
 from router.config import load_config
@@ -142,8 +143,8 @@ async def one_run(root: Path, events: int, *, tally: bool = False) -> tuple[floa
     store = config.stores[0]
     instances = {d.id: plugins[d.type](d.settings, http) for d in store.destinations}
     for instance in instances.values():
-        if hasattr(instance, "collector"):  # GA4
-            instance.collector = InstantPipeline(http)
+        if isinstance(instance, Ga4Destination):
+            instance.collector = InstantPipeline(http)  # type: ignore[assignment]
     outbox = SqliteOutbox(root / "bench.db", synchronous="normal", max_pending_events=10**7)
     await outbox.open()
     names = {e["name"] for e in fixture_events()}
