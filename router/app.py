@@ -98,6 +98,9 @@ COUNTS_EVERY_SECS = 1.0
 #: Where another process settles what this one commits: how often the backlog may be counted
 #: again while its figure is past half the cap (each count reads the undelivered events).
 RECOUNT_NEAR_CAP_SECS = 2.0
+#: How often the main process indexes new events for identity stitching's look-up (a look-up
+#: indexes what is left first: this keeps that short).
+INDEX_PERSONS_EVERY_SECS = 1.0
 
 
 class Tagless:
@@ -234,6 +237,7 @@ class Tagless:
             await self.delivery_pool.start_all()
         self.start_lanes(instances)
         self._tasks.append(asyncio.create_task(self._maintain(), name="outbox-maintenance"))
+        self._tasks.append(asyncio.create_task(self._index_persons(), name="stitching-index"))
         if self.delivery_pool is not None and self.ingest is not None:
             self._tasks.append(asyncio.create_task(self._recount_near_cap(), name="recount"))
         log.info("tagless_started", stores=len(stores), destinations=len(instances), **self.ports)
@@ -431,6 +435,20 @@ class Tagless:
                 near.clear()
                 await self._count_backlog()
                 await self.clock.wait(stop, RECOUNT_NEAR_CAP_SECS)
+
+    async def _index_persons(self) -> None:
+        """Keep stitching's look-up index of the SQLite outbox close behind the commits, off
+        the ack path (router/outbox/persons.py), while some store stitches."""
+        index = getattr(self.outbox, "index_persons", None)
+        stop = self._stop_maintenance
+        while index is not None and not stop.is_set():
+            await self.clock.wait(stop, INDEX_PERSONS_EVERY_SECS)
+            if stop.is_set() or not any(s.stitching.enabled for s in self.config.stores):
+                continue
+            try:
+                await index()
+            except OutboxError as error:
+                log.warning("outbox_maintenance_failed", error=str(error))
 
     async def _maintain(self) -> None:
         """Keep the outbox bounded: count undelivered events afresh (at start, then every

@@ -51,13 +51,15 @@ async def erase(
         return await erase_shared(outbox, stores, identity, now=now, progress=progress)
     answer = await erase_stores(outbox, stores, identity, progress)
     files = [outbox.path, outbox.path.with_name(outbox.path.name + "-wal")]
-    answer["checkpointed"] = await _truncate_wal(outbox)
-    left = traces(files, identity)
+    index = outbox.persons  # stitching's look-up index: a side file holding ids
+    answer["checkpointed"] = await _truncate_wal(outbox) and await index.checkpoint()
+    left = traces([*files, *index.files()], identity)
     answer["compacted"] = bool(left)
     if left:
         await outbox.writer.outside_transaction(_vacuum)
-        answer["checkpointed"] = await _truncate_wal(outbox)
-        left = traces(files, identity)
+        await index.vacuum()
+        answer["checkpointed"] = await _truncate_wal(outbox) and await index.checkpoint()
+        left = traces([*files, *index.files()], identity)
     answer["traces"] = left
     audit(outbox.path, answer, time.time() if now is None else now)
     return answer

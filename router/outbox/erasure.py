@@ -170,6 +170,8 @@ class ErasureOperations(SqliteOperations):
             )
 
         every, states, open_rows, scrubbed = await self.writer.write(scrub)
+        if every:  # the ids go from stitching's look-up index too
+            await self.persons.prune(min(e.seq for e in every), max(e.seq for e in every))
         sent: dict[str, list[str]] = {}
         pending = 0
         held = {(dest, seq) for dest, seq, _ in open_rows}

@@ -2,54 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any
 
 from router.clock import Clock
 from router.outbox.attempts_log import purge_attempts
 from router.outbox.base import DeadLetter, LaneStatus, OutboxUnavailable
 from router.outbox.lanes import Lane
+from router.outbox.persons import PersonIndex
 from router.outbox.room import PENDING, Backlog
 from router.outbox.writer import BUSY_TIMEOUT_MS, GroupWriter
-
-#: A person's events: same anonymous_id or user_id, or the other id of an event carrying both
-#: (an identify, or any event with both): one level of linking. Every branch walks a partial
-#: index newest first and stops at the limit, so an id shared by thousands of events (a
-#: sender's constant anonymousId) costs no more than a customer's; received_at keeps it to
-#: the window.
-PERSON_EVENTS: Final = """
-WITH own AS (
-    SELECT * FROM (SELECT seq, anonymous_id, user_id FROM events
-        WHERE store = ?1 AND anonymous_id = ?2 AND received_at >= ?4 ORDER BY seq DESC LIMIT ?5)
-    UNION
-    SELECT * FROM (SELECT seq, anonymous_id, user_id FROM events
-        WHERE store = ?1 AND user_id = ?3 AND received_at >= ?4 ORDER BY seq DESC LIMIT ?5)
-)
-SELECT event_id, json_extract(CAST(body AS TEXT), {paths}) FROM events WHERE seq IN (
-    SELECT seq FROM own
-    UNION
-    SELECT e.seq FROM (SELECT DISTINCT anonymous_id AS id FROM own
-            WHERE anonymous_id IS NOT NULL AND anonymous_id IS NOT ?2) AS linked
-        JOIN events AS e ON e.seq IN (SELECT seq FROM events WHERE store = ?1
-            AND anonymous_id = linked.id AND received_at >= ?4 ORDER BY seq DESC LIMIT ?5)
-    UNION
-    SELECT e.seq FROM (SELECT DISTINCT user_id AS id FROM own
-            WHERE user_id IS NOT NULL AND user_id IS NOT ?3) AS linked
-        JOIN events AS e ON e.seq IN (SELECT seq FROM events WHERE store = ?1
-            AND user_id = linked.id AND received_at >= ?4 ORDER BY seq DESC LIMIT ?5)
-) ORDER BY seq DESC LIMIT ?5
-"""
-
-
-@functools.lru_cache(maxsize=4)
-def person_events_sql(paths: int) -> str:
-    """:data:`PERSON_EVENTS` reading ``paths`` (two or more) JSON paths of each body, bound
-    from the sixth parameter on: json_extract answers them as one JSON array."""
-    if paths < 2:
-        raise ValueError(f"{paths} JSON paths; json_extract answers an array for two or more")
-    return PERSON_EVENTS.format(paths=", ".join(f"?{n}" for n in range(6, 6 + paths)))
 
 
 class SqliteOperations:
@@ -58,6 +21,7 @@ class SqliteOperations:
 
     writer: GroupWriter
     clock: Clock
+    persons: PersonIndex
     backlog: Backlog
 
     async def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
@@ -133,6 +97,8 @@ class SqliteOperations:
             return cursor.rowcount
 
         deleted: int = await self.writer.write(delete)
+        if deleted:
+            await self.persons.prune(0, horizon)
         return deleted
 
     async def purge_attempts(self, before: float, max_rows: int) -> int:
@@ -150,10 +116,14 @@ class SqliteOperations:
         limit: int,
         paths: tuple[str, ...],
     ) -> list[tuple[str, str]]:
-        """The latest committed events of a person (identity stitching), one query on the
-        reader connection: see :meth:`router.outbox.base.Outbox.person_events`."""
-        params = (store, anonymous_id, user_id, since, limit, *paths)
-        return await self._read(person_events_sql(len(paths)), params)
+        """The latest committed events of a person (identity stitching), looked up in the
+        side file's index: see :meth:`router.outbox.base.Outbox.person_events`."""
+        try:
+            return await self.persons.person_events(
+                store, anonymous_id, user_id, since, limit, paths
+            )
+        except sqlite3.Error as error:
+            raise OutboxUnavailable(f"stitching look-up failed: {error}") from error
 
     async def checkpoint(self) -> int:
         """Truncate the WAL between commits so it cannot grow without bound; return its pages.

@@ -40,7 +40,7 @@ class RetentionOperations(SqliteOperations):
         )
         position = found[0][0] if found else 0
         horizon = min(cursors) if cursors else position
-        stripped = 0
+        stripped, first = 0, position + 1
         for _ in range(rounds):
             rows = await self._read(
                 "SELECT seq, received_at FROM events WHERE +store = ? AND seq > ? AND seq <= ?"
@@ -54,6 +54,8 @@ class RetentionOperations(SqliteOperations):
             position = due[-1]
             if len(due) < SCRUB_BATCH:
                 break
+        if stripped:  # the ids go from the look-up index too
+            await self.persons.prune(first, position)
         return stripped
 
     async def expire_dead_letters(self, store: str, before: float) -> dict[str, int]:

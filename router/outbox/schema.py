@@ -24,7 +24,9 @@ log = structlog.get_logger("tagless.outbox")
 #: identity stitching (created by schema.sql on an older file, nothing else changes). 3:
 #: ``events.anonymous_id`` and ``events.user_id``, indexed, where stitching looks a person's
 #: earlier events up; the ``identities`` table is gone. 4: the ``attempts`` table, the log of
-#: delivery attempts (created by schema.sql on an older file, nothing else changes).
+#: delivery attempts (created by schema.sql on an older file, nothing else changes). 5: the
+#: indexes of those two columns are gone: stitching's look-up index is a side file filled
+#: after the commit (``router/outbox/persons.py``).
 
 #: An event's ``anonymous_id`` and ``user_id`` columns from its stored body (an alias without
 #: an anonymous_id files its previous_id there, see ``NewEvent``).
@@ -56,7 +58,8 @@ def prepare(db: sqlite3.Connection, *, path: Path, now: float) -> int:
             _upgrade_to_3(db)
         _apply_schema(db)
         if 0 < version < SCHEMA_VERSION:
-            log.warning("outbox_schema_upgraded", to_version=SCHEMA_VERSION, added="attempts")
+            _upgrade_to_5(db)
+            log.warning("outbox_schema_upgraded", from_version=version, to_version=SCHEMA_VERSION)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         high = high_water(db)
         _refuse_cursors_ahead(db, path, high)
@@ -125,6 +128,14 @@ def _upgrade_to_3(db: sqlite3.Connection) -> None:
     db.execute(f"UPDATE events SET (anonymous_id, user_id) = ({_PERSON_FROM_BODY})")  # noqa: S608 - a constant expression
     db.execute("DROP TABLE IF EXISTS identities")
     log.warning("outbox_schema_upgraded", to_version=3)
+
+
+def _upgrade_to_5(db: sqlite3.Connection) -> None:
+    """Drop the indexes of ``events.anonymous_id`` and ``events.user_id``: stitching looks
+    them up in a side file now (``router/outbox/persons.py``), which indexes the events it
+    has not seen, every one the first time."""
+    db.execute("DROP INDEX IF EXISTS events_anonymous_id")
+    db.execute("DROP INDEX IF EXISTS events_user_id")
 
 
 def _rescue(db: sqlite3.Connection, top: int, now: float) -> int:

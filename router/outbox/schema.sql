@@ -15,15 +15,13 @@ CREATE TABLE IF NOT EXISTS events (
     routes      TEXT    NOT NULL,        -- ' dest1 dest2 ': destinations chosen at append time
     body        BLOB    NOT NULL,        -- the canonical event, compact JSON
     -- the body's anonymous_id (an alias without one: its previous_id) and user_id, for
-    -- identity stitching's look-up of a person's earlier events (router/identity/stitching.py)
+    -- identity stitching's look-up of a person's earlier events (router/identity/stitching.py).
+    -- Indexed in a side file after the commit (router/outbox/persons.py), not here: indexing
+    -- them in the commit that acknowledges the event cost more than the rest of it.
     anonymous_id TEXT,
     user_id      TEXT,
     UNIQUE (store, event_id)
 );
-
-CREATE INDEX IF NOT EXISTS events_anonymous_id ON events (store, anonymous_id)
-    WHERE anonymous_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS events_user_id ON events (store, user_id) WHERE user_id IS NOT NULL;
 
 -- Every event of a store with seq <= cursor.seq is settled for that destination: delivered,
 -- or recorded in deliveries.

@@ -26,6 +26,7 @@ from router.outbox.clockwatch import WallClockWatch
 from router.outbox.erasure import ErasureOperations
 from router.outbox.insight import Insight
 from router.outbox.lanes import Lane, Wakeups, claim_in_turn
+from router.outbox.persons import PersonIndex
 from router.outbox.policy import RetryPolicy
 from router.outbox.replays import ReplayOperations
 from router.outbox.retention import RetentionOperations
@@ -101,6 +102,8 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
         self._wall = WallClockWatch()
         #: The admin pages' read-only queries.
         self.insight = Insight(self.path)
+        #: Identity stitching's look-up index, a side file filled after the commit.
+        self.persons = PersonIndex(self.path)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -118,6 +121,7 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
         """Commit what is queued, checkpoint the WAL and close."""
         await self.writer.close()
         await self.insight.close()
+        await self.persons.close()
         if self._reader_db is not None:
             await self._reader_db.close()
             self._reader_db = None
@@ -315,6 +319,14 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
     async def refresh_backlog(self, store: str, destinations: Sequence[str]) -> None:
         """Count each destination's undelivered events afresh (see :class:`Admission`)."""
         await self.room.refresh(store, destinations)
+
+    async def index_persons(self) -> int:
+        """Index the events committed since the last time for stitching's look-up (the main
+        process, every second); return how many events were read."""
+        try:
+            return await self.persons.catch_up()
+        except sqlite3.Error as error:
+            raise OutboxUnavailable(f"stitching index failed: {error}") from error
 
     async def unready(self, stores: Iterable[str]) -> str | None:
         """Why ingest cannot commit now (a short code), or None (see :class:`Admission`)."""

@@ -1,0 +1,136 @@
+"""Stitching's look-up index of the SQLite outbox: a side file filled after the commit, never
+behind a look-up, rebuilt when it cannot be trusted, and cleared of erased or stripped ids."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+from dispatch_kit import NO_JITTER
+
+from router.clock import FakeClock
+from router.destination import DELIVERED
+from router.ops.erase import erase
+from router.outbox.base import NewEvent
+from router.outbox.sqlite import SqliteOutbox
+
+PATHS = ("$.anonymous_id", "$.user_id")
+
+
+def event(event_id: str, anonymous_id: str | None, user_id: str | None = None) -> NewEvent:
+    body = f'{{"anonymous_id": "{anonymous_id}", "user_id": "{user_id}"}}'.encode()
+    return NewEvent("shop", event_id, 1000.0, ("hook",), body, anonymous_id, user_id)
+
+
+def entries(outbox: SqliteOutbox) -> list[tuple[str, str, int]]:
+    """Every entry of the side file: (table, id, seq)."""
+    with sqlite3.connect(outbox.persons.path) as db:
+        return [
+            (table, row[0], row[1])
+            for table in ("anonymous_ids", "user_ids")
+            for row in db.execute(f"SELECT id, seq FROM {table} ORDER BY seq")  # noqa: S608 - constant names
+        ]
+
+
+async def found(outbox: SqliteOutbox, anonymous_id: str | None, user_id: str | None) -> list[str]:
+    rows = await outbox.person_events("shop", anonymous_id, user_id, 0.0, 10, PATHS)
+    return [event_id for event_id, _ in rows]
+
+
+async def test_the_ack_commit_leaves_the_index_to_later(outbox: SqliteOutbox) -> None:
+    """An append writes nothing to the side file; the main process's round indexes it, each
+    event once, and a second round reads nothing."""
+    await outbox.append([event("a", "anon-1"), event("b", None, "u-1")])
+    assert not outbox.persons.path.exists()
+    assert await outbox.index_persons() == 2
+    assert entries(outbox) == [("anonymous_ids", "anon-1", 1), ("user_ids", "u-1", 2)]
+    assert await outbox.index_persons() == 0
+
+
+async def test_a_look_up_sees_every_committed_event_without_waiting_for_the_round(
+    outbox: SqliteOutbox, tmp_path: Path, clock: FakeClock
+) -> None:
+    """Events committed by another process since the last round are indexed by the look-up
+    itself, and one link further (an identify carrying both ids) is followed."""
+    await outbox.append([event("pv", "anon-1")])
+    await outbox.index_persons()
+    other = SqliteOutbox(outbox.path, clock=clock)
+    await other.open()
+    try:
+        await other.append([event("identify", "anon-1", "u-1"), event("order", None, "u-1")])
+    finally:
+        await other.close()
+    assert await found(outbox, None, "u-1") == ["order", "identify", "pv"]
+
+
+async def opened(path: Path, clock: FakeClock) -> SqliteOutbox:
+    box = SqliteOutbox(path, clock=clock)
+    await box.open()
+    return box
+
+
+async def test_an_index_ahead_of_a_restored_outbox_is_rebuilt(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """An outbox restored from an older copy hands out seqs the index has marked done: the
+    index starts again from nothing, and the restored outbox's new events are found."""
+    path, copy = tmp_path / "outbox.db", tmp_path / "copy.db"
+    box = await opened(path, clock)
+    await box.append([event("a", "anon-1")])
+    await box.close()
+    shutil.copy(path, copy)  # the backup, one event in
+    box = await opened(path, clock)
+    await box.append([event("b", "anon-2"), event("c", "anon-3")])
+    await box.index_persons()
+    await box.close()
+    shutil.copy(copy, path)  # restored beside the newer index (mark 3)
+    box = await opened(path, clock)
+    try:
+        await box.append([event("d", "anon-4")])  # seq 2, under the stale mark
+        assert await found(box, "anon-4", None) == ["d"]
+        assert await found(box, "anon-2", None) == []
+        assert [entry[1] for entry in entries(box)] == ["anon-1", "anon-4"]
+    finally:
+        await box.close()
+
+
+async def test_an_unreadable_index_is_rebuilt_from_the_outbox(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    box = await opened(tmp_path / "outbox.db", clock)
+    await box.append([event("a", "anon-1")])
+    await box.close()
+    box.persons.path.write_bytes(b"not a database" * 1000)
+    box = await opened(tmp_path / "outbox.db", clock)
+    try:
+        assert await found(box, "anon-1", None) == ["a"]
+    finally:
+        await box.close()
+
+
+async def test_an_erased_id_leaves_the_index_and_its_file(outbox: SqliteOutbox) -> None:
+    """Erasure deletes the id's entries and checks the side file's bytes too."""
+    await outbox.append([event("a", "anon-secret-7"), event("b", "anon-other")])
+    await outbox.index_persons()
+    answer = await erase(outbox, ["shop"], "anonymous_id", "anon-secret-7")
+    assert answer["traces"] == [] and answer["stores"][0]["events"] == 1
+    assert [entry[1] for entry in entries(outbox)] == ["anon-other"]
+    for path in outbox.persons.files():
+        assert not path.exists() or b"anon-secret-7" not in path.read_bytes()
+    assert await found(outbox, "anon-secret-7", None) == []
+
+
+async def test_retention_strips_the_ids_from_the_index_too(
+    outbox: SqliteOutbox, clock: FakeClock
+) -> None:
+    """Delivered events past the user-data age lose their ids in the outbox and the index."""
+    await outbox.append([event("a", "anon-1"), event("b", None, "u-1")])
+    await outbox.index_persons()
+    claim = await outbox.claim("shop", "hook", 10)
+    assert claim is not None
+    await outbox.settle(claim, [(item, DELIVERED) for item in claim.items], NO_JITTER)
+    stripped = await outbox.scrub_delivered("shop", ["hook"], before=clock.now() + 1)
+    assert stripped == 2
+    assert entries(outbox) == []
+    assert await found(outbox, "anon-1", "u-1") == []
