@@ -10,6 +10,7 @@ from typing import Any, Final, Literal
 
 import aiosqlite
 
+from router.outbox.persons import PersonIndex
 from router.privacy import hash_email, is_hashed
 
 #: The SQL function the reader connection gets for looking events up by email.
@@ -26,6 +27,9 @@ BY_INDEX: Final = {
     "anonymous_id": f"SELECT {_EVENT_COLUMNS} FROM events WHERE store = ? AND anonymous_id = ?"  # noqa: S608 - constant
     " ORDER BY seq DESC LIMIT ?",
 }
+#: The person columns, indexed in stitching's side file (SQLite, ``router/outbox/persons.py``)
+#: or beside the events (PostgreSQL), for stores that stitch.
+_PERSON_COLUMNS: Final = ("user_id", "anonymous_id")
 # Newest first, stopping at the limit: a scan of the store's events, for the debugger only
 # (the person columns are filled only for stores that stitch).
 _BY_BODY: Final = (
@@ -73,8 +77,10 @@ class Insight:
     for an admin page never delays the writer nor the dispatchers' claims, which read on the
     outbox's reader connection."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, persons: PersonIndex | None = None) -> None:
         self.path = path
+        #: Stitching's look-up index: user and anonymous ids of stores that stitch.
+        self.persons = persons
         self._db: aiosqlite.Connection | None = None
         self._opening = asyncio.Lock()
 
@@ -103,11 +109,29 @@ class Insight:
     ) -> list[Any]:
         """A store's events whose ``kind`` is ``value``, newest first: ``(seq, store,
         event_id, received_at, routes, body)``."""
-        if kind in BY_INDEX:
+        if kind != "event_id" and kind in _PERSON_COLUMNS and self.persons is not None:
+            found = await self._by_person_index(self.persons, kind, store, value, limit)
+            if found:
+                return found
+        elif kind in BY_INDEX:
             found = await self._read(BY_INDEX[kind], (store, value, limit))
             if found or kind == "event_id":
                 return found
         return await self._read(_BY_BODY, (store, f"$.{kind}", value, limit))
+
+    async def _by_person_index(
+        self, persons: PersonIndex, kind: str, store: str, value: str, limit: int
+    ) -> list[Any]:
+        """The events stitching's look-up index holds for the id, checked against their own
+        columns (an erased or stripped event no longer carries it)."""
+        seqs = await persons.seqs_of(kind, store, value, limit)
+        if not seqs:
+            return []
+        return await self._read(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq IN ({','.join('?' * len(seqs))})"  # noqa: S608 - constant columns, placeholders
+            f" AND +store = ? AND {kind} = ? ORDER BY seq DESC",
+            [*seqs, store, value],
+        )
 
     async def events_by_email_key(self, store: str, key: str, limit: int) -> list[Any]:
         """A store's events carrying an email whose :func:`email_key` is ``key``."""

@@ -100,10 +100,10 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._tokens = itertools.count(1)
         self._wall = WallClockWatch()
-        #: The admin pages' read-only queries.
-        self.insight = Insight(self.path)
         #: Identity stitching's look-up index, a side file filled after the commit.
         self.persons = PersonIndex(self.path)
+        #: The admin pages' read-only queries.
+        self.insight = Insight(self.path, self.persons)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -134,3 +134,17 @@ async def test_retention_strips_the_ids_from_the_index_too(
     assert stripped == 2
     assert entries(outbox) == []
     assert await found(outbox, "anon-1", "u-1") == []
+
+
+async def test_the_event_finder_reads_a_stitching_stores_ids_from_the_index(
+    outbox: SqliteOutbox,
+) -> None:
+    """The admin pages' look-up by user id or anonymous id goes through the index (and its
+    catch-up), newest first; an id no event carries any more finds nothing."""
+    await outbox.append([event("a", "anon-1", "u-1"), event("b", "anon-2", "u-1")])
+    by_user = await outbox.insight.events_by("user_id", "shop", "u-1", 10)
+    assert [row[2] for row in by_user] == ["b", "a"]
+    assert outbox.persons.path.exists()  # found through the index, not by reading bodies
+    by_anon = await outbox.insight.events_by("anonymous_id", "shop", "anon-1", 10)
+    assert [row[2] for row in by_anon] == ["a"]
+    assert await outbox.insight.events_by("user_id", "shop", "u-2", 10) == []
