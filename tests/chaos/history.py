@@ -10,13 +10,16 @@ prints the slice of the history around the events that broke it.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
+import sqlite3
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from router import codec
 from tests.process.harness import (
@@ -34,6 +37,9 @@ SLICE_SECS = 2.0
 SLICE_EVENTS = 4
 #: A request Tagless sent just before a kill can reach the platform just after it.
 IN_FLIGHT_SECS = 1.0
+#: The attempts log's reasons for a try that got no answer though the platform may have taken
+#: it: Tagless gave up waiting, or the connection broke once the request was out.
+UNANSWERED: Final = ("timeout", "network")
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,8 @@ class Verdict:
     history: History
     figures: dict[str, Figures]
     problems: list[str]
+    #: Tries the attempts log says got no answer (see :func:`unanswered_tries`).
+    unanswered: int = 0
 
     def summary(self) -> str:
         h = self.history
@@ -204,7 +212,7 @@ class Verdict:
             f"requests: {counts[ACKED]} acked, {counts[FAILED]} failed, {counts[INDETERMINATE]}"
             f" indeterminate; events: {len(h.acked)} acked, {len(h.ids(INDETERMINATE))}"
             f" indeterminate, {len(h.ids(FAILED) - h.sendable)} refused;"
-            f" {len(h.faults)} faults"
+            f" {len(h.faults)} faults; {self.unanswered} tries Tagless saw unanswered"
         )
         return "\n".join([head, *(f.line(n) for n, f in sorted(self.figures.items()))])
 
@@ -242,6 +250,7 @@ def check(
     """
     withheld = withheld or {}
     dedupers = set(dedups)
+    faults = [*history.faults, *(unanswered_tries(outbox) if outbox is not None else ())]
     acked, sendable = history.acked, history.sendable
     figures: dict[str, Figures] = {}
     problems: list[str] = []
@@ -267,7 +276,7 @@ def check(
                 f"{name}: {len(leaked)} events delivered that it must not get"
                 f"\n{history.slice(leaked)}"
             )
-        duplicates, allowed, unexplained = _duplicates(history, name, mine)
+        duplicates, allowed, unexplained = _duplicates(faults, name, mine)
         if unexplained:
             problems.append(
                 f"{name}: {len(unexplained)} events delivered twice with no fault in between"
@@ -283,7 +292,7 @@ def check(
         )
     if outbox is not None:
         problems.extend(_outbox_problems(history, outbox))
-    return Verdict(history, figures, problems)
+    return Verdict(history, figures, problems, len(faults) - len(history.faults))
 
 
 def _outbox_problems(history: History, path: Path) -> list[str]:
@@ -310,14 +319,35 @@ def _outbox_problems(history: History, path: Path) -> list[str]:
     return problems
 
 
-def _duplicates(history: History, name: str, mine: list[Delivery]) -> tuple[int, int, set[str]]:
+def unanswered_tries(path: Path) -> list[Fault]:
+    """Tagless's own record (the attempts log) of tries that got no answer though the platform
+    may have taken them, as faults that explain a duplicate, as a cut answer does: a machine
+    under load can time a request out with no fault injected, and at-least-once delivery then
+    sends it again. Their wall times are mapped to the history's monotonic clock."""
+    offset = time.time() - time.monotonic()
+    marks = ",".join("?" * len(UNANSWERED))
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        rows = db.execute(
+            "SELECT reason, destination, at, coalesce(latency_ms, 0) FROM attempts"  # noqa: S608 - placeholders only
+            f" WHERE status IS NULL AND reason IN ({marks})",
+            UNANSWERED,
+        ).fetchall()
+    return [
+        Fault(f"{reason} seen by Tagless", at - offset, at - offset + ms / 1000, dest, True)
+        for reason, dest, at, ms in rows
+    ]
+
+
+def _duplicates(
+    faults: Iterable[Fault], name: str, mine: list[Delivery]
+) -> tuple[int, int, set[str]]:
     """Extra 2xx deliveries, how many a fault explains, and the ids none explains."""
     arrivals: dict[str, list[float]] = defaultdict(list)
     for d in mine:
         if d.ok:
             for i in d.ids:
                 arrivals[i].append(d.at)
-    faults = [f for f in history.faults if f.duplicates and f.destination in (None, name)]
+    faults = [f for f in faults if f.duplicates and f.destination in (None, name)]
     extra = allowed = 0
     unexplained: set[str] = set()
     for event_id, times in arrivals.items():

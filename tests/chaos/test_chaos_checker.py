@@ -3,9 +3,15 @@ the slice of history around the offending event; faults that allow duplicates ex
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import time
+from pathlib import Path
+
 import pytest
 
-from tests.chaos.history import Delivery, Fault, History, check
+from router.outbox.schema import prepare
+from tests.chaos.history import Delivery, Fault, History, check, unanswered_tries
 from tests.process.harness import ACKED, FAILED, INDETERMINATE, Sent
 
 
@@ -70,6 +76,39 @@ def test_a_duplicate_needs_a_fault_that_allows_it_on_its_destination() -> None:
     assert check(history(*twice, faults=(elsewhere,)), routed=["hook"]).problems
     outage = Fault("503", 2.5, 4.0, "hook", duplicates=False)
     assert check(history(*twice, faults=(outage,)), routed=["hook"]).problems
+
+
+def test_a_try_tagless_timed_out_excuses_a_duplicate_and_a_refused_connection_does_not(
+    tmp_path: Path,
+) -> None:
+    """The attempts log's tries that got no answer (a timeout, a connection broken once the
+    request was out) may have reached the platform: they explain the duplicate that follows on
+    their destination, as an injected cut does; a connection never made explains nothing."""
+    path = tmp_path / "outbox.db"
+    wall = time.time() - time.monotonic()  # the history's monotonic 0, in wall time
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        prepare(db, path=path, now=0.0)
+        db.executemany(
+            "INSERT INTO attempts (store, destination, at, seq_lo, seq_hi, status, latency_ms,"
+            " delivered, retrying, dead, skipped, reason) VALUES"
+            " ('shop', ?, ?, 1, 2, NULL, 3000, 0, 2, 0, 0, ?)",
+            [
+                ("hook", wall + 1.5, "timeout"),
+                ("other", wall + 1.5, "network"),
+                ("hook", wall + 1.5, "connect_failed"),
+            ],
+        )
+    faults = unanswered_tries(path)
+    assert sorted((f.name, f.destination) for f in faults) == [
+        ("network seen by Tagless", "other"),
+        ("timeout seen by Tagless", "hook"),
+    ]
+    assert [round(f.started, 1) for f in faults] == [1.5, 1.5]
+    twice = (Delivery("hook", ("a", "b"), 200, 2.0), Delivery("hook", ("a",), 200, 5.0))
+    verdict = check(history(*twice, faults=tuple(faults)), routed=["hook"])
+    verdict.assert_ok()
+    other = tuple(f for f in faults if f.destination == "other")
+    assert check(history(*twice, faults=other), routed=["hook"]).problems
 
 
 def test_withheld_events_are_not_expected_and_must_not_arrive() -> None:
