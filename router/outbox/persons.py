@@ -29,6 +29,7 @@ import contextlib
 import functools
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -97,6 +98,11 @@ SELECT event_id, json_extract(CAST(body AS TEXT), {paths}) FROM o.events WHERE s
 
 #: The events of one of a store's ids, newest first (the admin pages' event finder).
 _SEQS_OF: Final = "SELECT seq FROM {table} WHERE store = ? AND id = ? ORDER BY seq DESC LIMIT ?"
+
+
+def _uri(path: Path, query: str = "") -> str:
+    """``path`` as an SQLite URI (``?mode=ro`` and the like need one)."""
+    return "file:" + urllib.parse.quote(str(path.absolute())) + query
 
 
 @functools.lru_cache(maxsize=4)
@@ -202,7 +208,9 @@ class PersonIndex:
         return db
 
     def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(
+            _uri(self.path), uri=True, isolation_level=None, check_same_thread=False
+        )
         try:
             db.execute("PRAGMA busy_timeout=5000")
             db.execute("PRAGMA journal_mode=WAL")
@@ -211,7 +219,9 @@ class PersonIndex:
             db.execute("PRAGMA secure_delete=ON")  # a pruned id leaves no bytes behind
             db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             db.executescript(_SCHEMA)
-            db.execute("ATTACH DATABASE ? AS o", (str(self.outbox),))
+            # read-only: BEGIN IMMEDIATE write-locks every attached database it may write, and
+            # the outbox's write lock is the ack commit's
+            db.execute("ATTACH DATABASE ? AS o", (_uri(self.outbox, "?mode=ro"),))
         except sqlite3.Error:
             db.close()
             raise
@@ -282,7 +292,7 @@ class PersonIndex:
     def _checkpoint(self) -> bool:
         db = self._connect()
         for _ in range(CHECKPOINT_TRIES):
-            row = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            row = db.execute("PRAGMA main.wal_checkpoint(TRUNCATE)").fetchone()
             if row is not None and int(row[0]) == 0:
                 return True
             time.sleep(0.1)

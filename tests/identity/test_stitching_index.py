@@ -3,6 +3,7 @@ behind a look-up, rebuilt when it cannot be trusted, and cleared of erased or st
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sqlite3
 from pathlib import Path
@@ -148,3 +149,19 @@ async def test_the_event_finder_reads_a_stitching_stores_ids_from_the_index(
     by_anon = await outbox.insight.events_by("anonymous_id", "shop", "anon-1", 10)
     assert [row[2] for row in by_anon] == ["a"]
     assert await outbox.insight.events_by("user_id", "shop", "u-2", 10) == []
+
+
+async def test_indexing_never_takes_the_outboxs_write_lock(outbox: SqliteOutbox) -> None:
+    """The side file is written while the outbox is only read: with another connection
+    holding the outbox's write lock, a catch-up still indexes, and erasure's checkpoint of
+    the side file leaves the outbox's WAL alone."""
+    await outbox.append([event("a", "anon-1")])
+    with contextlib.closing(sqlite3.connect(outbox.path, isolation_level=None)) as other:
+        other.execute("PRAGMA busy_timeout=0")
+        other.execute("BEGIN IMMEDIATE")  # a committing writer, holding the lock
+        outbox.persons._connect().execute("PRAGMA busy_timeout=0")
+        try:
+            assert await outbox.index_persons() == 1
+            assert await outbox.persons.checkpoint()
+        finally:
+            other.execute("ROLLBACK")
