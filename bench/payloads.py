@@ -54,7 +54,8 @@ def track_event(rng: random.Random, *, message_id: str = ID_SLOT) -> dict[str, A
         "event": "Order Completed",
         "messageId": message_id,
         "userId": f"user-{rng.randint(10_000, 99_999)}",
-        "anonymousId": f"{rng.getrandbits(64):016x}",
+        # a new visitor per event, as a purchase mostly is: every id new to stitching's index
+        "anonymousId": f"{rng.getrandbits(32):08x}-{message_id}",
         "timestamp": now,
         "context": {
             "ip": customer_ip(rng),
