@@ -118,10 +118,9 @@ class SqliteOperations:
     ) -> list[tuple[str, str]]:
         """The latest committed events of a person (identity stitching), looked up in the
         side file's index: see :meth:`router.outbox.base.Outbox.person_events`."""
+        params = (store, anonymous_id, user_id, since, limit, *paths)
         try:
-            return await self.persons.person_events(
-                store, anonymous_id, user_id, since, limit, paths
-            )
+            return await self.persons.lookup(params, len(paths))
         except sqlite3.Error as error:
             raise OutboxUnavailable(f"stitching look-up failed: {error}") from error
 

@@ -142,19 +142,12 @@ class PersonIndex:
         indexed: int = await self._run(self._catch_up)
         return indexed
 
-    async def person_events(
-        self,
-        store: str,
-        anonymous_id: str | None,
-        user_id: str | None,
-        since: float,
-        limit: int,
-        paths: tuple[str, ...],
-    ) -> list[tuple[str, str]]:
-        """See :meth:`router.outbox.base.Outbox.person_events`: every committed event counts."""
-        params = (store, anonymous_id, user_id, since, limit, *paths)
+    async def lookup(self, params: tuple[Any, ...], paths: int) -> list[tuple[str, str]]:
+        """A person's latest events, reading ``paths`` JSON paths of each: ``params`` are
+        :data:`_PERSON_EVENTS`'s (store, anonymous_id, user_id, since, limit, *paths); see
+        :meth:`router.outbox.base.Outbox.person_events`. Every committed event counts."""
         found: list[tuple[str, str]] = await self._run(
-            self._query, person_events_sql(len(paths)), params
+            self._query, person_events_sql(paths), params
         )
         return found
 
