@@ -48,6 +48,8 @@ STEP: Final = 200_000
 #: new visitor per event, 69 MB): a 50k-event pass took 0.47 s with 8 MiB, 0.34 s with 64 MiB
 #: (and 40 MiB more RSS, growing with the index); the file is in the OS page cache anyway.
 CACHE_KIB: Final = 16_384
+#: How long a pass or a look-up waits for another process's pass to end.
+BUSY_TIMEOUT_MS: Final = 5000
 #: Tries at truncating the side file's WAL while another process reads it.
 CHECKPOINT_TRIES: Final = 50
 
@@ -64,6 +66,9 @@ CREATE TABLE IF NOT EXISTS state (one INTEGER PRIMARY KEY CHECK (one = 1), mark 
 INSERT OR IGNORE INTO state (one, mark) VALUES (1, 0);
 """
 _TABLES: Final = {"anonymous_id": "anonymous_ids", "user_id": "user_ids"}
+#: SQLITE_CORRUPT and SQLITE_NOTADB: what makes the side file worth building again (never a
+#: busy or locked file: another process may be indexing into it).
+_CORRUPT: Final = (11, 26)
 
 #: A person's events: same anonymous_id or user_id, or the other id of an event carrying both
 #: (one level of linking). Every branch walks the index newest first and stops at the limit,
@@ -135,7 +140,9 @@ class PersonIndex:
     async def _run(self, job: Any, *args: Any) -> Any:
         if self._thread is None:
             self._thread = concurrent.futures.ThreadPoolExecutor(1, "tagless-stitching")
-        return await asyncio.get_running_loop().run_in_executor(self._thread, job, *args)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._thread, self._guarded, job, *args
+        )
 
     async def catch_up(self) -> int:
         """Index every event committed past the mark; return how many events were read."""
@@ -189,25 +196,31 @@ class PersonIndex:
 
     # -- in the index's thread ---------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
-        if self._db is not None:
-            return self._db
+    def _guarded(self, job: Any, *args: Any) -> Any:
+        """Run ``job``; a side file found corrupt (or not a database) is derived data: it is
+        deleted and built again from the outbox, and ``job`` runs once more."""
         try:
-            db = self._open()
-        except sqlite3.DatabaseError as error:  # derived data: start again from the outbox
+            return job(*args)
+        except sqlite3.DatabaseError as error:
+            if getattr(error, "sqlite_errorcode", 0) & 0xFF not in _CORRUPT:
+                raise
             log.warning("stitching_index_rebuilt", path=str(self.path), error=str(error))
+            self._close()
             for suffix in ("", "-wal", "-shm"):
                 Path(str(self.path) + suffix).unlink(missing_ok=True)
-            db = self._open()
-        self._db = db
-        return db
+        return job(*args)
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = self._open()
+        return self._db
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(
             _uri(self.path), uri=True, isolation_level=None, check_same_thread=False
         )
         try:
-            db.execute("PRAGMA busy_timeout=5000")
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             db.execute("PRAGMA journal_mode=WAL")
             # derived data: a commit lost to a power cut is indexed again from the outbox
             db.execute("PRAGMA synchronous=NORMAL")

@@ -8,12 +8,14 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pytest
 from dispatch_kit import NO_JITTER
 
 from router.clock import FakeClock
 from router.destination import DELIVERED
 from router.ops.erase import erase
-from router.outbox.base import NewEvent
+from router.outbox import persons
+from router.outbox.base import NewEvent, OutboxUnavailable
 from router.outbox.sqlite import SqliteOutbox
 
 PATHS = ("$.anonymous_id", "$.user_id")
@@ -165,3 +167,27 @@ async def test_indexing_never_takes_the_outboxs_write_lock(outbox: SqliteOutbox)
             assert await outbox.persons.checkpoint()
         finally:
             other.execute("ROLLBACK")
+
+
+async def test_a_side_file_busy_in_another_process_is_waited_for_never_rebuilt(
+    outbox: SqliteOutbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process's long pass holds the side file: the look-up fails for now (the event
+    goes unstitched, as any outbox error makes it), and the index and its entries stay."""
+    await outbox.append([event("a", "anon-1")])
+    await outbox.index_persons()
+    await outbox.close()
+    monkeypatch.setattr(persons, "BUSY_TIMEOUT_MS", 50)
+    box = SqliteOutbox(outbox.path)
+    await box.open()
+    await box.append([event("b", "anon-1")])
+    try:
+        with contextlib.closing(sqlite3.connect(box.persons.path, isolation_level=None)) as other:
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(OutboxUnavailable, match="locked"):
+                await found(box, "anon-1", None)
+            other.execute("ROLLBACK")
+        assert [entry[1] for entry in entries(box)] == ["anon-1"]  # kept, not rebuilt
+        assert await found(box, "anon-1", None) == ["b", "a"]
+    finally:
+        await box.close()
