@@ -100,9 +100,14 @@ async def _destination(
             lane.route, stored.get("name", ""), stored.get("source_name", ""), stored.get("consent")
         )
         return answer | {"decision": decision, "detail": detail}
+    # the state first, then the attempts: a settlement commits its attempts with the cursor or
+    # the delivery row, so a later read sees the attempts of the state read (two statements
+    # are two snapshots: the other order showed a settled event with no attempt)
+    held = await insight.delivery(lane.store, dest.id, seq)
+    settled = seq <= await insight.cursor(lane.store, dest.id)
     attempts = await insight.attempts_of(lane.store, dest.id, seq)
     answer["attempts"] = [_attempt(row) for row in attempts]
-    decision, detail = await _state(insight, lane, seq, marked, attempts)
+    decision, detail = _state(held, settled, marked, attempts)
     answer |= {"decision": decision, "detail": detail}
     payload, problem = _payload(lane, body, without_user_data=marked)
     if payload is not None:
@@ -112,18 +117,16 @@ async def _destination(
     return answer
 
 
-async def _state(
-    insight: Any, lane: OpsLane, seq: int, marked: bool, attempts: list[Any]
-) -> tuple[str, str]:
-    """Where a routed event stands at a destination, and a detail saying why."""
-    row = await insight.delivery(lane.store, lane.config.id, seq)
+def _state(row: Any, settled: bool, marked: bool, attempts: list[Any]) -> tuple[str, str]:
+    """Where a routed event stands at a destination (its delivery row, whether its cursor is
+    past it), and a detail saying why."""
     if row is not None:
         state, tries, reason, status, _, _ = row
         said = f", last status {status}" if status is not None else ""
         if state == "retry":
             return "retrying", f"{reason} after {tries} attempt(s){said}"
         return "dead", f"{reason} after {tries} attempt(s){said}"
-    if seq > await insight.cursor(lane.store, lane.config.id):
+    if not settled:
         return "pending", "waiting to be sent"
     if attempts and _counts(attempts[-1]) == {"skipped"}:
         return "skipped_consent", f"consent left nothing to match on ({attempts[-1][7]})"
