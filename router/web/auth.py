@@ -27,6 +27,7 @@ from router.web.sessions import (
     Sessions,
     same_token,
 )
+from router.web.throttle import WINDOW_SECS, FailedSignIns, retry_after
 
 if TYPE_CHECKING:
     from router.app import Tagless
@@ -92,6 +93,7 @@ class AdminAuth:
     def __init__(self, tagless: Tagless) -> None:
         self.tagless = tagless
         self.sessions = Sessions()
+        self.failures = FailedSignIns()
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -100,11 +102,18 @@ class AdminAuth:
             return await handler(request)
         token = self.tagless.config.admin.token
         given = bearer(request)
-        if given is not None:
-            if token.matches(given):
-                return await handler(request)
-            return self._refused(request, "the bearer token is not the admin token")
         now = self.tagless.clock.now()
+        if given is not None:
+            address = request.remote or ""
+            wait = self.failures.wait_secs(address, now)
+            if wait > 0:
+                return self._throttled(request, wait)
+            if token.matches(given):
+                self.failures.succeeded(address)
+                return await handler(request)
+            self.failures.failed(address, now)
+            log.warning("admin_token_refused", path=request.path)
+            return self._refused(request, "the bearer token is not the admin token")
         session = self.sessions.find(request.cookies.get(SESSION_COOKIE), token, now)
         if session is None:
             return self._refused(request, "an admin token is required")
@@ -131,6 +140,18 @@ class AdminAuth:
         if not same_token(expected, sent):
             return f"a valid CSRF token is required (form field {CSRF_FIELD} or {CSRF_HEADER})"
         return None
+
+    def _throttled(self, request: web.Request, wait: float) -> web.Response:
+        """429: this address guessed wrong too often (router/web/throttle.py)."""
+        log.warning("admin_sign_in_throttled", path=request.path, wait_secs=round(wait, 1))
+        return web.json_response(
+            {
+                "error": f"too many wrong admin tokens from this address within"
+                f" {WINDOW_SECS:.0f} s; try again in {retry_after(wait)} s",
+            },
+            status=429,
+            headers={"Retry-After": retry_after(wait)},
+        )
 
     def _refused(self, request: web.Request, why: str) -> web.Response:
         if wants_html(request):
@@ -177,11 +198,26 @@ class AdminAuth:
                 error="The form expired or came from another site; sign in again.",
             )
         token = self.tagless.config.admin.token
+        address, now = request.remote or "", self.tagless.clock.now()
+        wait = self.failures.wait_secs(address, now)
+        if wait > 0:
+            log.warning("admin_sign_in_throttled", path=request.path, wait_secs=round(wait, 1))
+            answer = self.login_form(
+                request,
+                status=429,
+                target=target,
+                error=f"Too many wrong tokens from this address; try again in"
+                f" {retry_after(wait)} s.",
+            )
+            answer.headers["Retry-After"] = retry_after(wait)
+            return answer
         if not token.matches(str(form.get("token", ""))):
+            self.failures.failed(address, now)
             log.warning("admin_login_failed")
             return self.login_form(
                 request, status=401, target=target, error="That is not the admin token."
             )
+        self.failures.succeeded(address)
         session_id, _ = self.sessions.create(token, self.tagless.clock.now())
         log.info("admin_login")
         response = web.HTTPSeeOther(target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import orjson
@@ -9,6 +10,7 @@ import pytest
 from admin_kit import TOKEN, Admin
 
 from router.admin import admin_app
+from router.web import throttle
 from router.web.auth import is_open, local_target
 
 
@@ -26,10 +28,11 @@ def admin_routes(admin: Admin) -> list[tuple[str, str]]:
 
 
 async def test_every_path_but_health_metrics_and_sign_in_needs_the_admin_token(
-    admin: Admin,
+    admin: Admin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No token, a wrong token, the ingest write key, or a token sent as Basic: 401 on every
     page and API path (GET and POST); health and metrics stay open."""
+    monkeypatch.setattr(throttle, "MAX_FAILURES", 10_000)  # its own test below
     routes = admin_routes(admin)
     guarded = [(m, p) for m, p in routes if not is_open(p)]
     assert {"/dead-letters", "/api/dead-letters", "/api/replay", "/api/status"} <= {
@@ -163,3 +166,38 @@ async def test_sign_out_ends_the_session(admin: Admin) -> None:
 def test_sign_in_only_returns_to_a_path_of_this_listener(target: str, expected: str) -> None:
     """The ``next`` of the login form never leads to another site."""
     assert local_target(target) == expected
+
+
+async def test_an_address_that_guesses_wrong_too_often_waits_out_the_window(
+    admin: Admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten wrong tokens (bearer or login form) within the window: the address gets 429 with
+    Retry-After on its next tries, the right token included, until the window has passed;
+    then the right token works again and forgives the failures."""
+    monkeypatch.setattr(throttle, "WINDOW_SECS", 1.0)
+    wrong = {"Authorization": "Bearer wrong-token"}
+    right = {"Authorization": f"Bearer {TOKEN}"}
+    for _ in range(throttle.MAX_FAILURES - 1):
+        status, _, _ = await admin.request("GET", "/api/status", headers=wrong)
+        assert status == 401
+    status, _ = await admin.sign_in("wrong-token")  # the tenth, in the login form
+    assert status == 401
+    status, headers, body = await admin.request("GET", "/api/status", headers=right)
+    assert status == 429 and int(headers["Retry-After"]) >= 1
+    assert "too many wrong admin tokens" in orjson.loads(body)["error"]
+    status, headers = await admin.sign_in()
+    assert status == 429 and "tagless_session" not in admin.cookies
+    await asyncio.sleep(1.1)
+    status, _, _ = await admin.request("GET", "/api/status", headers=right)
+    assert status == 200
+    status, _, _ = await admin.request("GET", "/api/status", headers=wrong)
+    assert status == 401  # forgiven: counting starts again
+
+
+def test_the_failures_of_many_addresses_stay_bounded() -> None:
+    """A flood of guesses from ever new addresses keeps at most MAX_ADDRESSES of them."""
+    failures = throttle.FailedSignIns()
+    for n in range(throttle.MAX_ADDRESSES + 50):
+        failures.failed(f"10.0.{n // 256}.{n % 256}", 0.0)
+    assert len(failures._failures) == throttle.MAX_ADDRESSES
+    assert failures.wait_secs("10.0.0.0", 0.0) == 0.0  # the oldest, forgotten
