@@ -14,6 +14,7 @@ from typing import Any, Final
 import orjson
 
 from router.outbox.erasure import ErasureOperations, Identity, traces
+from router.outbox.persons import ALL_SEQS
 
 #: Tries at truncating the WAL while another connection (a running Tagless) reads it.
 CHECKPOINT_TRIES: Final = 50
@@ -57,6 +58,9 @@ async def erase(
     answer["compacted"] = bool(left)
     if left:
         await outbox.writer.outside_transaction(_vacuum)
+        # the whole index checked against the events (an earlier erasure's pass may have
+        # failed after its events were scrubbed), then compacted
+        await index.prune(0, ALL_SEQS)
         await index.vacuum()
         answer["checkpointed"] = await _truncate_wal(outbox) and await index.checkpoint()
         left = traces([*files, *index.files()], identity)

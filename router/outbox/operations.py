@@ -119,10 +119,7 @@ class SqliteOperations:
         """The latest committed events of a person (identity stitching), looked up in the
         side file's index: see :meth:`router.outbox.base.Outbox.person_events`."""
         params = (store, anonymous_id, user_id, since, limit, *paths)
-        try:
-            return await self.persons.lookup(params, len(paths))
-        except sqlite3.Error as error:
-            raise OutboxUnavailable(f"stitching look-up failed: {error}") from error
+        return await self.persons.lookup(params, len(paths))
 
     async def checkpoint(self) -> int:
         """Truncate the WAL between commits so it cannot grow without bound; return its pages.

@@ -36,12 +36,16 @@ from typing import Any, Final, TypeVar
 
 import structlog
 
+from router.outbox.base import OutboxUnavailable
+
 log = structlog.get_logger("tagless.outbox")
 
 T = TypeVar("T")
 
 #: The side file's name: the outbox file's, with this appended.
 SUFFIX: Final = "-stitching"
+#: Above every seq: :meth:`PersonIndex.prune` over the whole index.
+ALL_SEQS: Final = 2**62
 #: Events indexed per transaction at most (a backlog restored from a backup goes in steps).
 STEP: Final = 200_000
 #: The side file's page cache. Measured on an index of a million events with random ids (a
@@ -138,11 +142,16 @@ class PersonIndex:
     # -- in the event loop -------------------------------------------------------------------
 
     async def _run(self, job: Any, *args: Any) -> Any:
+        """Run ``job`` in the index's thread; an SQLite error is the outbox's (callers catch
+        :class:`OutboxError` as they do for the outbox file itself)."""
         if self._thread is None:
             self._thread = concurrent.futures.ThreadPoolExecutor(1, "tagless-stitching")
-        return await asyncio.get_running_loop().run_in_executor(
-            self._thread, self._guarded, job, *args
-        )
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._thread, self._guarded, job, *args
+            )
+        except sqlite3.Error as error:
+            raise OutboxUnavailable(f"stitching index {self.path}: {error}") from error
 
     async def catch_up(self) -> int:
         """Index every event committed past the mark; return how many events were read."""

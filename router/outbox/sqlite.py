@@ -323,10 +323,7 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
     async def index_persons(self) -> int:
         """Index the events committed since the last time for stitching's look-up (the main
         process, every second); return how many events were read."""
-        try:
-            return await self.persons.catch_up()
-        except sqlite3.Error as error:
-            raise OutboxUnavailable(f"stitching index failed: {error}") from error
+        return await self.persons.catch_up()
 
     async def unready(self, stores: Iterable[str]) -> str | None:
         """Why ingest cannot commit now (a short code), or None (see :class:`Admission`)."""

@@ -191,3 +191,19 @@ async def test_a_side_file_busy_in_another_process_is_waited_for_never_rebuilt(
         assert await found(box, "anon-1", None) == ["b", "a"]
     finally:
         await box.close()
+
+
+async def test_an_erasure_cleans_ids_an_earlier_one_left_in_the_index(
+    outbox: SqliteOutbox,
+) -> None:
+    """An erasure whose index pass failed after its events were scrubbed left the id in the
+    side file: the next erasure of that id finds it there byte by byte and prunes the whole
+    index before compacting it."""
+    await outbox.append([event("a", "anon-secret-8"), event("b", "anon-other")])
+    await outbox.index_persons()
+    with contextlib.closing(sqlite3.connect(outbox.path, isolation_level=None)) as db:
+        db.execute("UPDATE events SET anonymous_id = NULL, body = x'7b7d' WHERE event_id = 'a'")
+    answer = await erase(outbox, ["shop"], "anonymous_id", "anon-secret-8")
+    assert answer["stores"][0]["events"] == 0 and answer["compacted"]
+    assert answer["traces"] == []
+    assert [entry[1] for entry in entries(outbox)] == ["anon-other"]
