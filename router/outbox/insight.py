@@ -109,7 +109,7 @@ class Insight:
     ) -> list[Any]:
         """A store's events whose ``kind`` is ``value``, newest first: ``(seq, store,
         event_id, received_at, routes, body)``."""
-        if kind != "event_id" and kind in _PERSON_COLUMNS and self.persons is not None:
+        if kind in _PERSON_COLUMNS and self.persons is not None:
             found = await self._by_person_index(self.persons, kind, store, value, limit)
             if found:
                 return found

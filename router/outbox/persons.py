@@ -32,15 +32,13 @@ import time
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import structlog
 
 from router.outbox.base import OutboxUnavailable
 
 log = structlog.get_logger("tagless.outbox")
-
-T = TypeVar("T")
 
 #: The side file's name: the outbox file's, with this appended.
 SUFFIX: Final = "-stitching"
