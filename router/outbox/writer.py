@@ -95,7 +95,8 @@ class GroupWriter:
     The whole transaction (``BEGIN IMMEDIATE``, the inserts, every queued write, ``COMMIT``)
     runs in the writer thread as one call: the event loop is involved once per commit, not
     once per statement, so a busy loop does not stretch commits (measured: a 3-4-await commit
-    through aiosqlite took 15 ms for 32 rows under load).
+    through aiosqlite took 15 ms for 32 rows under load). A group of appends only, the usual
+    one, is a single INSERT, which SQLite commits as its own transaction: see :meth:`_commit`.
     """
 
     def __init__(self, path: Path, *, synchronous: str, shared: bool = False) -> None:
@@ -329,6 +330,8 @@ class GroupWriter:
                 e.user_id,
             )
         ]
+        if len(values) <= MAX_ROWS_PER_COMMIT * _COLUMNS and not any(j.write for j in group):
+            return self._commit_appends(db, group, values)
         with self._turn():
             try:
                 db.execute("BEGIN IMMEDIATE")
@@ -338,11 +341,31 @@ class GroupWriter:
             except Exception as error:  # a database error, or a bug in a write: nothing kept
                 with contextlib.suppress(sqlite3.Error):
                     db.execute("ROLLBACK")
-                if isinstance(error, sqlite3.Error):
-                    return OutboxUnavailable(f"the outbox refused the write: {error}")
-                return error
+                return _failure(error)
         self.high_seq = high
         return results, added
+
+    def _commit_appends(
+        self, db: sqlite3.Connection, group: list[_Job], values: list[Any]
+    ) -> tuple[list[Any], Added] | Exception:
+        """A group of appends only, in one statement: an INSERT outside ``BEGIN`` is its own
+        transaction, all its rows or none, taking the write lock as ``BEGIN IMMEDIATE`` does.
+
+        Every statement lets go of the GIL and must get it back from the busy event loop while
+        this process holds the writers' lock, which every other process is waiting for: one
+        statement instead of three (BEGIN, INSERT, COMMIT) is two such waits fewer per commit
+        (measured, single events paced at 3,000 requests/s on two ingest processes: ack
+        latency p50 5.8 -> 4.3 ms, p99 24.9 -> 18.9 ms, means of four runs).
+        """
+        with self._turn():
+            try:
+                added, high = self._insert(db, group, values)
+            except Exception as error:  # nothing kept (the statement undid itself), or stored
+                # but not counted (the count after it failed): the sender retries, and a
+                # known event_id stores nothing twice
+                return _failure(error)
+        self.high_seq = high
+        return [None] * len(group), added
 
     def _insert(
         self, db: sqlite3.Connection, group: list[_Job], values: list[Any]
@@ -356,11 +379,12 @@ class GroupWriter:
             added = Counter()
         else:  # some were known: count what the INSERT kept, the transaction's last
             # ``stored`` seqs (consecutive: SQLite gives each new row the highest seq + 1, and no
-            # other writer, such as another ingest process, commits inside this transaction)
+            # other writer, such as another ingest process, commits inside this statement)
             added = Counter()
             for store, routes, count in db.execute(
-                "SELECT store, routes, count(*) FROM events WHERE seq > ? GROUP BY store, routes",
-                (last_seq - stored,),
+                "SELECT store, routes, count(*) FROM events WHERE seq BETWEEN ? AND ?"
+                " GROUP BY store, routes",
+                (last_seq - stored + 1, last_seq),
             ):
                 added[(store, tuple(routes.split()))] = count
         return added, last_seq if stored else self.high_seq
@@ -384,6 +408,13 @@ class GroupWriter:
         # (Admission.refresh) already includes these events and is applied after them
         if not isinstance(outcome, Exception) and outcome[1]:
             self.on_commit(outcome[1])
+
+
+def _failure(error: Exception) -> Exception:
+    """What a failed commit answers: a database error as the outbox being unavailable."""
+    if isinstance(error, sqlite3.Error):
+        return OutboxUnavailable(f"the outbox refused the write: {error}")
+    return error
 
 
 def writers_lock(path: Path) -> Path:

@@ -222,3 +222,58 @@ async def test_a_writer_alone_takes_no_lock_file(tmp_path: Path) -> None:
     await writer.close()
     assert writer.lock_path is None
     assert not (tmp_path / "o.db-writers.lock").exists()
+
+
+async def test_a_commit_of_appends_only_is_one_statement_and_one_with_writes_a_transaction(
+    tmp_path: Path,
+) -> None:
+    """Appends alone go in as one INSERT, its own transaction (each statement costs the writer
+    the GIL back from a busy loop while it holds the writers' lock); a commit that also runs a
+    write keeps BEGIN IMMEDIATE ... COMMIT around all of it."""
+    writer = await open_writer(tmp_path / "o.db")
+    statements: list[str] = []
+    await writer.write(lambda db: db.set_trace_callback(statements.append))
+    statements.clear()
+    await writer.append([event("a"), event("b")])
+    appends_only = [s.split()[0] for s in statements]
+    statements.clear()
+    gate = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow(db: sqlite3.Connection) -> None:  # holds the thread so the next jobs group up
+        asyncio.run_coroutine_threadsafe(gate.wait(), loop).result()
+
+    first = asyncio.create_task(writer.write(slow))
+    await asyncio.sleep(0.05)
+    grouped = asyncio.gather(
+        writer.append([event("c")]), writer.write(lambda db: db.execute("SELECT 1"))
+    )
+    await asyncio.sleep(0.05)
+    statements.clear()
+    gate.set()
+    await first
+    await grouped
+    grouped_statements = [s.split()[0] for s in statements]
+    await writer.close()
+    assert appends_only == ["INSERT"]
+    # the slow write's COMMIT, then the group of an append and a write in one transaction
+    assert grouped_statements == ["COMMIT", "BEGIN", "INSERT", "SELECT", "COMMIT"]
+    assert stored(tmp_path / "o.db") == ["a", "b", "c"]
+
+
+async def test_a_failing_statement_of_appends_keeps_none_of_its_events(tmp_path: Path) -> None:
+    """The one-statement commit is all or nothing: a row SQLite refuses undoes the rows before
+    it in the same statement, every caller of the group hears of it, and the writer goes on."""
+    path = tmp_path / "o.db"
+    writer = await open_writer(path)
+    await writer.write(
+        lambda db: db.execute(
+            "CREATE TEMP TRIGGER refuse BEFORE INSERT ON events WHEN NEW.event_id = 'bad'"
+            " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        )
+    )
+    with pytest.raises(OutboxUnavailable, match="refused by the test"):
+        await writer.append([event("a"), event("bad"), event("c")])
+    await writer.append([event("d")])
+    await writer.close()
+    assert stored(path) == ["d"]
