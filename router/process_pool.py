@@ -8,7 +8,8 @@ Tagless is not stopping is started again after a pause that doubles up to
 
 Linux keeps a nice value per thread, and a thread or child inherits its creator's: children
 are started from a thread made before the main thread may lower its own priority
-(``server.delivery_nice``), so they start at the priority Tagless was started with.
+(``server.delivery_nice``, ``server.delivery_idle``), so they start at the priority Tagless was
+started with.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any, ClassVar, Final
 import attrs
 import structlog
 
+from router.config.model import MAX_NICE
 from router.ingest_channel import Channel
 from router.metrics import Metrics
 from router.startup import StartupError
@@ -244,7 +246,21 @@ class ProcessPool:
         self._spawner.shutdown(wait=False)
 
 
-def lower_priority(nice: int) -> None:
-    """Lower this thread's CPU priority by ``nice`` (threads it starts later inherit it)."""
+def lower_priority(nice: int, *, idle: bool = False) -> None:
+    """Lower this thread's CPU priority by ``nice``, or with ``idle`` to Linux's SCHED_IDLE
+    policy (threads it starts later inherit either).
+
+    A SCHED_IDLE thread runs only on a CPU nothing else wants, and a waking thread of the
+    normal policy takes its CPU at once; a niced one may first finish its time slice, which
+    an acknowledgement waits for. Where the policy is missing, the lowest nice stands in.
+    """
+    if idle:
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            return
+        except (AttributeError, OSError) as error:
+            log.warning("sched_idle_unavailable", error=str(error), instead=f"nice {MAX_NICE}")
+            nice = MAX_NICE
     if nice > 0:
-        os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0) + nice)
+        current = os.getpriority(os.PRIO_PROCESS, 0)
+        os.setpriority(os.PRIO_PROCESS, 0, min(current + nice, MAX_NICE))

@@ -171,6 +171,10 @@ class ServerConfig:
     #: that deliver is (a nice increment, 0..19), so that acknowledging events goes before
     #: delivering them.
     delivery_nice: int = attrs.field(default=0, validator=_nice)
+    #: With ingest or delivery processes: the processes that deliver run under Linux's
+    #: SCHED_IDLE policy instead (a CPU only when no other process wants one; ingest takes it
+    #: back at once), and ``delivery_nice`` lowers only a main process that does not deliver.
+    delivery_idle: bool = False
     #: 0: the main process delivers. N: N delivery processes share the lanes out between them,
     #: each on a core of its own, and the main process delivers nothing
     #: (router/delivery_pool.py).

@@ -98,6 +98,8 @@ class TaglessConfig:
     delivery_processes: int = 0
     #: server.delivery_nice
     delivery_nice: int = 0
+    #: server.delivery_idle
+    delivery_idle: bool = False
     #: outbox.max_pending_events: ingest answers 503 while this many wait for delivery
     max_pending_events: int = 200_000
     #: More webhook destinations, ``hook2``, ``hook3``...: each one's sink URL.
@@ -112,7 +114,8 @@ class TaglessConfig:
             f" shutdown_grace_secs: {self.shutdown_grace_secs},"
             f" ingest_processes: {self.ingest_processes},"
             f" delivery_processes: {self.delivery_processes},"
-            f" delivery_nice: {self.delivery_nice}}}\n"
+            f" delivery_nice: {self.delivery_nice},"
+            f" delivery_idle: {str(self.delivery_idle).lower()}}}\n"
             f"outbox: {{{self._outbox}, lease_secs: {self.lease_secs},"
             f" max_pending_events: {self.max_pending_events}}}\n"
             f"admin: {{host: 127.0.0.1, port: {self.admin_port}, token: {ADMIN_TOKEN}}}\n"

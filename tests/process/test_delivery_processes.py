@@ -6,6 +6,7 @@ on SIGTERM and on its kill -9; /metrics counts their deliveries."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Callable
@@ -180,4 +181,42 @@ async def test_delivery_nice_lowers_the_delivery_processes_not_the_ingest_ones(
         base = os.getpriority(os.PRIO_PROCESS, 0)  # what Tagless was started with
         assert [nice_of(pid) for pid in child_pids(server, DELIVERY).values()] == [base + 7] * 2
         assert [nice_of(pid) for pid in ingest_pids(server).values()] == [base]
+        assert await server.stop() == 0
+
+
+def policies(pid: int) -> dict[int, int]:
+    """The scheduling policy of each thread of process ``pid``, by thread id."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+            found[int(task.name)] = os.sched_getscheduler(int(task.name))
+    return found
+
+
+async def test_delivery_idle_gives_the_delivering_processes_sched_idle_but_not_their_writers(
+    tagless: Callable[..., TaglessServer],
+) -> None:
+    """Delivery processes run SCHED_IDLE: a waking ingest process takes their CPU at once.
+    Their outbox writer threads keep the normal policy (their commits hold the lock ingest
+    waits for), and so do the ingest processes and the main process, which delivers nothing
+    here (``delivery_nice`` lowers it instead)."""
+    async with Sink() as sink:
+        server = tagless(
+            sink.url, ingest_processes=1, delivery_processes=2, delivery_nice=3, delivery_idle=True
+        )
+        await server.start()
+        assert await wait_until(lambda: len(started(server)) == 2, 10), server.tail()
+        assert server.proc is not None
+        await delivered_once_to_each(server, [sink], "hook", 5)
+        base = os.getpriority(os.PRIO_PROCESS, 0)
+        for pid in child_pids(server, DELIVERY).values():
+            threads = policies(pid)
+            assert threads.pop(pid) == os.SCHED_IDLE, threads  # the event loop's thread
+            # the outbox writer, started before the loop's thread lowered itself (Python 3.11
+            # does not name threads for the OS; threads started later inherit SCHED_IDLE)
+            assert os.SCHED_OTHER in threads.values(), threads
+        for pid in ingest_pids(server).values():
+            assert set(policies(pid).values()) == {os.SCHED_OTHER}
+        assert os.sched_getscheduler(server.proc.pid) == os.SCHED_OTHER
+        assert nice_of(server.proc.pid) == base + 3
         assert await server.stop() == 0
