@@ -71,6 +71,8 @@ class Settings:
     #: run it (README: "Ingest in several processes"); `--ingest-processes 0` measures one process
     ingest_processes: int = 2
     delivery_nice: int = 10
+    #: Tagless's server.delivery_idle: the delivery processes run SCHED_IDLE
+    delivery_idle: bool = True
     #: Tagless's server.delivery_processes: the lanes dealt over that many processes (0: the
     #: main process delivers)
     delivery_processes: int = 2
@@ -81,6 +83,7 @@ class Settings:
             f"--duration {self.duration} --warmup {self.warmup} --rounds {self.rounds} "
             f"--backlog {self.backlog} --ingest-processes {self.ingest_processes} "
             f"--delivery-nice {self.delivery_nice} --delivery-processes {self.delivery_processes}"
+            f" --delivery-idle {'on' if self.delivery_idle else 'off'}"
         )
 
     @property

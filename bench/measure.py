@@ -39,15 +39,16 @@ def write_tagless_config(
     destinations: str,
     *,
     stitching: bool = True,
-    processes: tuple[int, int, int] = (0, 0, 0),
+    processes: tuple[int, int, int, bool] = (0, 0, 0, False),
 ) -> Path:
     """Tagless's config directory; ``processes``: (server.ingest_processes, delivery_nice,
-    delivery_processes)."""
+    delivery_processes, delivery_idle)."""
     config = workdir / "config"
     (config / "stores").mkdir(parents=True)
     (config / "tagless.yaml").write_text(
         f"server: {{host: 127.0.0.1, port: {port}, ingest_processes: {processes[0]},"
-        f" delivery_nice: {processes[1]}, delivery_processes: {processes[2]}}}\n"
+        f" delivery_nice: {processes[1]}, delivery_processes: {processes[2]},"
+        f" delivery_idle: {'true' if processes[3] else 'false'}}}\n"
         # the backlog cap (200,000 by default) would refuse a 10 s run's events: raised, so the
         # figures measure ingest, not backpressure
         f"outbox: {{path: {workdir / 'tagless.db'}, max_pending_events: 100000000}}\n"
@@ -75,7 +76,12 @@ def tagless_service(
         free_port(),
         block,
         stitching=settings.stitching,
-        processes=(settings.ingest_processes, settings.delivery_nice, settings.delivery_processes),
+        processes=(
+            settings.ingest_processes,
+            settings.delivery_nice,
+            settings.delivery_processes,
+            settings.delivery_idle,
+        ),
     )
     argv = [str(settings.tagless), "serve", "--config", str(config)]
     service = Service("tagless", argv, env={"TAGLESS_ADMIN_TOKEN": ADMIN_TOKEN, **SECRETS})

@@ -2,7 +2,7 @@
 
 One process serves one platform (``--platform``), on bench/fastserve.py: five remote services
 would not compete with Tagless for its CPU at all, so the fakes spend as little of it as they
-can. Each checks what identifies a
+can, and only what nothing else wants (Linux's SCHED_IDLE policy). Each checks what identifies a
 well-formed request (path, credentials) and answers with the platform's success shape, and
 counts the event ids it received (read from the bytes, as bench/sink.py does, to stay cheap);
 the payload rules are checked by each destination's tests, not here.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import re
 from typing import Final
 from urllib.parse import parse_qsl
@@ -121,6 +122,7 @@ def main() -> None:
     parser.add_argument("--platform", choices=sorted(ROUTES), required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     run(platform_handler(args.platform, Tally()), args.port)
 
 

@@ -153,7 +153,8 @@ def render_notes(report: Report, settings: Settings) -> list[str]:
         "*delivering to 5 platforms* (Spotify CAPI, Meta CAPI, GA4 Measurement Protocol, Google "
         "Ads Data Manager and BigQuery insertAll, each against a local fake, bench/platforms.py, "
         "one process per platform, answering with the platform's success shape; delivery and "
-        "the fakes share the 2 cores with ingest and wrk) and *file destination* (a `file` "
+        "the fakes share the 2 cores with ingest and wrk, the fakes under SCHED_IDLE as they "
+        "stand for remote services, whose CPU is not the store's) and *file destination* (a `file` "
         "destination writing to the outbox's disk, fsynced per batch: a second fsync stream).",
         "- BigQuery goes to a fake `tabledata.insertAll` endpoint, not to the BigQuery emulator "
         "(the emulator is for the tests' correctness checks, and would measure the emulator). "
@@ -190,12 +191,19 @@ def processes_note(settings: Settings) -> list[str]:
     ``delivery_nice``)."""
     if not settings.ingest_processes and not settings.delivery_processes:
         return ["- Tagless runs as one process: ingest and delivery share one event loop."]
-    nice = (
-        f", at a CPU priority lowered by {settings.delivery_nice} (`delivery_nice`): under a "
-        "burst, acknowledging goes first and delivery catches up from the outbox"
-        if settings.delivery_nice
-        else ""
-    )
+    if settings.delivery_idle:
+        nice = (
+            ", under Linux's SCHED_IDLE policy (`delivery_idle`): they get a CPU only when "
+            "ingest leaves one, so under a burst acknowledging goes first and delivery catches "
+            "up from the outbox"
+        )
+    elif settings.delivery_nice:
+        nice = (
+            f", at a CPU priority lowered by {settings.delivery_nice} (`delivery_nice`): under "
+            "a burst, acknowledging goes first and delivery catches up from the outbox"
+        )
+    else:
+        nice = ""
     ingest = (
         f"`server.ingest_processes: {settings.ingest_processes}`: that many ingest processes "
         "share the port (SO_REUSEPORT) and commit to the one outbox"

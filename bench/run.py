@@ -123,6 +123,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[set[str], Settings, Path 
         default=Settings.delivery_processes,
         help="Tagless's server.delivery_processes (0: the main process delivers)",
     )
+    parser.add_argument(
+        "--delivery-idle",
+        choices=("on", "off"),
+        default="on" if Settings.delivery_idle else "off",
+        help="Tagless's server.delivery_idle (the delivering processes run SCHED_IDLE)",
+    )
     args = parser.parse_args(argv)
     parts = set(args.only or PARTS)
     # auto: beside a whole run (not a part asked for with --only) when PostgreSQL answers
@@ -143,6 +149,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[set[str], Settings, Path 
         ingest_processes=args.ingest_processes,
         delivery_nice=args.delivery_nice,
         delivery_processes=args.delivery_processes,
+        delivery_idle=args.delivery_idle == "on",
     )
     whole = parts - {"postgres"} == set(PARTS)
     doc = None if str(args.doc) == "-" or not whole else args.doc
