@@ -22,6 +22,7 @@ from router.outbox.base import (
     NewEvent,
     OutboxUnavailable,
 )
+from router.outbox.checkpointer import Checkpointer
 from router.outbox.clockwatch import WallClockWatch
 from router.outbox.erasure import ErasureOperations
 from router.outbox.insight import Insight
@@ -89,6 +90,8 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
         self.clock = clock or SystemClock()
         self.lease_secs = lease_secs
         self.writer = GroupWriter(self.path, synchronous=synchronous.upper(), shared=shared)
+        #: Checkpoints the WAL off the commits' path (router/outbox/checkpointer.py).
+        self.checkpointer = Checkpointer(self.path, synchronous=synchronous.upper())
         self.writer.on_commit = self.committed
         disk = DiskFloor(
             self.path.parent, min_free_disk_mb << 20, self.clock, free_bytes=free_bytes
@@ -112,6 +115,7 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
         cursors are ahead of its event log: :class:`OutboxStateError`), then the reader."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         await self.writer.open(now=self.clock.now())
+        self.checkpointer.start()
         reader = await aiosqlite.connect(self.path, isolation_level=None)
         await reader.execute("PRAGMA busy_timeout=5000")
         await reader.execute("PRAGMA query_only=1")
@@ -119,6 +123,7 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
 
     async def close(self) -> None:
         """Commit what is queued, checkpoint the WAL and close."""
+        await asyncio.to_thread(self.checkpointer.stop)
         await self.writer.close()
         await self.insight.close()
         await self.persons.close()

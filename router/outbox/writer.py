@@ -22,6 +22,7 @@ import attrs
 import structlog
 
 from router.outbox.base import NewEvent, OutboxUnavailable
+from router.outbox.checkpointer import WRITER_AUTOCHECKPOINT_PAGES
 from router.outbox.schema import prepare
 
 log = structlog.get_logger("tagless.outbox")
@@ -163,6 +164,8 @@ class GroupWriter:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.synchronous}")
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            # commits leave checkpoints to router/outbox/checkpointer.py, but for a backstop
+            db.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT_PAGES}")
             if self.lock_path is not None:
                 self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             with self._turn():

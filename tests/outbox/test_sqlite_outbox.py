@@ -321,15 +321,47 @@ def test_claims_and_pending_counts_walk_the_log_from_the_cursor(tmp_path: Path) 
             assert plan == "SEARCH events USING INTEGER PRIMARY KEY (rowid>?)", plan
 
 
+async def checkpointed(outbox: Any) -> None:
+    """Wait until the outbox's checkpointer has finished a round that began after now."""
+    rounds = outbox.checkpointer.rounds
+    for _ in range(200):
+        if outbox.checkpointer.rounds >= rounds + 2:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the checkpointer ran no round in 10 s")
+
+
 @pytest.mark.sqlite_only
 async def test_the_wal_stays_bounded_under_continuous_appends(outbox: Any, tmp_path: Path) -> None:
-    """Commits checkpoint the WAL as it passes 1,000 pages and the next one starts it over,
-    so the WAL file stays a small fraction of what was written."""
+    """The checkpointer copies the WAL into the database between commits and the next commit
+    starts it over, so the WAL file stays a small fraction of what was written."""
     body = codec.encode(make_event(event_id="x")) + b" " * 4000  # ~5 KB rows
     written = 0
     for batch in range(40):
         events = [NewEvent("shop", f"b{batch}-{i}", 1.0, ("hook",), body) for i in range(100)]
         await outbox.append(events)
         written += len(body) * len(events)
+        if batch % 4 == 3:
+            await checkpointed(outbox)
     wal = (tmp_path / "outbox.db-wal").stat().st_size
     assert wal < written / 4, f"WAL {wal:,} bytes after {written:,} written"
+
+
+@pytest.mark.sqlite_only
+async def test_commits_leave_the_checkpoint_to_the_checkpointer(
+    outbox: Any, tmp_path: Path
+) -> None:
+    """A commit past SQLite's usual 1,000 pages of WAL does not copy them into the database
+    file inside its acknowledgement (and the writers' lock): the checkpointer's thread does."""
+    await asyncio.to_thread(outbox.checkpointer.stop)
+    database = tmp_path / "outbox.db"
+    before = database.stat().st_size
+    body = b"{" + b" " * 5000 + b"}"
+    for batch in range(20):  # ~10 MB: 2,500 pages
+        await outbox.append(
+            [NewEvent("shop", f"c{batch}-{i}", 1.0, ("hook",), body) for i in range(100)]
+        )
+    assert database.stat().st_size - before < 1 << 20, "a commit checkpointed the WAL"
+    outbox.checkpointer.start()
+    await checkpointed(outbox)
+    assert database.stat().st_size - before > 8 << 20, "the checkpointer copied nothing"
