@@ -115,11 +115,11 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
         cursors are ahead of its event log: :class:`OutboxStateError`), then the reader."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         await self.writer.open(now=self.clock.now())
-        self.checkpointer.start()
         reader = await aiosqlite.connect(self.path, isolation_level=None)
         await reader.execute("PRAGMA busy_timeout=5000")
         await reader.execute("PRAGMA query_only=1")
         self._reader_db = reader
+        self.checkpointer.start()  # last: an open that failed leaves no thread behind
 
     async def close(self) -> None:
         """Commit what is queued, checkpoint the WAL and close."""
