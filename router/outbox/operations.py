@@ -11,7 +11,8 @@ from router.outbox.attempts_log import purge_attempts
 from router.outbox.base import DeadLetter, LaneStatus, OutboxUnavailable
 from router.outbox.lanes import Lane
 from router.outbox.persons import PersonIndex
-from router.outbox.room import PENDING, Backlog
+from router.outbox.recount import END, PENDING_BETWEEN
+from router.outbox.room import Backlog
 from router.outbox.writer import BUSY_TIMEOUT_MS, GroupWriter
 
 
@@ -53,7 +54,8 @@ class SqliteOperations:
         for destination in destinations:
             lane = await self._lane(store, destination)
             pending = await self._read(
-                PENDING, (lane.cursor, store, f" {destination} ", f" {destination}! ")
+                PENDING_BETWEEN,
+                (lane.cursor, END, store, f" {destination} ", f" {destination}! "),
             )
             counts = dict(
                 await self._read(

@@ -15,14 +15,10 @@ import structlog
 from router.clock import Clock
 from router.outbox.base import NewEvent, OutboxFull, OutboxLowOnDisk, OutboxUnavailable
 from router.outbox.migrations import SCHEMA_VERSION
+from router.outbox.recount import count_outside, cursor_of, pending_now
 
 log = structlog.get_logger("tagless.outbox")
 
-#: Events of a store routed to a destination after a position of the log (a rowid range).
-PENDING: Final = (
-    "SELECT count(*) FROM events WHERE seq > ? AND +store = ?"
-    " AND (instr(routes, ?) > 0 OR instr(routes, ?) > 0)"
-)
 _RETRYING: Final = (
     "SELECT count(*) FROM deliveries WHERE store = ? AND destination = ? AND state = 'retry'"
 )
@@ -157,9 +153,17 @@ class Admission:
     """
 
     def __init__(
-        self, writer: Writer, clock: Clock, max_pending_events: int, disk: DiskFloor
+        self,
+        writer: Writer,
+        clock: Clock,
+        max_pending_events: int,
+        disk: DiskFloor,
+        *,
+        path: Path | None = None,
     ) -> None:
         self.writer = writer
+        #: The SQLite file a recount reads outside the writers' lock first (see :meth:`refresh`).
+        self.path = path
         self.clock = clock
         self.max_pending_events = max_pending_events
         self.disk = disk
@@ -193,19 +197,23 @@ class Admission:
         The count runs inside a group commit, and the figure is set as soon as that commit is
         answered, before any later one is: every append and settlement of the same commit is
         either in the count or applied after it (commits add in ``on_commit``, settlements
-        right after their write returns), never both.
+        right after their write returns), never both. With a ``path``, the bulk of it is
+        read first outside the writers' lock, and the commit reads only what changed since
+        (router/outbox/recount.py).
         """
+        seen = None
+        if self.path is not None:
+            try:
+                seen = await asyncio.to_thread(count_outside, self.path, store, destinations)
+            except sqlite3.Error as error:  # the commit counts all of it instead
+                log.warning("recount_outside_failed", error=str(error))
 
         def count(db: sqlite3.Connection) -> list[tuple[str, int, int]]:
             counted = []
             for dest in destinations:
-                found = db.execute(
-                    "SELECT seq FROM cursors WHERE store = ? AND destination = ?", (store, dest)
-                ).fetchone()
-                cursor = found[0] if found else 0
-                pending = db.execute(PENDING, (cursor, store, f" {dest} ", f" {dest}! "))
-                retrying = db.execute(_RETRYING, (store, dest))
-                counted.append((dest, pending.fetchone()[0], retrying.fetchone()[0]))
+                waiting = pending_now(db, store, dest, cursor_of(db, store, dest), seen)
+                retrying = db.execute(_RETRYING, (store, dest)).fetchone()[0]
+                counted.append((dest, waiting, retrying))
             return counted
 
         counted: list[tuple[str, int, int]] = await self.writer.write(count)

@@ -96,7 +96,7 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
         disk = DiskFloor(
             self.path.parent, min_free_disk_mb << 20, self.clock, free_bytes=free_bytes
         )
-        self.room = Admission(self.writer, self.clock, max_pending_events, disk)
+        self.room = Admission(self.writer, self.clock, max_pending_events, disk, path=self.path)
         self.backlog = self.room.backlog
         self._reader_db: aiosqlite.Connection | None = None
         self._signals: dict[str, list[asyncio.Event]] = {}

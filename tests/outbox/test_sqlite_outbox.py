@@ -16,7 +16,7 @@ from router.clock import FakeClock
 from router.destination import DELIVERED, Outcome
 from router.outbox.base import NewEvent
 from router.outbox.policy import RetryPolicy
-from router.outbox.room import PENDING
+from router.outbox.recount import PENDING_BETWEEN
 from router.outbox.sqlite import _NEXT_EVENTS
 from router.outbox.writer import MAX_ROWS_PER_COMMIT
 from router.testing.events import make_event
@@ -316,9 +316,12 @@ def test_claims_and_pending_counts_walk_the_log_from_the_cursor(tmp_path: Path) 
     of the table itself), never every event of the store through the de-duplication index."""
     with sqlite3.connect(tmp_path / "plan.db") as db:
         db.executescript(resources.files("router.outbox").joinpath("schema.sql").read_text())
-        for sql, params in ((_NEXT_EVENTS, (0, "shop", 500)), (PENDING, (0, "shop", "a", "b"))):
+        for sql, params, where in (
+            (_NEXT_EVENTS, (0, "shop", 500), "rowid>?"),
+            (PENDING_BETWEEN, (0, 9, "shop", "a", "b"), "rowid>? AND rowid<?"),
+        ):
             plan = " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params))
-            assert plan == "SEARCH events USING INTEGER PRIMARY KEY (rowid>?)", plan
+            assert plan == f"SEARCH events USING INTEGER PRIMARY KEY ({where})", plan
 
 
 async def checkpointed(outbox: Any) -> None:
