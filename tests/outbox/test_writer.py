@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from router.outbox import writer as writer_module
 from router.outbox.base import NewEvent, OutboxUnavailable
 from router.outbox.writer import GroupWriter
 
@@ -200,8 +201,32 @@ async def test_a_delivering_writer_holds_its_loop_still_through_its_turn(
     assert ran.is_set()
 
 
-async def test_a_loop_that_does_not_hold_still_is_not_waited_for(tmp_path: Path) -> None:
+async def test_a_loop_late_to_hold_still_is_waited_for_before_the_lock_is_taken(
+    tmp_path: Path,
+) -> None:
+    """An idle-class loop may not be scheduled for a while: the writer waits for it to hold
+    still before it takes the writers' lock. Taken first, the commit would need the GIL from
+    a thread that is not running while every other process waits for the lock."""
+    path = tmp_path / "o.db"
+    writer = GroupWriter(path, synchronous="FULL", shared=True)
+    await writer.open(now=1.0)
+    writer.hold_loop_still = True
+    appending = asyncio.create_task(writer.append([event("a")]))
+    for _ in range(3):  # the job is queued and handed to the writer thread
+        await asyncio.sleep(0)
+    time.sleep(0.4)  # noqa: ASYNC251 - the loop's thread, not scheduled: it cannot hold still
+    stored_while_away = stored(path)
+    await asyncio.wait_for(appending, 5)
+    await writer.close()
+    assert stored_while_away == []
+    assert stored(path) == ["a"]
+
+
+async def test_a_loop_that_does_not_hold_still_is_not_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The writer waits a bounded time for the loop to hold still, then commits anyway."""
+    monkeypatch.setattr(writer_module, "HOLD_STILL_WAIT_SECS", 0.1)
     path = tmp_path / "o.db"
     writer = GroupWriter(path, synchronous="FULL", shared=True)
     await writer.open(now=1.0)
