@@ -8,7 +8,7 @@ from collections import Counter
 
 import orjson
 
-from router.ingest_channel import MAX_MESSAGE, Channel
+from router.ingest_channel import MAX_MESSAGE, Channel, decode_added
 
 
 async def drain(sock: socket.socket, channel: Channel) -> list[dict[str, object]]:
@@ -46,4 +46,22 @@ async def test_a_full_channel_keeps_one_wake_up_per_store_and_every_other_messag
     channel.send({"wake": "shop"}, coalesce="wake shop")
     assert await drain(theirs, channel) == [{"wake": "shop"}]
     channel.close()
+    theirs.close()
+
+
+async def test_commits_told_together_go_as_one_message_and_closing_sends_the_rest() -> None:
+    """An ingest process tells the main process of its commits a few milliseconds at a time,
+    their counts summed: none is lost, and closing the channel sends what is not told yet."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    channel = Channel(ours, on_lost=lambda: None)
+    channel.committed(Counter({("shop", ("meta",)): 2}))
+    channel.committed(Counter({("shop", ("meta",)): 3, ("blog", ()): 1}))
+    [message] = await drain(theirs, channel)
+    assert decode_added(message["committed"]) == {("shop", ("meta",)): 5, ("blog", ()): 1}
+    channel.committed(Counter({("shop", ("meta", "ga4")): 7}))
+    channel.close()  # before the next message was due
+    theirs.setblocking(True)
+    last = orjson.loads(theirs.recv(MAX_MESSAGE))
+    assert decode_added(last["committed"]) == {("shop", ("meta", "ga4")): 7}
+    assert theirs.recv(MAX_MESSAGE) == b""  # then the end
     theirs.close()
