@@ -107,15 +107,29 @@ def spawn(command: list[str], log: Path | None = None) -> subprocess.Popen[bytes
         return subprocess.Popen(command, stdout=out, stderr=out)
 
 
-async def wait_ok(session: aiohttp.ClientSession, url: str, within: float = 60.0) -> None:
+def log_tail(log: Path, lines: int = 15) -> str:
+    """The last ``lines`` of a process's output, or why there are none."""
+    if not log.exists():
+        return f"({log} was not written)"
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+async def wait_ok(
+    session: aiohttp.ClientSession, url: str, within: float = 60.0, log: Path | None = None
+) -> None:
+    """Wait for ``url`` to answer 200; else fail with its last answer and the tail of ``log``
+    (the process's output, in a directory deleted afterwards)."""
     deadline = time.monotonic() + within
+    last = "no answer"
     while time.monotonic() < deadline:
         with contextlib.suppress(aiohttp.ClientError, OSError):
             async with session.get(url) as answer:
                 if answer.status == 200:
                     return
+                last = f"{answer.status} {(await answer.text())[:300]}"
         await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {within}s")
+    tail = "" if log is None else "\n" + log_tail(log)
+    raise RuntimeError(f"{url} did not answer 200 within {within}s (last: {last}){tail}")
 
 
 async def admin_sql(sql: str) -> None:
@@ -182,7 +196,7 @@ async def measure(label: str, backend: str, nodes: int, seconds: float, work: Pa
     procs: list[subprocess.Popen[bytes]] = []
     try:
         procs.append(spawn([sys.executable, __file__, "--sink", str(sink_port)]))
-        urls = []
+        urls, logs = [], []
         for n in range(nodes):
             port, directory = free_port(), work / f"{backend}-{nodes}-{n}"
             outbox = (
@@ -192,12 +206,13 @@ async def measure(label: str, backend: str, nodes: int, seconds: float, work: Pa
             )
             write_config(directory, port, sink_port, outbox)
             command = [str(TAGLESS), "serve", "--config", str(directory)]
-            procs.append(spawn(command, directory / "serve.log"))
+            logs.append(directory / "serve.log")
+            procs.append(spawn(command, logs[-1]))
             urls.append(f"http://127.0.0.1:{port}")
         async with aiohttp.ClientSession() as session:
             await wait_ok(session, f"http://127.0.0.1:{sink_port}/stats")
-            for url in urls:
-                await wait_ok(session, f"{url}/readyz")
+            for url, log in zip(urls, logs, strict=True):
+                await wait_ok(session, f"{url}/readyz", log=log)
         acked, latencies, errors, started = await load(urls, seconds)
         ingest = acked / seconds
         e2e = None
