@@ -9,6 +9,8 @@ from typing import Final
 
 import attrs
 
+from router.outbox.writer import BUSY_TIMEOUT_MS
+
 #: Events of a store routed to a destination in a range of the log: after a seq, up to one.
 PENDING_BETWEEN: Final = (
     "SELECT count(*) FROM events WHERE seq > ? AND seq <= ? AND +store = ?"
@@ -17,8 +19,6 @@ PENDING_BETWEEN: Final = (
 _CURSOR: Final = "SELECT seq FROM cursors WHERE store = ? AND destination = ?"
 #: Above every seq SQLite hands out (a signed 64-bit rowid): "to the end of the log".
 END: Final = 2**63 - 1
-#: How long the count waits for a lock (a checkpoint's, or an exclusive one of a CLI command).
-BUSY_TIMEOUT_MS: Final = 5000
 
 
 @attrs.frozen

@@ -212,8 +212,11 @@ async def test_a_loop_late_to_hold_still_is_waited_for_before_the_lock_is_taken(
     await writer.open(now=1.0)
     writer.hold_loop_still = True
     appending = asyncio.create_task(writer.append([event("a")]))
-    for _ in range(3):  # the job is queued and handed to the writer thread
+    for _ in range(100):  # until the job is queued, then handed to the writer thread
+        if writer.unfinished and not writer._jobs:
+            break
         await asyncio.sleep(0)
+    assert writer.unfinished and not writer._jobs
     time.sleep(0.4)  # noqa: ASYNC251 - the loop's thread, not scheduled: it cannot hold still
     stored_while_away = stored(path)
     await asyncio.wait_for(appending, 5)
