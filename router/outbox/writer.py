@@ -11,6 +11,7 @@ import operator
 import os
 import sqlite3
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -69,6 +70,16 @@ def _insert_sql(rows: int) -> str:
 HOLD_STILL_WAIT_SECS: Final = 1.0
 HOLD_STILL_MAX_SECS: Final = 1.0
 
+#: Rows a group of appends may hold to be committed from the event loop's thread (see
+#: GroupWriter._commit_inline); larger groups go to the writer thread. Measured here: 1,000
+#: rows of 600-byte events commit in 3.1 ms (median), 100 in 0.6 ms, fsync included.
+INLINE_MAX_ROWS: Final = 1_000
+#: A commit from the event loop's thread that took longer than this (a slow disk's fsync, a
+#: large WAL) sends the commits of the next ``INLINE_PAUSE_SECS`` to the writer thread, so
+#: that the loop goes on reading requests while they run.
+INLINE_SLOW_SECS: Final = 0.010
+INLINE_PAUSE_SECS: Final = 1.0
+
 #: A write run inside the next group commit, in the writer thread, on its connection.
 Write = Callable[[sqlite3.Connection], Any]
 #: Events a commit stored, counted by (store, routes): a known event_id stores nothing.
@@ -98,6 +109,8 @@ class GroupWriter:
     once per statement, so a busy loop does not stretch commits (measured: a 3-4-await commit
     through aiosqlite took 15 ms for 32 rows under load). A group of appends only, the usual
     one, is a single INSERT, which SQLite commits as its own transaction: see :meth:`_commit`.
+    A small one is committed by the event loop's thread itself when no lock is in the way
+    (:meth:`_commit_inline`); groups are committed one after the other either way.
     """
 
     def __init__(self, path: Path, *, synchronous: str, shared: bool = False) -> None:
@@ -127,6 +140,11 @@ class GroupWriter:
         #: delivering process, whose loop runs at a lower priority: see :meth:`_loop_held_still`).
         self.hold_loop_still = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Held while a thread uses the connection outside the writer thread's turn order:
+        #: a commit from the event loop's thread, a call between commits in the writer thread.
+        self._connection = threading.Lock()
+        #: No commit from the event loop's thread before this time.monotonic().
+        self._inline_after = 0.0
 
     @property
     def is_open(self) -> bool:
@@ -288,7 +306,7 @@ class GroupWriter:
         db = self._db
 
         def in_turn() -> Any:
-            with self._turn():
+            with self._connection, self._turn():
                 return call(db)
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, in_turn)
@@ -306,8 +324,14 @@ class GroupWriter:
             self._wake.clear()
             while self._jobs:
                 group = self._take_group()
-                results = await loop.run_in_executor(self._executor, self._commit, group)
+                results = self._commit_inline(group)
+                if results is None:
+                    results = await loop.run_in_executor(self._executor, self._commit, group)
                 self._finish(group, results)
+                if self._jobs:  # the group's callers resume before the next commit is
+                    # answered, even one from the loop's thread (Admission.refresh applies
+                    # its count in between)
+                    await asyncio.sleep(0)
             if self._closing and not self._jobs:
                 return
 
@@ -321,24 +345,69 @@ class GroupWriter:
             group.append(job)
         return group
 
+    def _commit_inline(self, group: list[_Job]) -> tuple[list[Any], Added] | Exception | None:
+        """A small group of appends committed right here, in the event loop's thread, if the
+        writers' lock and SQLite's are free this instant; None if it must go to the writer
+        thread (it waits for them there).
+
+        Handing a commit to the writer thread and back costs two thread wake-ups and a GIL
+        hand-over per SQLite step, each of which waits for a CPU when delivery keeps both
+        cores busy; here the loop holds the GIL throughout and is blocked only for the INSERT
+        and its fsync (measured while delivering to five platforms, five alternating pairs of
+        runs: single events 1.11-1.41x the requests/s, batches at saturation unchanged).
+        Never in a loop that runs at a lowered priority (``hold_loop_still``): its commits
+        would hold the writers' lock at that priority. A lock held elsewhere (another
+        process's turn, a command writing without the writers' lock) is never waited for
+        here: SQLite answers busy at once.
+        """
+        if self.hold_loop_still or any(job.write is not None for job in group):
+            return None
+        started = time.monotonic()
+        if started < self._inline_after or sum(len(j.events) for j in group) > INLINE_MAX_ROWS:
+            return None
+        db = self._db
+        assert db is not None
+        if not self._connection.acquire(blocking=False):  # a checkpoint or vacuum is running
+            return None
+        try:
+            if not self._try_turn():
+                return None
+            try:
+                db.execute("PRAGMA busy_timeout=0")
+                return self._appended(db, group, _values(group))
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    return None  # nothing was written: the writer thread waits its turn
+                return _failure(error)
+            except Exception as error:  # as in _commit_appends
+                return _failure(error)
+            finally:
+                db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                self._end_turn()
+        finally:
+            self._connection.release()
+            if time.monotonic() - started > INLINE_SLOW_SECS:
+                self._inline_after = time.monotonic() + INLINE_PAUSE_SECS
+
+    def _try_turn(self) -> bool:
+        """Take the writers' lock if no other process holds it (always, if none is shared)."""
+        if self._lock_fd is None:
+            return True
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _end_turn(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
     def _commit(self, group: list[_Job]) -> tuple[list[Any], Added] | Exception:
         """In the writer thread: the whole group in one transaction, or none of it."""
         db = self._db
         assert db is not None
-        values = [
-            value
-            for job in group
-            for e in job.events
-            for value in (
-                e.store,
-                e.event_id,
-                e.received_at,
-                routes_text(e.routes),
-                e.body,
-                e.anonymous_id,
-                e.user_id,
-            )
-        ]
+        values = _values(group)
         if len(values) <= MAX_ROWS_PER_COMMIT * _COLUMNS and not any(j.write for j in group):
             return self._commit_appends(db, group, values)
         with self._turn():
@@ -368,12 +437,18 @@ class GroupWriter:
         """
         with self._turn():
             try:
-                added, high = self._insert(db, group, values)
+                return self._appended(db, group, values)
             except Exception as error:  # nothing kept (the statement undid itself), or stored
                 # but not counted (the count after it failed): the sender retries, and a
                 # known event_id stores nothing twice
                 return _failure(error)
-        self.high_seq = high
+
+    def _appended(
+        self, db: sqlite3.Connection, group: list[_Job], values: list[Any]
+    ) -> tuple[list[Any], Added]:
+        """Insert a group of appends (in its own transaction); what each job answers, and
+        what was stored."""
+        added, self.high_seq = self._insert(db, group, values)
         return [None] * len(group), added
 
     def _insert(
@@ -417,6 +492,24 @@ class GroupWriter:
         # (Admission.refresh) already includes these events and is applied after them
         if not isinstance(outcome, Exception) and outcome[1]:
             self.on_commit(outcome[1])
+
+
+def _values(group: list[_Job]) -> list[Any]:
+    """The group's events as the INSERT's flattened parameters (``_COLUMNS`` a row)."""
+    return [
+        value
+        for job in group
+        for e in job.events
+        for value in (
+            e.store,
+            e.event_id,
+            e.received_at,
+            routes_text(e.routes),
+            e.body,
+            e.anonymous_id,
+            e.user_id,
+        )
+    ]
 
 
 def _failure(error: Exception) -> Exception:

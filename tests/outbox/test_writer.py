@@ -253,11 +253,12 @@ async def test_a_writer_alone_takes_no_lock_file(tmp_path: Path) -> None:
 
 
 async def test_a_commit_of_appends_only_is_one_statement_and_one_with_writes_a_transaction(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Appends alone go in as one INSERT, its own transaction (each statement costs the writer
-    the GIL back from a busy loop while it holds the writers' lock); a commit that also runs a
-    write keeps BEGIN IMMEDIATE ... COMMIT around all of it."""
+    thread the GIL back from a busy loop while it holds the writers' lock); a commit that also
+    runs a write keeps BEGIN IMMEDIATE ... COMMIT around all of it."""
+    monkeypatch.setattr(writer_module, "INLINE_MAX_ROWS", 0)  # every commit in the thread
     writer = await open_writer(tmp_path / "o.db")
     statements: list[str] = []
     await writer.write(lambda db: db.set_trace_callback(statements.append))
@@ -289,9 +290,15 @@ async def test_a_commit_of_appends_only_is_one_statement_and_one_with_writes_a_t
     assert stored(tmp_path / "o.db") == ["a", "b", "c"]
 
 
-async def test_a_failing_statement_of_appends_keeps_none_of_its_events(tmp_path: Path) -> None:
+@pytest.mark.parametrize("inline", [True, False], ids=["loop-thread", "writer-thread"])
+async def test_a_failing_statement_of_appends_keeps_none_of_its_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inline: bool
+) -> None:
     """The one-statement commit is all or nothing: a row SQLite refuses undoes the rows before
-    it in the same statement, every caller of the group hears of it, and the writer goes on."""
+    it in the same statement, every caller of the group hears of it, and the writer goes on,
+    whichever thread commits."""
+    if not inline:
+        monkeypatch.setattr(writer_module, "INLINE_MAX_ROWS", 0)
     path = tmp_path / "o.db"
     writer = await open_writer(path)
     await writer.write(
