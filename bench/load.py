@@ -176,6 +176,13 @@ class Report:
         runs = self.runs(server, figure)
         return runs[(len(runs) - 1) // 2] if runs else None
 
+    def half_median(self, server: str, figure: str) -> Result | None:
+        """The paced run at half of saturation with the median p99 over the rounds (of an even
+        count, the lower middle one)."""
+        found = [r for r in self.half if r.server == server and r.figure == figure]
+        found.sort(key=lambda r: r.wrk.p99_ms)
+        return found[(len(found) - 1) // 2] if found else None
+
     def find(self, server: str, figure: str, round_: int) -> Result | None:
         return next(
             (

@@ -126,7 +126,7 @@ def _latency_summary(report: Report) -> list[str]:
 
 
 def _half(report: Report, server: str, figure: str) -> Result | None:
-    return next((r for r in report.half if r.server == server and r.figure == figure), None)
+    return report.half_median(server, figure)
 
 
 def _latency(result: Result | None) -> str:
@@ -232,15 +232,22 @@ def render_latency(report: Report, settings: Settings) -> list[str]:
         "runs above (the median round): post.lua's `delay()` gives each request a slot on a "
         f"fixed schedule, whatever the answers' latency, over {settings.connections} "
         "connections (a slot whose time has passed goes at once). wrk's latency counts from "
-        "sending a request to its answer.",
-        "Figure | Server | paced at req/s | reached req/s | p50 ms | p99 ms | "
+        "sending a request to its answer. Every round runs each row once, bare and Tagless one "
+        "after the other; the summary takes each row's round with the median p99.",
+        "Figure | Server | round | paced at req/s | reached req/s | p50 ms | p99 ms | "
         "server CPU % | other CPU %",
     )
-    for r in report.half:
+    order = list(FIGURES)
+
+    def place(r: Result) -> tuple[int, bool, int]:
+        return order.index(r.figure), r.server != "bare", r.round
+
+    for r in sorted(report.half, key=place):
         lines.append(
             _row(
                 FIGURES[r.figure][2],
                 r.server,
+                str(r.round + 1),
                 _num(r.offered_rps),
                 _num(r.wrk.rps),
                 f"{r.wrk.p50_ms:.2f}",
