@@ -337,13 +337,22 @@ class GroupWriter:
 
     def _take_group(self) -> list[_Job]:
         group: list[_Job] = []
-        rows = 0
-        cap = self.max_rows_per_commit
-        while self._jobs and (not group or rows + len(self._jobs[0].events) <= cap):
-            job = self._jobs.popleft()
+        self._take_more(group, self.max_rows_per_commit)
+        return group
+
+    def _take_more(self, group: list[_Job], cap: int, *, appends_only: bool = False) -> int:
+        """Move queued jobs into ``group``, in order, while its rows stay within ``cap`` (an
+        empty group takes one job whatever its size); with ``appends_only``, stop at the first
+        job with a write. How many rows were added."""
+        rows = added = sum(len(job.events) for job in group)
+        jobs = self._jobs
+        while jobs and (not group or rows + len(jobs[0].events) <= cap):
+            if appends_only and jobs[0].write is not None:
+                break
+            job = jobs.popleft()
             rows += len(job.events)
             group.append(job)
-        return group
+        return rows - added
 
     def _commit_inline(self, group: list[_Job]) -> tuple[list[Any], Added] | Exception | None:
         """A small group of appends committed right here, in the event loop's thread, if the
@@ -436,6 +445,13 @@ class GroupWriter:
         latency p50 5.8 -> 4.3 ms, p99 24.9 -> 18.9 ms, means of four runs).
         """
         with self._turn():
+            # what was queued while the turn was awaited joins this commit: the fewer commits
+            # processes sharing the lock take turns for, the more events each one carries.
+            # Only this thread takes jobs while the loop awaits it (deque operations are atomic)
+            start = len(group)
+            cap = min(self.max_rows_per_commit, MAX_ROWS_PER_COMMIT)
+            if self._take_more(group, cap, appends_only=True):
+                values = values + _values(group[start:])
             try:
                 return self._appended(db, group, values)
             except Exception as error:  # nothing kept (the statement undid itself), or stored

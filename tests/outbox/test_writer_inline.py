@@ -213,3 +213,38 @@ async def test_a_group_s_callers_resume_before_the_next_commit_is_answered(
     await asyncio.wait_for(asyncio.gather(first, appended), 5)
     assert order == ["resumed", "appended"]
     assert traced.inserts_by() == ["loop"]
+
+
+async def test_appends_queued_while_the_writer_thread_awaits_the_lock_join_its_commit(
+    tmp_path: Path,
+) -> None:
+    """A commit waiting in the writer thread for another process's turn takes the appends
+    queued meanwhile into the same INSERT once the lock is its own (fewer, fuller turns), up
+    to a job with a write, which keeps its place for the next commit."""
+    writer = GroupWriter(tmp_path / "o.db", synchronous="FULL", shared=True)
+    await writer.open(now=1.0)
+    traced = Traced(writer)
+    await traced.trace()
+    assert writer.lock_path is not None
+    holder = os.open(writer.lock_path, os.O_RDWR)  # another open file: another "process"
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        first = asyncio.create_task(writer.append([event("a")]))
+        await asyncio.sleep(0.05)  # the writer thread waits for the lock with a alone
+        later = [asyncio.create_task(writer.append([event(e)])) for e in ("b", "c")]
+        written = asyncio.create_task(writer.write(lambda db: None))
+        last = asyncio.create_task(writer.append([event("d")]))
+        await asyncio.sleep(0.05)
+    finally:
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        os.close(holder)
+    await asyncio.wait_for(asyncio.gather(first, *later, written, last), 5)
+    await writer.close()
+    carried = [
+        sorted({e for e in "abcd" if f"'{e}'" in statement})
+        for _, statement in traced.statements
+        if statement.startswith("INSERT")
+    ]
+    assert carried == [["a", "b", "c"], ["d"]]  # then the write's commit, with d
+    assert traced.inserts_by() == ["thread", "thread"]
+    assert stored(writer.path) == ["a", "b", "c", "d"]
