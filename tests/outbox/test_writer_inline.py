@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -52,14 +53,32 @@ class Traced:
         return [by for by, statement in self.by_thread() if statement.startswith("INSERT")]
 
 
-@pytest.fixture(params=[False, True], ids=["alone", "shared"])
-async def traced(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Traced]:
-    writer = GroupWriter(tmp_path / "o.db", synchronous="FULL", shared=request.param)
+async def open_traced(path: Path, *, shared: bool) -> Traced:
+    writer = GroupWriter(path, synchronous="FULL", shared=shared)
     await writer.open(now=1.0)
     traced = Traced(writer)
     await traced.trace()
+    return traced
+
+
+@pytest.fixture(params=[False, True], ids=["alone", "shared"])
+async def traced(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Traced]:
+    traced = await open_traced(tmp_path / "o.db", shared=request.param)
     yield traced
-    await writer.close()
+    await traced.writer.close()
+
+
+@contextlib.contextmanager
+def another_process_s_turn(writer: GroupWriter) -> Iterator[None]:
+    """The writers' lock held through another open file of it, as another process holds it."""
+    assert writer.lock_path is not None
+    holder = os.open(writer.lock_path, os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        os.close(holder)
 
 
 async def test_a_small_group_of_appends_is_committed_by_the_loop_s_thread(traced: Traced) -> None:
@@ -77,22 +96,14 @@ async def test_a_small_group_of_appends_is_committed_by_the_loop_s_thread(traced
 async def test_another_process_s_turn_is_waited_for_in_the_writer_thread(tmp_path: Path) -> None:
     """While another process holds the writers' lock, the commit goes to the writer thread,
     which waits for the lock; the loop keeps running meanwhile."""
-    writer = GroupWriter(tmp_path / "o.db", synchronous="FULL", shared=True)
-    await writer.open(now=1.0)
-    traced = Traced(writer)
-    await traced.trace()
-    assert writer.lock_path is not None
-    holder = os.open(writer.lock_path, os.O_RDWR)  # another open file: another "process"
-    fcntl.flock(holder, fcntl.LOCK_EX)
-    try:
+    traced = await open_traced(tmp_path / "o.db", shared=True)
+    writer = traced.writer
+    with another_process_s_turn(writer):
         pending = asyncio.create_task(writer.append([event("a")]))
         for _ in range(20):
             await asyncio.sleep(0.01)
         assert not pending.done()
         assert stored(writer.path) == []
-    finally:
-        fcntl.flock(holder, fcntl.LOCK_UN)
-        os.close(holder)
     await asyncio.wait_for(pending, 5)
     await writer.append([event("b")])  # the lock is free again: back to the loop's thread
     await writer.close()
@@ -107,10 +118,8 @@ async def test_sqlite_s_lock_held_by_another_connection_is_waited_for_in_the_wri
     one process) holds SQLite's lock: the INSERT from the loop's thread, with busy_timeout 0,
     gets busy at once (not after the writer's busy timeout) and writes nothing; the writer
     thread waits for the lock and commits; the loop keeps running meanwhile."""
-    writer = GroupWriter(tmp_path / "o.db", synchronous="FULL")
-    await writer.open(now=1.0)
-    traced = Traced(writer)
-    await traced.trace()
+    traced = await open_traced(tmp_path / "o.db", shared=False)
+    writer = traced.writer
     other = sqlite3.connect(writer.path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")
     pending = asyncio.create_task(writer.append([event("a")]))
@@ -221,23 +230,15 @@ async def test_appends_queued_while_the_writer_thread_awaits_the_lock_join_its_c
     """A commit waiting in the writer thread for another process's turn takes the appends
     queued meanwhile into the same INSERT once the lock is its own (fewer, fuller turns), up
     to a job with a write, which keeps its place for the next commit."""
-    writer = GroupWriter(tmp_path / "o.db", synchronous="FULL", shared=True)
-    await writer.open(now=1.0)
-    traced = Traced(writer)
-    await traced.trace()
-    assert writer.lock_path is not None
-    holder = os.open(writer.lock_path, os.O_RDWR)  # another open file: another "process"
-    fcntl.flock(holder, fcntl.LOCK_EX)
-    try:
+    traced = await open_traced(tmp_path / "o.db", shared=True)
+    writer = traced.writer
+    with another_process_s_turn(writer):
         first = asyncio.create_task(writer.append([event("a")]))
         await asyncio.sleep(0.05)  # the writer thread waits for the lock with a alone
         later = [asyncio.create_task(writer.append([event(e)])) for e in ("b", "c")]
         written = asyncio.create_task(writer.write(lambda db: None))
         last = asyncio.create_task(writer.append([event("d")]))
         await asyncio.sleep(0.05)
-    finally:
-        fcntl.flock(holder, fcntl.LOCK_UN)
-        os.close(holder)
     await asyncio.wait_for(asyncio.gather(first, *later, written, last), 5)
     await writer.close()
     carried = [
