@@ -211,7 +211,7 @@ class GroupWriter:
             try:
                 yield
             finally:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                self._end_turn()
 
     @contextlib.contextmanager
     def _loop_held_still(self) -> Iterator[None]:
@@ -340,11 +340,11 @@ class GroupWriter:
         self._take_more(group, self.max_rows_per_commit)
         return group
 
-    def _take_more(self, group: list[_Job], cap: int, *, appends_only: bool = False) -> int:
+    def _take_more(self, group: list[_Job], cap: int, *, appends_only: bool = False) -> None:
         """Move queued jobs into ``group``, in order, while its rows stay within ``cap`` (an
         empty group takes one job whatever its size); with ``appends_only``, stop at the first
-        job with a write. How many rows were added."""
-        rows = added = sum(len(job.events) for job in group)
+        job with a write."""
+        rows = sum(len(job.events) for job in group)
         jobs = self._jobs
         while jobs and (not group or rows + len(jobs[0].events) <= cap):
             if appends_only and jobs[0].write is not None:
@@ -352,7 +352,6 @@ class GroupWriter:
             job = jobs.popleft()
             rows += len(job.events)
             group.append(job)
-        return rows - added
 
     def _commit_inline(self, group: list[_Job]) -> tuple[list[Any], Added] | Exception | None:
         """A small group of appends committed right here, in the event loop's thread, if the
@@ -450,7 +449,8 @@ class GroupWriter:
             # Only this thread takes jobs while the loop awaits it (deque operations are atomic)
             start = len(group)
             cap = min(self.max_rows_per_commit, MAX_ROWS_PER_COMMIT)
-            if self._take_more(group, cap, appends_only=True):
+            self._take_more(group, cap, appends_only=True)
+            if len(group) > start:
                 values = values + _values(group[start:])
             try:
                 return self._appended(db, group, values)

@@ -13,17 +13,9 @@ from pathlib import Path
 import pytest
 
 from router.outbox import writer as writer_module
-from router.outbox.base import NewEvent, OutboxUnavailable
+from router.outbox.base import OutboxUnavailable
 from router.outbox.writer import GroupWriter
-
-
-def event(event_id: str) -> NewEvent:
-    return NewEvent("shop", event_id, 1.0, ("hook",), b'{"event_id":"' + event_id.encode() + b'"}')
-
-
-def stored(path: Path) -> list[str]:
-    with sqlite3.connect(path) as db:
-        return [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY seq")]
+from tests.writer_kit import event, stored
 
 
 async def open_writer(path: Path) -> GroupWriter:
@@ -143,28 +135,6 @@ async def test_a_commit_of_known_events_only_counts_nothing_and_reads_no_table(
     assert seen == []
     assert not [s for s in statements if "count(" in s], statements
     assert stored(path) == [f"e{i}" for i in range(20)]
-
-
-async def test_writers_sharing_a_file_take_turns_through_its_lock(tmp_path: Path) -> None:
-    """While one process's writer holds the writers' lock, another's commit waits for it (in
-    the kernel, not in SQLite's sleeping busy handler) and goes through once it is free."""
-    path = tmp_path / "o.db"
-    writer = GroupWriter(path, synchronous="FULL", shared=True)
-    await writer.open(now=1.0)
-    assert writer.lock_path is not None and writer.lock_path.exists()
-    holder = os.open(writer.lock_path, os.O_RDWR)  # another open file: another "process"
-    fcntl.flock(holder, fcntl.LOCK_EX)
-    try:
-        pending = asyncio.create_task(writer.append([event("a")]))
-        await asyncio.sleep(0.3)
-        assert not pending.done()
-        assert stored(path) == []
-    finally:
-        fcntl.flock(holder, fcntl.LOCK_UN)
-        os.close(holder)
-    await asyncio.wait_for(pending, 5)
-    await writer.close()
-    assert stored(path) == ["a"]
 
 
 @pytest.mark.parametrize("hold_still", [True, False])

@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
-import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from router.outbox import writer as writer_module
-from router.outbox.base import NewEvent
 from router.outbox.writer import GroupWriter
-
-
-def event(event_id: str) -> NewEvent:
-    return NewEvent("shop", event_id, 1.0, ("hook",), b'{"event_id":"' + event_id.encode() + b'"}')
-
-
-def stored(path: Path) -> list[str]:
-    with sqlite3.connect(path) as db:
-        return [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY seq")]
+from tests.writer_kit import another_process_s_turn, event, stored
 
 
 class Traced:
@@ -68,19 +56,6 @@ async def traced(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     await traced.writer.close()
 
 
-@contextlib.contextmanager
-def another_process_s_turn(writer: GroupWriter) -> Iterator[None]:
-    """The writers' lock held through another open file of it, as another process holds it."""
-    assert writer.lock_path is not None
-    holder = os.open(writer.lock_path, os.O_RDWR)
-    fcntl.flock(holder, fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(holder, fcntl.LOCK_UN)
-        os.close(holder)
-
-
 async def test_a_small_group_of_appends_is_committed_by_the_loop_s_thread(traced: Traced) -> None:
     """No lock in the way: the INSERT runs in the event loop's thread, busy_timeout 0 around
     it (a lock taken meanwhile is never waited for there), and the events are stored."""
@@ -95,7 +70,8 @@ async def test_a_small_group_of_appends_is_committed_by_the_loop_s_thread(traced
 
 async def test_another_process_s_turn_is_waited_for_in_the_writer_thread(tmp_path: Path) -> None:
     """While another process holds the writers' lock, the commit goes to the writer thread,
-    which waits for the lock; the loop keeps running meanwhile."""
+    which waits for it (in the kernel, not in SQLite's sleeping busy handler) and commits once
+    it is free; the loop keeps running meanwhile, and the next commit is the loop's again."""
     traced = await open_traced(tmp_path / "o.db", shared=True)
     writer = traced.writer
     with another_process_s_turn(writer):
