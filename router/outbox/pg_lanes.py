@@ -1,5 +1,6 @@
 """Which node delivers each destination of the PostgreSQL outbox: its lane under a lease,
-taken, renewed, lost; a destination's pause shared with the node that takes it next."""
+taken, renewed, lost; a destination's pause shared with the node that takes it next; its due
+times following this node's wall clock back."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import structlog
 from router.clock import Clock
 from router.outbox import pg_leases
 from router.outbox.base import OutboxUnavailable
+from router.outbox.clockwatch import WallClockWatch
 from router.outbox.lanes import Lane
 from router.outbox.pg_erasure import PgErasure
+from router.outbox.pg_writer import Db
 
 log = structlog.get_logger("tagless.outbox")
 
@@ -29,6 +32,7 @@ class PgLanes(PgErasure):
     #: (store, destination) -> until when the destination rests (every node's view)
     _pauses: dict[tuple[str, str], float]
     _background: set[asyncio.Task[None]]
+    _wall: WallClockWatch
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -94,3 +98,37 @@ class PgLanes(PgErasure):
         """Drop the lane's in-memory state once its dispatcher has stopped (a reload)."""
         self._lanes.pop((store, destination), None)
         self._leases.pop((store, destination), None)
+
+    async def _follow_clock_back(self, now: float) -> None:
+        """Move the waiting retries (and leases of retries) and the pauses of the lanes this
+        node holds back by as much as its wall clock went back, and its view of every pause.
+
+        Due times are wall times counted from the clock of the node that holds the lane: a
+        retry due in ten seconds would otherwise wait the jump out too, and a pause of a
+        minute last an hour longer. Only this node's lanes move: the other nodes' clocks did
+        not jump. Called wherever a due time is taken from the clock, so that the latest
+        time seen is the one the latest due time was counted from."""
+        back = self._wall.went_back(now)
+        if not back:
+            return
+        for key, until in self._pauses.items():
+            if until > now:
+                self._pauses[key] = until - back
+        rows = [(back, store, destination, now) for store, destination in self._leases]
+        log.warning("wall_clock_went_back", seconds=round(back, 3), node=self.node)
+        if not rows:
+            return
+
+        async def shift(db: Db) -> None:
+            await db.executemany(
+                "UPDATE deliveries SET due_at = due_at - $1 WHERE store = $2"
+                " AND destination = $3 AND state = 'retry' AND due_at > $4",
+                rows,
+            )
+            await db.executemany(
+                "UPDATE pauses SET until = until - $1 WHERE store = $2 AND destination = $3"
+                " AND until > $4",
+                rows,
+            )
+
+        await self.writer.write(shift)

@@ -21,6 +21,7 @@ from router.destination import Outcome
 from router.outbox import pg_leases
 from router.outbox.attempts_log import Sends
 from router.outbox.base import Claim, Claimed, NewEvent, OutboxUnavailable
+from router.outbox.clockwatch import WallClockWatch
 from router.outbox.lanes import Lane, Wakeups, claim_in_turn
 from router.outbox.pg_insight import PgInsight
 from router.outbox.pg_lanes import PgLanes
@@ -112,6 +113,7 @@ class PostgresOutbox(Wakeups, PgLanes):
         #: (store, destination) -> until when the destination rests (every node's view)
         self._pauses: dict[tuple[str, str], float] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._wall = WallClockWatch()
         self._tokens = itertools.count(1)
         self._renewer: asyncio.Task[None] | None = None
         #: The admin pages' read-only queries (every node's events).
@@ -193,7 +195,9 @@ class PostgresOutbox(Wakeups, PgLanes):
         if lane is None:
             return None
         epoch = self._leases[(store, destination)][0]
-        if self._pauses.get((store, destination), 0.0) > self.clock.now():
+        now = self.clock.now()
+        await self._follow_clock_back(now)
+        if self._pauses.get((store, destination), 0.0) > now:
             return None  # another node paused it (429, credentials) before this one took over
         claim = await claim_in_turn(
             lane,
@@ -253,7 +257,9 @@ class PostgresOutbox(Wakeups, PgLanes):
     ) -> list[str]:
         """Record every event's outcome, the attempts log's rows and the cursor, in one
         transaction that commits only while this node still holds the claim's lease."""
-        planned = plan(claim, outcomes, policy, sends, self.clock.now())
+        now = self.clock.now()
+        await self._follow_clock_back(now)  # every time a due time is taken from is seen
+        planned = plan(claim, outcomes, policy, sends, now)
         epoch = self._epochs.pop(claim.token, None)
         key = (claim.store, claim.destination)
         lane = self._lanes.get(key)
@@ -295,6 +301,7 @@ class PostgresOutbox(Wakeups, PgLanes):
         now = self.clock.now()
         rows = [(now, claim.store, claim.destination, item.seq) for item in claim.items]
         with contextlib.suppress(OutboxUnavailable):
+            await self._follow_clock_back(now)
             await self.pool.executemany(
                 "UPDATE deliveries SET due_at = $1 WHERE store = $2 AND destination = $3"
                 " AND seq = $4",

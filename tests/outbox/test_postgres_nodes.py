@@ -120,6 +120,28 @@ async def test_a_pause_is_shared_with_the_node_that_takes_over(
     assert taken is not None and [i.event_id for i in taken.items] == ["x"]
 
 
+async def test_a_pause_follows_the_wall_clock_of_its_node_back(
+    nodes: Nodes, clock: FakeClock
+) -> None:
+    """A rests the destination for 100 s, then its wall clock is set back an hour: the rest
+    still ends 100 s after it began (before, it lasted the hour too), in A's view and in the
+    one a node taking the lease over would read."""
+    a, b = await nodes(), await nodes()
+    await a.append([new("x")])
+    claim = await a.claim("shop", "hook", 10)
+    assert claim is not None
+    await a.settle(claim, [(claim.items[0], DELIVERED)], NO_JITTER)
+    await a.append([new("y")])
+    a.share_pause("shop", "hook", clock.now() + 100.0, "http_429")
+    await asyncio.gather(*a._background)
+    clock.advance(-3600.0)
+    assert await a.claim("shop", "hook", 10) is None  # resting: its 100 s are not over
+    assert await b.paused_until("shop", "hook") == clock.now() + 100.0
+    clock.advance(100.0)
+    taken = await a.claim("shop", "hook", 10)
+    assert taken is not None and [i.event_id for i in taken.items] == ["y"]
+
+
 async def test_a_commit_on_one_node_wakes_the_dispatchers_of_another(nodes: Nodes) -> None:
     """LISTEN/NOTIFY: B's subscription is set by A's commit, with no polling."""
     a, b = await nodes(), await nodes()
