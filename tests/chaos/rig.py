@@ -251,7 +251,8 @@ class Rig:
             routed=self.platforms,
             withheld=withheld,
             dedups=dedups,
-            outbox=self.config.db_path,
+            # the file's own checks; a PostgreSQL outbox (``outbox: {url}``) has no file
+            outbox=None if "url" in self.config.outbox else self.config.db_path,
         )
         return drained, code, verdict
 

@@ -72,13 +72,18 @@ def timed(event_id: str, when: datetime) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-async def test_wall_clock_jumps_neither_spin_nor_stall_retries(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_wall_clock_jumps_neither_spin_nor_stall_retries(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
     """The platform fails while the server's wall clock jumps an hour ahead, then two hours
     back (its monotonic clock untouched): it is not hammered meanwhile, everything is
-    delivered soon after it recovers, and each event keeps the time its sender gave it."""
+    delivered soon after it recovers, and each event keeps the time its sender gave it. On
+    either outbox: PostgreSQL's due times are wall times of the node too."""
     # rests and back-offs of a few seconds: a queue still waiting long after recovery stalled
     delivery = {"initial_backoff_secs": 0.5, "max_backoff_secs": 2.0, "max_pause_secs": 4.0}
-    async with rig(tmp_path, ["hook"], delivery=delivery) as r:
+    outbox = {"url": request.getfixturevalue("pg_url")} if backend == "postgres" else {}
+    async with rig(tmp_path, ["hook"], delivery=delivery, outbox=outbox) as r:
         wall = clock.WallClock(tmp_path)
         r.server.env = wall.env
         await r.server.start()
@@ -108,7 +113,7 @@ async def test_wall_clock_jumps_neither_spin_nor_stall_retries(tmp_path: Path) -
         }
         wrong = {i: times[i] for i in times if not _same_instant(times[i], sent[i])}
         report(
-            "wall-clock jumps (17)",
+            f"wall-clock jumps (17), {backend} outbox",
             f"the server's wall clock went +1 h, then -1 h from real while 'hook' failed;"
             f" {during} requests reached it meanwhile; {len(wrong)} events sent with a changed"
             " time",
