@@ -54,8 +54,8 @@ check: $(STAMP) ## validate the example config and every config/examples/*.yaml 
 readme-check: ## follow the README's commands on a fresh clone of HEAD (CI runs it)
 	python3 scripts/readme_walkthrough.py
 
-chaos: $(STAMP) chaos-deps ## the fault suite at full length (kills, outages, disk full...): prints every scenario's figures
-	TAGLESS_CHAOS=full TAGLESS_FUZZ_EXAMPLES=$${TAGLESS_FUZZ_EXAMPLES:-3000} $(BIN)/pytest -q -s -p no:randomly tests/chaos tests/ingest/test_fuzz_ingest.py
+chaos: $(STAMP) chaos-deps postgres ## the fault suite at full length (kills, outages, disk full...): prints every scenario's figures
+	TAGLESS_REQUIRE_POSTGRES=1 TAGLESS_CHAOS=full TAGLESS_FUZZ_EXAMPLES=$${TAGLESS_FUZZ_EXAMPLES:-3000} $(BIN)/pytest -q -s -p no:randomly tests/chaos tests/ingest/test_fuzz_ingest.py
 
 chaos-deps: ## libfaketime (Debian) for the fault suite's accelerated and jumped clocks
 	@bash scripts/chaos-deps.sh
