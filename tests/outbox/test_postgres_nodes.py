@@ -33,7 +33,7 @@ async def nodes(pg_url: str, clock: FakeClock) -> AsyncIterator[Nodes]:
     opened: list[PostgresOutbox] = []
 
     async def node(**options: Any) -> PostgresOutbox:
-        box = PostgresOutbox(pg_url, clock=clock, **options)
+        box = PostgresOutbox(pg_url, **{"clock": clock, **options})
         await box.open()
         opened.append(box)
         return box
@@ -140,6 +140,27 @@ async def test_a_pause_follows_the_wall_clock_of_its_node_back(
     clock.advance(100.0)
     taken = await a.claim("shop", "hook", 10)
     assert taken is not None and [i.event_id for i in taken.items] == ["y"]
+
+
+async def test_a_node_whose_clock_went_back_moves_only_its_own_destinations_retries(
+    nodes: Nodes, clock: FakeClock
+) -> None:
+    """A delivers 'hook' and B 'other', each with a retry due in 1 s, when A's clock (not B's)
+    is set back an hour: A's retry is due 1 s later on A's clock, B's stays where B's clock
+    put it (moved too, it would fall due an hour early)."""
+    b_clock = FakeClock()
+    a, b = await nodes(), await nodes(clock=b_clock)
+    body = codec.encode(make_event())
+    await a.append([NewEvent("shop", "x", 1_800_000_000.0, ("hook", "other"), body)])
+    for box, destination in ((a, "hook"), (b, "other")):
+        claim = await box.claim("shop", destination, 10)
+        assert claim is not None
+        failed = Outcome("retry", "http_503", 503)
+        await box.settle(claim, [(claim.items[0], failed)], NO_JITTER)
+    clock.advance(-3600.0)
+    assert await a.claim("shop", "hook", 10) is None  # A sees its clock went back
+    assert await a.next_due("shop", "hook") == clock.now() + 1.0
+    assert await b.next_due("shop", "other") == b_clock.now() + 1.0
 
 
 async def test_a_commit_on_one_node_wakes_the_dispatchers_of_another(nodes: Nodes) -> None:
