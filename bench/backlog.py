@@ -24,7 +24,7 @@ def measure_backlog(report: Report, settings: Settings, body: Path, rig: Rig) ->
         with server(report, settings, kind, rig) as (service, base):
             acked = 0
             for backlog in (settings.small_backlog, settings.backlog):
-                acked += fill(base, body, backlog - acked)
+                acked += fill(base, body, backlog - acked, settings.message_ids == "random")
                 result = measure_at(report, settings, service, base, body, rig, label, acked)
                 report.growth.append(Growth(label, backlog, acked, result, service.rss_mb()))
                 acked += result.wrk.acked_events
@@ -33,13 +33,13 @@ def measure_backlog(report: Report, settings: Settings, body: Path, rig: Rig) ->
         rig.sink.outage(False)
 
 
-def fill(base: str, body: Path, events: int) -> int:
+def fill(base: str, body: Path, events: int, random_ids: bool) -> int:
     """Post batches until about ``events`` are acknowledged; the number acknowledged."""
     if events <= 0:
         return 0
     print(f"  prefill {events:,} events ... ", end="", flush=True)
     started = time.monotonic()
-    acked = prefill(base, body, events)
+    acked = prefill(base, body, events, random_ids=random_ids)
     print(f"{acked:,} in {time.monotonic() - started:.0f} s", flush=True)
     return acked
 

@@ -65,6 +65,9 @@ class Settings:
     #: events in the outbox for the second cost-growth point and the drain (the first: 10k)
     backlog: int = 1_000_000
     small_backlog: int = 10_000
+    #: the messageIds sent: "random" (64 random bits first, as a UUID lands anywhere in the
+    #: de-duplication index) or "sequential" (the figures before 2026-12-01 22:30 UTC)
+    message_ids: str = "random"
     #: sample Tagless with py-spy during the end-to-end run (bench/profiling.py)
     profile: bool = False
     #: Tagless's server.ingest_processes and server.delivery_nice: as a 2-core machine should
@@ -84,6 +87,7 @@ class Settings:
             f"--backlog {self.backlog} --ingest-processes {self.ingest_processes} "
             f"--delivery-nice {self.delivery_nice} --delivery-processes {self.delivery_processes}"
             f" --delivery-idle {'on' if self.delivery_idle else 'off'}"
+            f" --message-ids {self.message_ids}"
         )
 
     @property

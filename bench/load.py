@@ -236,6 +236,7 @@ def run_wrk(
         "BODY_FILE": _short(str(body)),
         "BENCH_PATH": path,
         "RUN_ID": secrets.token_hex(4),
+        "MESSAGE_IDS": settings.message_ids,
         "AUTH": AUTH,
     }
     if rate is not None:

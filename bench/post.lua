@@ -4,6 +4,9 @@
 --   BODY_FILE  template body; every "@@MID@@" in it becomes a unique id per request
 --   BENCH_PATH request path, e.g. /v1/track
 --   RUN_ID     prefix that makes ids unique across wrk runs against the same server
+--   MESSAGE_IDS random (default): each id starts with 64 random bits, as the UUIDs Segment's
+--              SDKs send land anywhere in the de-duplication index; sequential: the run's
+--              prefix and a counter only (ids that sort in the order they are sent)
 --   AUTH       value of the Authorization header
 --   RATE_PER_THREAD optional: each thread sends at most this many requests/s, on a fixed
 --              schedule whatever the answers' latency (a paced load; a late slot goes at once)
@@ -37,6 +40,14 @@ function init(args)
   headers = {["Content-Type"] = "application/json", ["Authorization"] = os.getenv("AUTH")}
   counter = 0
   parts = {}
+  random_ids = (os.getenv("MESSAGE_IDS") or "random") ~= "sequential"
+  math.randomseed(tid * 7919 + os.time())
+end
+
+-- 16 random hex digits (four 16-bit draws: within any Lua's integer formatting)
+local function random_part()
+  local r = math.random
+  return string.format("%04x%04x%04x%04x-", r(0, 65535), r(0, 65535), r(0, 65535), r(0, 65535))
 end
 
 function request()
@@ -44,7 +55,11 @@ function request()
   for i = 1, n do
     counter = counter + 1
     parts[2 * i - 1] = pieces[i]
-    parts[2 * i] = prefix .. counter
+    if random_ids then
+      parts[2 * i] = random_part() .. prefix .. counter
+    else
+      parts[2 * i] = prefix .. counter
+    end
   end
   parts[2 * n + 1] = tail
   return wrk.format("POST", path, headers, table.concat(parts))

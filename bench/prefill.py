@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import secrets
 from pathlib import Path
 
@@ -19,22 +20,28 @@ CONCURRENCY = 16
 TIMEOUT_S = 60.0
 
 
-def prefill(base: str, template: Path, events: int) -> int:
+def prefill(base: str, template: Path, events: int, *, random_ids: bool = True) -> int:
     """POST ``template`` batches to ``base``/v1/batch until ``events`` are acknowledged (rounded
-    up to whole batches); returns the number acknowledged."""
-    return asyncio.run(_prefill(base + "/v1/batch", template.read_bytes(), events))
+    up to whole batches); returns the number acknowledged. Ids as post.lua's (``random_ids``:
+    64 random bits first)."""
+    return asyncio.run(_prefill(base + "/v1/batch", template.read_bytes(), events, random_ids))
 
 
-async def _prefill(url: str, template: bytes, events: int) -> int:
+async def _prefill(url: str, template: bytes, events: int, random_ids: bool) -> int:
     pieces = template.split(ID_SLOT.encode())
     run_id = secrets.token_hex(4)
-    ids = itertools.count(1)
+    counter = itertools.count(1)
+    ids = (
+        (b"%016x-%s-p-%d" % (random.getrandbits(64), run_id.encode(), n) for n in counter)
+        if random_ids
+        else (b"%s-p-%d" % (run_id.encode(), n) for n in counter)
+    )
     requests = -(-events // BATCH_SIZE)
     queue = iter(range(requests))
     headers = {"Authorization": AUTH, "Content-Type": "application/json"}
 
     def body() -> bytes:
-        filled = [b"%s%s-p-%d" % (piece, run_id.encode(), next(ids)) for piece in pieces[:-1]]
+        filled = [piece + next(ids) for piece in pieces[:-1]]
         return b"".join(filled) + pieces[-1]
 
     async def worker(session: aiohttp.ClientSession) -> int:

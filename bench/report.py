@@ -129,7 +129,14 @@ def render_notes(report: Report, settings: Settings) -> list[str]:
         "each Tagless run with the bare run of the same round.",
         "- Every ingest row starts a fresh server with a fresh database (Tagless: a fresh outbox). "
         "Every request carries fresh messageIds (post.lua fills a per-run, per-thread counter "
-        "into every event), so Tagless's de-duplication never drops a bench event.",
+        "into every event), so Tagless's de-duplication never drops a bench event; "
+        + (
+            "each id starts with 64 random bits, as the UUIDs Segment's SDKs send do, so every "
+            "new id lands anywhere in Tagless's de-duplication index (`--message-ids random`)."
+            if settings.message_ids == "random"
+            else "the ids sort in the order they are sent, so Tagless's de-duplication index "
+            "grows at one end (`--message-ids sequential`; SDKs send random UUIDs)."
+        ),
         "- Both servers get the same wrk command, the same post.lua and the same body templates "
         f"({len(payloads.single_template())} B per event template, "
         f"{len(payloads.batch_template())} B per batch template, before the ids are filled in), "

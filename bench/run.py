@@ -99,6 +99,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[set[str], Settings, Path 
         help="identity stitching of the bench store (off: to measure what it costs)",
     )
     parser.add_argument(
+        "--message-ids",
+        choices=("random", "sequential"),
+        default=Settings.message_ids,
+        help="random: each messageId starts with 64 random bits, as SDKs' UUIDs do (Tagless's"
+        " de-duplication index takes them anywhere); sequential: ids in the order sent",
+    )
+    parser.add_argument(
         "--postgres",
         choices=("auto", "on", "off"),
         default="auto",
@@ -146,6 +153,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[set[str], Settings, Path 
         tagless=args.tagless.resolve(),
         wait_idle=args.wait_idle,
         stitching=args.stitching == "on",
+        message_ids=args.message_ids,
         ingest_processes=args.ingest_processes,
         delivery_nice=args.delivery_nice,
         delivery_processes=args.delivery_processes,
