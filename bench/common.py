@@ -66,7 +66,7 @@ class Settings:
     backlog: int = 1_000_000
     small_backlog: int = 10_000
     #: the messageIds sent: "random" (64 random bits first, as a UUID lands anywhere in the
-    #: de-duplication index) or "sequential" (the figures before 2026-12-01 22:30 UTC)
+    #: de-duplication index) or "sequential" (the figures before 2026-12-01 22:10 UTC)
     message_ids: str = "random"
     #: sample Tagless with py-spy during the end-to-end run (bench/profiling.py)
     profile: bool = False
