@@ -53,6 +53,14 @@ async def claim_within(box: PostgresOutbox, seconds: float = 30.0) -> Claim:
     return claim
 
 
+async def sends_only_after_100_s(box: PostgresOutbox, clock: FakeClock, event_id: str) -> None:
+    """``box`` claims nothing of the resting destination now and ``event_id`` 100 s later."""
+    assert await box.claim("shop", "hook", 10) is None
+    clock.advance(100.0)
+    taken = await box.claim("shop", "hook", 10)
+    assert taken is not None and [i.event_id for i in taken.items] == [event_id]
+
+
 async def test_one_node_at_a_time_delivers_a_destination(nodes: Nodes) -> None:
     """While node A holds the destination's lease, node B claims nothing of it; events B
     appended go out through A."""
@@ -114,10 +122,7 @@ async def test_a_pause_is_shared_with_the_node_that_takes_over(
     a.share_pause("shop", "hook", clock.now() + 100.0, "http_429")
     await a.close()
     assert await b.paused_until("shop", "hook") == clock.now() + 100.0
-    assert await b.claim("shop", "hook", 10) is None
-    clock.advance(100.0)
-    taken = await b.claim("shop", "hook", 10)
-    assert taken is not None and [i.event_id for i in taken.items] == ["x"]
+    await sends_only_after_100_s(b, clock, "x")
 
 
 async def test_a_pause_follows_the_wall_clock_of_its_node_back(
@@ -135,11 +140,8 @@ async def test_a_pause_follows_the_wall_clock_of_its_node_back(
     a.share_pause("shop", "hook", clock.now() + 100.0, "http_429")
     await asyncio.gather(*a._background)
     clock.advance(-3600.0)
-    assert await a.claim("shop", "hook", 10) is None  # resting: its 100 s are not over
-    assert await b.paused_until("shop", "hook") == clock.now() + 100.0
-    clock.advance(100.0)
-    taken = await a.claim("shop", "hook", 10)
-    assert taken is not None and [i.event_id for i in taken.items] == ["y"]
+    await sends_only_after_100_s(a, clock, "y")  # resting until its 100 s are over
+    assert await b.paused_until("shop", "hook") == clock.now()  # as A moved it
 
 
 async def test_a_node_whose_clock_went_back_moves_only_its_own_destinations_retries(
