@@ -235,22 +235,27 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
         return Claim(store, destination, tuple(items), token, is_retry=False)
 
     async def _follow_clock_back(self, now: float) -> None:
-        """Move every waiting retry (and lease) back by as much as the wall clock went back:
-        due times are wall times (they outlive the process), and a retry due in ten seconds
-        would otherwise wait the jump out too. A clock set forward makes retries due early.
+        """Move the waiting retries (and leases) of the destinations this process delivers
+        back by as much as the wall clock went back: due times are wall times (they outlive
+        the process), and a retry due in ten seconds would otherwise wait the jump out too. A
+        clock set forward makes retries due early. Only this process's lanes: every delivery
+        process sharing the file sees the same jump and moves its own, so none moves twice.
         Called wherever a due time is taken from the clock, so that the latest time seen is
         the one the latest due time was counted from."""
         back = self._wall.went_back(now)
-        if back:
+        if not back:
+            return
+        rows = [(back, store, destination, now) for store, destination in self._lanes]
+        log.warning("wall_clock_went_back", seconds=round(back, 3))
 
-            def shift(db: sqlite3.Connection) -> None:
-                db.execute(
-                    "UPDATE deliveries SET due_at = due_at - ? WHERE state = 'retry'"
-                    " AND due_at > ?",
-                    (back, now),
-                )
+        def shift(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "UPDATE deliveries SET due_at = due_at - ? WHERE store = ? AND destination = ?"
+                " AND state = 'retry' AND due_at > ?",
+                rows,
+            )
 
-            log.warning("wall_clock_went_back", seconds=round(back, 3))
+        if rows:
             await self.writer.write(shift)
 
     # -- settling ----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from router import codec
@@ -9,6 +10,7 @@ from router.clock import FakeClock
 from router.destination import Outcome
 from router.outbox.base import NewEvent
 from router.outbox.policy import RetryPolicy
+from router.outbox.sqlite import SqliteOutbox
 from router.testing.events import make_event
 
 NO_JITTER = RetryPolicy(max_attempts=8, jitter=lambda top: top)
@@ -52,3 +54,32 @@ async def test_a_retry_settled_while_the_clock_was_ahead_follows_it_back(
     clock.advance(1.0)
     retry = await outbox.claim("shop", "hook", 10)
     assert retry is not None and [i.event_id for i in retry.items] == ["a"]
+
+
+async def test_processes_sharing_the_file_each_move_only_the_retries_they_deliver(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Two delivery processes on one outbox file (each its own lanes) both see the clock go
+    back an hour: each moves its own destination's retry once, so both are due 1 s after
+    their settlement's moment (moving every retry, each would move twice: due an hour early)."""
+    path = tmp_path / "outbox.db"
+    first = SqliteOutbox(path, clock=clock, lease_secs=30.0)
+    second = SqliteOutbox(path, clock=clock, lease_secs=30.0)
+    await first.open()
+    await second.open()
+    try:
+        body = codec.encode(make_event(event_id="a"))
+        await first.append([NewEvent("shop", "a", clock.now(), ("hook", "other"), body)])
+        for box, destination in ((first, "hook"), (second, "other")):
+            claim = await box.claim("shop", destination, 10)
+            assert claim is not None
+            failed = Outcome("retry", "http_503", 503)
+            await box.settle(claim, [(claim.items[0], failed)], NO_JITTER)
+        clock.advance(-3600.0)
+        for box, destination in ((first, "hook"), (second, "other")):
+            assert await box.claim("shop", destination, 10) is None  # sees the clock went back
+        for destination in ("hook", "other"):
+            assert await first.next_due("shop", destination) == clock.now() + 1.0
+    finally:
+        await first.close()
+        await second.close()
