@@ -10,6 +10,10 @@ its own leaf page once the table outgrows a commit, and every page a commit dirt
 to the WAL and later checkpointed into the database: the figures show what that costs.
 
     .venv/bin/python bench/commit_micro.py --commits 1500 --rows 100
+
+``--ids sequential`` gives every event an id that sorts after the previous one's, as
+``make bench`` did before it sent random ids: such an index grows at one end and a commit
+rewrites a handful of its pages, whatever the table's size.
 """
 
 from __future__ import annotations
@@ -44,7 +48,9 @@ VARIANTS = {
 }
 
 
-def run(schema: str, path: Path, commits: int, rows: int) -> tuple[float, float, float]:
+def run(
+    schema: str, path: Path, commits: int, rows: int, *, sequential: bool = False
+) -> tuple[float, float, float]:
     """The INSERT's median ms and the COMMIT's median and 99th percentile ms per transaction
     (the first third, while the table is small, left out)."""
     db = sqlite3.connect(path, isolation_level=None)
@@ -59,7 +65,11 @@ def run(schema: str, path: Path, commits: int, rows: int) -> tuple[float, float,
         batch = []
         for _ in range(rows):
             anonymous_id, user_id = rng.choice(customers)
-            event_id = str(uuid.UUID(int=rng.getrandbits(128)))
+            event_id = (
+                f"run-1-{n * rows + len(batch)}"  # post.lua's shape: prefix, counter
+                if sequential
+                else str(uuid.UUID(int=rng.getrandbits(128)))
+            )
             batch.append(("bench", event_id, time.time(), " hook ", body, anonymous_id, user_id))
         started = time.perf_counter()
         db.execute("BEGIN IMMEDIATE")
@@ -79,12 +89,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commits", type=int, default=1500)
     parser.add_argument("--rows", type=int, default=100, help="events per commit")
+    parser.add_argument(
+        "--ids",
+        choices=("random", "sequential"),
+        default="random",
+        help="random UUIDs, as SDKs send (default), or ids in the order sent",
+    )
     args = parser.parse_args()
     schema = SCHEMA.read_text()
-    print(f"{args.commits} commits of {args.rows} events; the last two thirds' figures")
+    print(f"{args.commits} commits of {args.rows} events, {args.ids} ids; the last two thirds")
     for name, variant in VARIANTS.items():
         with tempfile.TemporaryDirectory(prefix="commit-micro-") as tmp:
-            insert, commit, p99 = run(variant(schema), Path(tmp) / "o.db", args.commits, args.rows)
+            insert, commit, p99 = run(
+                variant(schema),
+                Path(tmp) / "o.db",
+                args.commits,
+                args.rows,
+                sequential=args.ids == "sequential",
+            )
         print(f"{name:>30}: INSERT {insert:6.2f} ms, COMMIT {commit:6.2f} ms (p99 {p99:6.2f})")
 
 
