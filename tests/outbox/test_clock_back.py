@@ -9,11 +9,9 @@ from router import codec
 from router.clock import FakeClock
 from router.destination import Outcome
 from router.outbox.base import NewEvent
-from router.outbox.policy import RetryPolicy
 from router.outbox.sqlite import SqliteOutbox
 from router.testing.events import make_event
-
-NO_JITTER = RetryPolicy(max_attempts=8, jitter=lambda top: top)
+from tests.retry_kit import NO_JITTER, retry_on_each
 
 
 async def test_a_retry_is_due_after_its_backoff_when_the_clock_went_back_an_hour(
@@ -68,13 +66,7 @@ async def test_processes_sharing_the_file_each_move_only_the_retries_they_delive
     await first.open()
     await second.open()
     try:
-        body = codec.encode(make_event(event_id="a"))
-        await first.append([NewEvent("shop", "a", clock.now(), ("hook", "other"), body)])
-        for box, destination in ((first, "hook"), (second, "other")):
-            claim = await box.claim("shop", destination, 10)
-            assert claim is not None
-            failed = Outcome("retry", "http_503", 503)
-            await box.settle(claim, [(claim.items[0], failed)], NO_JITTER)
+        await retry_on_each(first, clock.now(), (first, "hook"), (second, "other"))
         clock.advance(-3600.0)
         for box, destination in ((first, "hook"), (second, "other")):
             assert await box.claim("shop", destination, 10) is None  # sees the clock went back

@@ -18,6 +18,7 @@ from router.outbox.pg_writer import insert_events, lock_appends
 from router.outbox.policy import RetryPolicy
 from router.outbox.postgres import PostgresOutbox
 from router.testing.events import make_event
+from tests.retry_kit import retry_on_each
 
 NO_JITTER = RetryPolicy(max_attempts=3, jitter=lambda top: top)
 Nodes = Callable[..., Awaitable[PostgresOutbox]]
@@ -152,13 +153,7 @@ async def test_a_node_whose_clock_went_back_moves_only_its_own_destinations_retr
     put it (moved too, it would fall due an hour early)."""
     b_clock = FakeClock()
     a, b = await nodes(), await nodes(clock=b_clock)
-    body = codec.encode(make_event())
-    await a.append([NewEvent("shop", "x", 1_800_000_000.0, ("hook", "other"), body)])
-    for box, destination in ((a, "hook"), (b, "other")):
-        claim = await box.claim("shop", destination, 10)
-        assert claim is not None
-        failed = Outcome("retry", "http_503", 503)
-        await box.settle(claim, [(claim.items[0], failed)], NO_JITTER)
+    await retry_on_each(a, clock.now(), (a, "hook"), (b, "other"))
     clock.advance(-3600.0)
     assert await a.claim("shop", "hook", 10) is None  # A sees its clock went back
     assert await a.next_due("shop", "hook") == clock.now() + 1.0
