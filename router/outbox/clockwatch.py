@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Final
 
 #: A wall clock seen this much earlier than before was set back (NTP slews far less).
@@ -21,3 +22,12 @@ class WallClockWatch:
         back = self._latest - now
         self._latest = now if back > self.tolerance_secs else max(self._latest, now)
         return back if back > self.tolerance_secs else 0.0
+
+    async def follow(self, now: float, back: float, move: Awaitable[object]) -> None:
+        """Await ``move``, which moves due times back by the jump :meth:`went_back` just
+        reported at ``now``; if it fails, the next time seen reports the jump again."""
+        try:
+            await move
+        except BaseException:
+            self._latest = max(self._latest, now + back)
+            raise

@@ -111,13 +111,8 @@ class PgLanes(PgErasure):
         back = self._wall.went_back(now)
         if not back:
             return
-        for key, until in self._pauses.items():
-            if until > now:
-                self._pauses[key] = until - back
         rows = [(back, store, destination, now) for store, destination in self._leases]
         log.warning("wall_clock_went_back", seconds=round(back, 3), node=self.node)
-        if not rows:
-            return
 
         async def shift(db: Db) -> None:
             await db.executemany(
@@ -131,4 +126,8 @@ class PgLanes(PgErasure):
                 rows,
             )
 
-        await self.writer.write(shift)
+        if rows:
+            await self._wall.follow(now, back, self.writer.write(shift))
+        for key, until in self._pauses.items():
+            if until > now:
+                self._pauses[key] = until - back

@@ -256,7 +256,7 @@ class SqliteOutbox(Wakeups, ReplayOperations, ErasureOperations, RetentionOperat
             )
 
         if rows:
-            await self.writer.write(shift)
+            await self._wall.follow(now, back, self.writer.write(shift))
 
     # -- settling ----------------------------------------------------------------------------
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from router import codec
 from router.clock import FakeClock
 from router.destination import Outcome
-from router.outbox.base import NewEvent
+from router.outbox.base import NewEvent, OutboxUnavailable
 from router.outbox.sqlite import SqliteOutbox
 from router.testing.events import make_event
 from tests.retry_kit import NO_JITTER, retry_on_each
@@ -71,3 +73,27 @@ async def test_processes_sharing_the_file_each_move_only_the_retries_they_delive
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_jump_whose_move_failed_is_moved_at_the_next_look(
+    outbox: Any, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outbox refuses the write that moves the retries (it is down for a moment) when the
+    clock is seen an hour back: the claim fails, and the next one moves them, so the retry is
+    still due 1 s after its settlement (before, the jump counted as seen and the retry waited
+    the hour out)."""
+    await retry_on_each(outbox, clock.now(), (outbox, "hook"))
+    clock.advance(-3600.0)
+    write = outbox.writer.write
+
+    async def refused(*_: Any) -> None:
+        raise OutboxUnavailable("down for a moment")
+
+    monkeypatch.setattr(outbox.writer, "write", refused)
+    with pytest.raises(OutboxUnavailable):
+        await outbox.claim("shop", "hook", 10)
+    monkeypatch.setattr(outbox.writer, "write", write)
+    assert await outbox.claim("shop", "hook", 10) is None  # not due yet: 1 s of backoff
+    clock.advance(1.0)
+    retry = await outbox.claim("shop", "hook", 10)
+    assert retry is not None and [i.event_id for i in retry.items] == ["a"]
